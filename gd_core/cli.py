@@ -1,0 +1,195 @@
+"""The ``gd`` command line: list plugins and components, and run the active-learning loop."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from gd_core.errors import GdError
+from gd_core.plugins import PluginHost
+from gd_core.registry import KINDS
+
+stdout = Console()
+stderr = Console(stderr=True)
+
+
+def parse_params(items: list[str]) -> dict[str, dict[str, Any]]:
+    """Turn ``KIND.KEY=VALUE`` strings into ``{kind: {key: value}}``; values are read as JSON when they can be."""
+    params: dict[str, dict[str, Any]] = {}
+    for item in items:
+        target, sep, raw = item.partition("=")
+        kind, dot, key = target.partition(".")
+        if not (sep and dot and kind and key):
+            raise GdError(f"--param {item!r} must look like KIND.KEY=VALUE, e.g. acquisition.temperature=0.5")
+        params.setdefault(kind, {})[key] = _value(raw)
+    return params
+
+
+def _value(raw: str) -> Any:
+    python_words = {"True": True, "False": False, "None": None}
+    if raw in python_words:
+        return python_words[raw]
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def _default_out(assay: str, descriptor: str, model: str, acquisition: str, batch_size: int, seed: int) -> Path:
+    return Path("runs") / f"{assay}-{descriptor}-{model}-{acquisition}-b{batch_size}-s{seed}"
+
+
+def build_app(host: PluginHost) -> typer.Typer:
+    """The typer application, with every plugin's extra commands."""
+    app = typer.Typer(
+        name="gd", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+        help="Batch active learning for genetic experimental design (GeneDisco benchmark).",
+    )
+
+    @app.command("list-plugins")
+    def list_plugins(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+        """List loaded plugins: distribution, version, source, what each registered, and errors."""
+        if as_json:
+            print(json.dumps([r.as_dict() for r in host.records], indent=2))
+            return
+        table = Table("plugin", "distribution", "version", "source", "registered", "status")
+        for r in host.records:
+            registered = "\n".join(f"{kind}: {', '.join(names)}" for kind, names in r.registered.items()) or "-"
+            status = "[green]ok[/]" if r.error is None else f"[red]{escape(r.error)}[/]"
+            style = "red" if r.error and not r.loaded else None
+            table.add_row(r.name, r.distribution, r.version, r.source, registered, status, style=style)
+        stdout.print(table)
+        if any(r.error for r in host.records):
+            stderr.print("[yellow]some plugins failed: fix or uninstall them, or choose plugins with "
+                         "GD_LOAD_PLUGINS=dist1,dist2[/]")
+
+    @app.command("list")
+    def list_components(
+        kind: Annotated[Optional[str], typer.Argument(help=f"One of: {', '.join(KINDS)}.")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    ) -> None:
+        """List registered components with their kind, plugin and summary."""
+        if kind is not None:
+            kind = kind[:-1] if kind.endswith("s") and kind[:-1] in KINDS else kind
+        registries = [host.registries.of(kind)] if kind else list(host.registries)
+        rows = [
+            {"kind": e.kind, "name": e.name, "plugin": e.plugin, "distribution": e.distribution,
+             "version": e.version, "summary": e.summary}
+            for registry in registries for e in registry
+        ]
+        if as_json:
+            print(json.dumps(rows, indent=2))
+            return
+        table = Table("kind", "name", "plugin", "summary")
+        for row in rows:
+            table.add_row(row["kind"], row["name"], row["plugin"], escape(row["summary"]))
+        stdout.print(table)
+
+    @app.command("run")
+    def run(
+        assay: Annotated[str, typer.Option(help="Assay name (see `gd list assay`).")],
+        descriptor: Annotated[str, typer.Option(help="Treatment descriptor name.")],
+        model: Annotated[str, typer.Option(help="Model name.")],
+        acquisition: Annotated[str, typer.Option(help="Acquisition function name.")],
+        batch_size: Annotated[int, typer.Option(help="Genes acquired per cycle.")] = 64,
+        cycles: Annotated[int, typer.Option(help="Cycles; the model is fitted cycles times.")] = 8,
+        seed: Annotated[int, typer.Option(help="Seed for the split, first batch, models and acquisitions.")] = 0,
+        metric: Annotated[Optional[list[str]], typer.Option(help="Metric to record (repeatable).")] = None,
+        param: Annotated[Optional[list[str]], typer.Option(
+            help="KIND.KEY=VALUE passed to a factory, e.g. acquisition.temperature=0.5 (repeatable).")] = None,
+        test_fraction: Annotated[float, typer.Option(help="Share of genes held out for testing.")] = 0.2,
+        hit_fraction: Annotated[float, typer.Option(help="Share of non-test genes, by |y|, that are hits.")] = 0.05,
+        out: Annotated[Optional[Path], typer.Option(help="Run directory [default: runs/<settings>].")] = None,
+        force: Annotated[bool, typer.Option(help="Replace a finished run in --out.")] = False,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the final metrics as JSON.")] = False,
+    ) -> None:
+        """Run the active-learning loop for one assay, descriptor, model and acquisition."""
+        from gd_core.loop import DEFAULT_METRICS, RunConfig, execute, prepare
+        from gd_core.results import RunDirectory, build_manifest
+
+        config = RunConfig(
+            assay=assay, descriptor=descriptor, model=model, acquisition=acquisition, batch_size=batch_size,
+            cycles=cycles, seed=seed, metrics=tuple(metric or DEFAULT_METRICS), test_fraction=test_fraction,
+            hit_fraction=hit_fraction, params=parse_params(param or []),
+        )
+        out = out or _default_out(assay, descriptor, model, acquisition, batch_size, seed)
+        run_dir = RunDirectory(out, force=force)
+        run_dir.check()
+        started = datetime.now(timezone.utc)
+        with stderr.status("checking and loading data…"):
+            plan = prepare(config, host.registries, on_status=lambda s: stderr.print(f"[dim]{escape(s)}[/]"))
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        try:
+            with run_dir, Progress(
+                TextColumn("[bold]cycle"), MofNCompleteColumn(), BarColumn(), TimeElapsedColumn(),
+                TextColumn("{task.description}"), console=stderr, transient=False,
+            ) as progress:
+                task = progress.add_task("", total=config.cycles)
+
+                def on_cycle(report: Any) -> None:
+                    shown = " ".join(f"{k}={v:.4g}" for k, v in report.metrics.items())
+                    progress.update(task, advance=1, description=f"n={report.n_acquired} {shown}")
+
+                run_dir.log_plan(plan)
+                result = execute(plan, on_cycle=on_cycle)
+                run_dir.commit(result, build_manifest(result, started=started))
+        except GdError:
+            raise
+        except Exception as exc:
+            raise GdError(f"run failed: {type(exc).__name__}: {exc} (traceback in {run_dir.log_path})") from exc
+        _show_result(result, out, as_json)
+
+    host.add_commands(app)
+    return app
+
+
+def _show_result(result: Any, out: Path, as_json: bool) -> None:
+    wide = result.metrics.pivot(index=["cycle", "n_acquired"], columns="metric", values="value")
+    wide = wide[list(result.plan.config.metrics)].reset_index()
+    if as_json:
+        clean = lambda v: None if isinstance(v, float) and math.isnan(v) else v  # noqa: E731
+        final = {k: clean(float(v)) for k, v in wide.iloc[-1].drop(["cycle", "n_acquired"]).items()}
+        cycles = [{k: clean(v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+                  for row in wide.to_dict(orient="records")]
+        print(json.dumps({"out": str(out), "final": final, "cycles": cycles}, indent=2))
+        return
+    table = Table(*wide.columns, title=f"results in {out}")
+    for row in wide.itertuples(index=False):
+        table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row))
+    stdout.print(table)
+
+
+def _error(message: str) -> None:
+    stderr.print(f"[red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: one red line and exit code 1 for any error."""
+    try:
+        app = build_app(PluginHost())
+        code = app(args=argv, prog_name="gd", standalone_mode=False)
+    except GdError as exc:
+        _error(str(exc))
+        sys.exit(1)
+    except KeyboardInterrupt:
+        _error("interrupted; nothing was published to --out")
+        sys.exit(130)
+    except Exception as exc:
+        # Usage errors from typer's parser carry their own message; anything else is a bug of ours.
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+            ctx = getattr(exc, "ctx", None)
+            where = f" (see `{ctx.command_path} --help`)" if ctx is not None else " (see `gd --help`)"
+            _error(exc.format_message() + where)
+            sys.exit(1)
+        raise
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,222 @@
+"""The active-learning loop: split, hits, initial batch, then fit → measure → acquire each cycle."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from gd_core.data import Dataset, Pool, Truth, align, check_compatible
+from gd_core.errors import GdError
+from gd_core.registry import Entry, Registries
+
+log = logging.getLogger("gd")
+
+# Independent random streams, so e.g. the test split never depends on the model or batch size.
+_SPLIT, _INITIAL, _MODEL, _ACQUIRE = 0, 1, 2, 3
+PARAM_KINDS = ("descriptor", "assay", "model", "acquisition")
+DEFAULT_METRICS = ("mse", "hit_ratio", "spearman")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines a run's selections and metrics."""
+
+    assay: str
+    descriptor: str
+    model: str
+    acquisition: str
+    batch_size: int
+    cycles: int
+    seed: int = 0
+    metrics: tuple[str, ...] = DEFAULT_METRICS
+    test_fraction: float = 0.2
+    hit_fraction: float = 0.05
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready settings."""
+        settings = asdict(self)
+        settings["metrics"] = list(self.metrics)
+        return settings
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A run that passed every check: resolved components, aligned data, split and hits."""
+
+    config: RunConfig
+    entries: dict[str, Entry]  # kind → entry, plus "metric:<name>" for each metric
+    dataset: Dataset
+    test: np.ndarray
+    pool: np.ndarray
+    hits: np.ndarray
+    initial: np.ndarray
+    acquisition: Any  # built once in prepare, where its parameters and needs were checked
+
+
+@dataclass(frozen=True)
+class CycleReport:
+    """Progress of one finished cycle, for displays and logs."""
+
+    cycle: int
+    cycles: int
+    n_acquired: int
+    metrics: dict[str, float]
+    fit_seconds: float
+    acquire_seconds: float
+
+
+@dataclass
+class RunResult:
+    """A finished run: the tidy metrics table and the genes chosen per cycle."""
+
+    plan: Plan
+    metrics: pd.DataFrame  # cycle, n_acquired, metric, value
+    selections: pd.DataFrame  # cycle, gene
+    seconds: float
+
+
+def _check_settings(config: RunConfig) -> None:
+    for name in ("batch_size", "cycles"):
+        value = getattr(config, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise GdError(f"{name.replace('_', '-')} must be a positive whole number, got {value!r}")
+    if not 0 < config.test_fraction < 1:
+        raise GdError(f"test_fraction must lie strictly between 0 and 1, got {config.test_fraction}")
+    if not 0 < config.hit_fraction <= 1:
+        raise GdError(f"hit_fraction must lie in (0, 1], got {config.hit_fraction}")
+    unknown = set(config.params) - set(PARAM_KINDS)
+    if unknown:
+        raise GdError(f"parameters given for unknown kind '{sorted(unknown)[0]}'; "
+                      f"use --param KIND.KEY=VALUE with KIND one of {', '.join(PARAM_KINDS)}")
+    if not config.metrics:
+        raise GdError("no metric chosen; pass --metric NAME at least once")
+
+
+def split_test(n: int, test_fraction: float, seed: int) -> np.ndarray:
+    """Sorted positions of the test genes: a seeded share of ``n``, the same for every model and batch size."""
+    n_test = int(round(test_fraction * n))
+    return np.sort(np.random.default_rng([seed, _SPLIT]).permutation(n)[:n_test])
+
+
+def top_hits(y: np.ndarray, pool: np.ndarray, hit_fraction: float) -> np.ndarray:
+    """Sorted positions of the top ``hit_fraction`` of the pool by |y| (ties broken by position)."""
+    k = max(1, int(round(hit_fraction * len(pool))))
+    order = np.lexsort((pool, -np.abs(y[pool].astype(np.float64))))
+    return np.sort(pool[order[:k]])
+
+
+def prepare(config: RunConfig, registries: Registries, *, on_status: Callable[[str], None] = log.info) -> Plan:
+    """Check everything that can be checked, load and align the data, and fix split, hits and first batch.
+
+    Every refusal happens here, before any model is trained.
+    """
+    _check_settings(config)
+    entries = {
+        "descriptor": registries.descriptors.get(config.descriptor),
+        "assay": registries.assays.get(config.assay),
+        "model": registries.models.get(config.model),
+        "acquisition": registries.acquisitions.get(config.acquisition),
+    }
+    for metric in config.metrics:
+        entries[f"metric:{metric}"] = registries.metrics.get(metric)
+    # Building a model and an acquisition is cheap and checks their parameters and compatibility.
+    model = entries["model"].create(**config.params.get("model", {}))
+    acquisition = entries["acquisition"].create(**config.params.get("acquisition", {}))
+    check_compatible(config.model, model, config.acquisition, acquisition)
+
+    on_status(f"loading descriptor '{config.descriptor}' and assay '{config.assay}'")
+    descriptor = entries["descriptor"].create(**config.params.get("descriptor", {}))
+    assay = entries["assay"].create(**config.params.get("assay", {}))
+    dataset = align(descriptor, assay, descriptor_name=config.descriptor, assay_name=config.assay)
+
+    test = split_test(dataset.n, config.test_fraction, config.seed)
+    pool = np.setdiff1d(np.arange(dataset.n), test)
+    needed = config.batch_size * config.cycles
+    if needed > len(pool):
+        raise GdError(
+            f"batch-size {config.batch_size} × cycles {config.cycles} = {needed} genes, but only {len(pool)} "
+            f"of the {dataset.n} aligned genes are outside the test set; lower --batch-size or --cycles"
+        )
+    hits = top_hits(dataset.y, pool, config.hit_fraction)
+    initial = np.random.default_rng([config.seed, _INITIAL]).choice(pool, config.batch_size, replace=False)
+    on_status(f"{dataset.n} genes × {dataset.X.shape[1]} features; {len(test)} test, {len(hits)} hits")
+    return Plan(config, entries, dataset, test, pool, hits, initial.astype(np.int64), acquisition)
+
+
+def execute(plan: Plan, *, on_cycle: Callable[[CycleReport], None] | None = None) -> RunResult:
+    """Run the cycles of a prepared plan."""
+    config, data = plan.config, plan.dataset
+    started = time.perf_counter()
+    X = data.X.view()
+    X.setflags(write=False)  # acquisitions get a view they cannot change
+    model_entry, acquisition = plan.entries["model"], plan.acquisition
+    metrics = {name: plan.entries[f"metric:{name}"].create() for name in config.metrics}
+    available = np.ones(data.n, dtype=bool)
+    available[plan.test] = False
+    available[plan.initial] = False
+    batches = [plan.initial]
+    rows: list[tuple[int, int, str, float]] = []
+
+    for cycle in range(config.cycles):
+        acquired = np.concatenate(batches)
+        t0 = time.perf_counter()
+        model = model_entry.create(**config.params.get("model", {}))
+        model.fit(X[acquired], data.y[acquired], np.random.default_rng([config.seed, _MODEL, cycle]))
+        fit_seconds = time.perf_counter() - t0
+
+        pool = Pool(X=X, genes=data.genes, available=np.flatnonzero(available), acquired=acquired, cycle=cycle)
+        truth = Truth(X[plan.test], data.y[plan.test], plan.test, plan.hits, model, config.model)
+        values = {}
+        for name, metric in metrics.items():
+            values[name] = _metric_value(name, metric(pool, model, truth))
+            rows.append((cycle, len(acquired), name, values[name]))
+
+        t1 = time.perf_counter()
+        if cycle < config.cycles - 1:
+            rng = np.random.default_rng([config.seed, _ACQUIRE, cycle])
+            batch = acquisition.select(pool, model, config.batch_size, rng)
+            batches.append(_checked_batch(batch, available, config, cycle))
+            available[batches[-1]] = False
+        report = CycleReport(cycle, config.cycles, len(acquired), values, fit_seconds, time.perf_counter() - t1)
+        log.info("cycle %d/%d: %d acquired, fit %.2fs, acquire %.2fs, %s", cycle + 1, config.cycles,
+                 len(acquired), fit_seconds, report.acquire_seconds,
+                 ", ".join(f"{k}={v:.4g}" for k, v in values.items()))
+        if on_cycle:
+            on_cycle(report)
+
+    table = pd.DataFrame(rows, columns=["cycle", "n_acquired", "metric", "value"])
+    selections = pd.DataFrame(
+        [(cycle, data.genes[p]) for cycle, batch in enumerate(batches) for p in batch], columns=["cycle", "gene"]
+    )
+    return RunResult(plan, table, selections, time.perf_counter() - started)
+
+
+def _metric_value(name: str, value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise GdError(f"metric '{name}' returned {type(value).__name__}, not a number; fix the metric") from None
+
+
+def _checked_batch(batch: Any, available: np.ndarray, config: RunConfig, cycle: int) -> np.ndarray:
+    """Refuse a batch that is not exactly batch_size distinct available positions."""
+    positions = np.asarray(batch)
+    problem = None
+    if positions.ndim != 1 or not np.issubdtype(positions.dtype, np.integer):
+        problem = f"an array of shape {positions.shape} and dtype {positions.dtype}"
+    elif len(positions) != config.batch_size:
+        problem = f"{len(positions)} genes instead of {config.batch_size}"
+    elif len(np.unique(positions)) != len(positions):
+        problem = "the same gene twice"
+    elif positions.min() < 0 or positions.max() >= len(available) or not available[positions].all():
+        problem = "a gene that is not available (a test gene, or one acquired already)"
+    if problem:
+        raise GdError(f"acquisition '{config.acquisition}' returned {problem} at cycle {cycle}; "
+                      f"it must return {config.batch_size} distinct positions from pool.available")
+    return positions.astype(np.int64)

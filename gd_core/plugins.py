@@ -1,0 +1,222 @@
+"""The plugin host: loads built-in and installed plugins one at a time and fills the registries.
+
+A plugin that fails to import, implements a hook that does not exist, or raises while registering is
+recorded with its error and skipped; every other plugin keeps working. ``GD_LOAD_PLUGINS`` chooses
+which installed distributions load (unset: all; empty: none; ``a,b``: only those) and
+``GD_STRICT_PLUGINS=1`` turns any plugin failure into an error, for plugin developers.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.metadata
+import os
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterable
+
+import pluggy
+
+from gd_core import hookspecs
+from gd_core.errors import GdError
+from gd_core.registry import Entry, Registries, validate_registration
+
+if TYPE_CHECKING:
+    import typer
+
+ENTRY_POINT_GROUP = "gd.plugins"
+BUILTIN_PACKAGE = "gd_plugins_builtin"
+_HOOK_NAMES = {name for name in dir(hookspecs) if name.startswith("gd_register_")}
+
+
+@dataclass
+class PluginRecord:
+    """What ``gd list-plugins`` shows about one plugin."""
+
+    name: str
+    distribution: str
+    version: str
+    source: str  # "builtin", "entry point" or "given" (passed in directly, as tests do)
+    loaded: bool = False
+    registered: dict[str, list[str]] = field(default_factory=dict)
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The stable JSON form used by ``gd list-plugins --json``."""
+        return {
+            "name": self.name,
+            "distribution": self.distribution,
+            "version": self.version,
+            "source": self.source,
+            "loaded": self.loaded,
+            "registered": {kind: list(names) for kind, names in self.registered.items()},
+            "error": self.error,
+        }
+
+
+def gd_version() -> str:
+    """The installed version of the gd distribution."""
+    try:
+        return importlib.metadata.version("gd")
+    except importlib.metadata.PackageNotFoundError:
+        from gd_core import __version__
+
+        return __version__
+
+
+def _canonical(distribution: str) -> str:
+    return re.sub(r"[-_.]+", "-", distribution).lower().strip()
+
+
+class PluginHost:
+    """Owns the pluggy manager, the per-plugin records and the registries they filled."""
+
+    def __init__(
+        self, *, builtins: bool = True, entry_points: bool = True, plugins: Iterable[object] = ()
+    ) -> None:
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.records: list[PluginRecord] = []
+        self.registries = Registries()
+        if builtins:
+            self._load_builtins()
+        if entry_points:
+            self._load_entry_points()
+        for plugin in plugins:
+            name = plugin.__name__ if hasattr(plugin, "__file__") else type(plugin).__name__
+            self.add(plugin, name=name, distribution=name, version="", source="given")
+        if os.environ.get("GD_STRICT_PLUGINS", "") not in ("", "0"):
+            failed = [r for r in self.records if r.error]
+            if failed:
+                raise GdError(f"plugin '{failed[0].name}' failed: {failed[0].error} (GD_STRICT_PLUGINS is set)")
+
+    def _load_builtins(self) -> None:
+        version = gd_version()
+        package = importlib.import_module(BUILTIN_PACKAGE)
+        for module_name in package.MODULES:
+            name = "builtin." + module_name.rsplit(".", 1)[-1]
+            record = PluginRecord(name, "gd", version, "builtin")
+            try:
+                module = importlib.import_module(module_name)
+            except Exception as exc:  # a broken built-in must not take the CLI down either
+                record.error = f"import failed: {type(exc).__name__}: {exc}"
+                self.records.append(record)
+                continue
+            self.add(module, name=name, distribution="gd", version=version, source="builtin")
+
+    def _load_entry_points(self) -> None:
+        chosen = os.environ.get("GD_LOAD_PLUGINS")
+        wanted = None if chosen is None else {_canonical(n) for n in chosen.split(",") if n.strip()}
+        points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+        dists = [point.dist.name if point.dist else point.name for point in points]
+        for dist, point in sorted(zip(dists, points), key=lambda pair: (_canonical(pair[0]), pair[1].name)):
+            version = point.dist.version if point.dist else ""
+            if wanted is not None and _canonical(dist) not in wanted:
+                continue
+            # a distribution with several entry points gets one record per entry point
+            name = dist if dists.count(dist) == 1 else f"{dist}:{point.name}"
+            try:
+                plugin = point.load()
+            except Exception as exc:
+                self.records.append(
+                    PluginRecord(name, dist, version, "entry point",
+                                 error=f"import of '{point.value}' failed: {type(exc).__name__}: {exc}")
+                )
+                continue
+            self.add(plugin, name=name, distribution=dist, version=version, source="entry point")
+
+    def add(self, plugin: object, *, name: str, distribution: str, version: str, source: str) -> PluginRecord:
+        """Register one plugin object and run its registration hooks; failures land in its record."""
+        record = PluginRecord(name, distribution, version, source)
+        self.records.append(record)
+        problem = _unmarked_or_misspelt_hooks(plugin)
+        if problem:
+            record.error = problem
+            return record
+        try:
+            self.pm.register(plugin, name=name)
+        except Exception as exc:  # pluggy's validation of hook signatures, or a name clash
+            record.error = f"{type(exc).__name__}: {exc}"
+            return record
+        unknown = [caller.name for caller in self.pm.get_hookcallers(plugin) or [] if not caller.has_spec()]
+        if unknown:
+            self.pm.unregister(plugin)
+            record.error = _unknown_hook_message(unknown[0])
+            return record
+        try:
+            staged = self._collect(plugin)
+        except Exception as exc:
+            self.pm.unregister(plugin)
+            record.error = f"raised while registering: {type(exc).__name__}: {exc}"
+            return record
+        record.loaded = True
+        conflicts = []
+        for entry in staged:
+            held = self.registries.of(entry.kind).add(entry)
+            if held is not None:
+                conflicts.append(
+                    f"{entry.kind} '{entry.name}' is registered by both '{held.plugin}' and '{name}'; "
+                    "uninstall one or set GD_LOAD_PLUGINS"
+                )
+            record.registered.setdefault(entry.kind, []).append(entry.name)
+        if conflicts:
+            record.error = "; ".join(conflicts)
+        return record
+
+    def _collect(self, plugin: object) -> list[Entry]:
+        """Call the plugin's registration hooks and return what it registered, validated."""
+        record_of = {r.name: r for r in self.records}
+        record = record_of[self.pm.get_name(plugin)]
+        staged: list[Entry] = []
+        seen: set[tuple[str, str]] = set()
+        for hook_name, kind in hookspecs.REGISTRATION_HOOKS.items():
+
+            def register(name: str, factory: Any, _kind: str = kind, **metadata: Any) -> None:
+                validate_registration(_kind, name, factory)
+                if (_kind, name) in seen:
+                    raise ValueError(f"{_kind} '{name}' registered twice by the same plugin")
+                seen.add((_kind, name))
+                staged.append(Entry(_kind, name, factory, record.name, record.distribution,
+                                    record.version, dict(metadata)))
+
+            for impl in self._impls_of(hook_name, plugin):
+                impl.function(*[{"register": register}[arg] for arg in impl.argnames])
+        return staged
+
+    def _impls_of(self, hook_name: str, plugin: object) -> list[pluggy.HookImpl]:
+        caller = getattr(self.pm.hook, hook_name)
+        return [impl for impl in caller.get_hookimpls() if impl.plugin is plugin]
+
+    def add_commands(self, app: typer.Typer) -> None:
+        """Let each loaded plugin add CLI subcommands; a plugin that raises is recorded, not fatal."""
+        for record in self.records:
+            plugin = self.pm.get_plugin(record.name) if record.loaded else None
+            if plugin is None:
+                continue
+            for impl in self._impls_of("gd_register_commands", plugin):
+                try:
+                    impl.function(*[{"app": app}[arg] for arg in impl.argnames])
+                except Exception as exc:
+                    record.error = f"gd_register_commands raised {type(exc).__name__}: {exc}"
+
+
+def _unknown_hook_message(hook: str) -> str:
+    close = difflib.get_close_matches(hook, sorted(_HOOK_NAMES), n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else "; see gd_core/hookspecs.py for the hooks"
+    return f"implements unknown hook '{hook}'{hint}"
+
+
+def _unmarked_or_misspelt_hooks(plugin: object) -> str | None:
+    """Catch a ``gd_register_*`` function that pluggy would silently ignore or that has no spec."""
+    for attr in sorted(dir(plugin)):
+        if not attr.startswith("gd_register"):
+            continue
+        value = getattr(plugin, attr, None)
+        if not callable(value):
+            continue
+        if attr not in _HOOK_NAMES:
+            return _unknown_hook_message(attr)
+        if not hasattr(value, hookspecs.PROJECT + "_impl"):
+            return f"defines '{attr}' without the @hookimpl decorator (from gd_core import hookimpl)"
+    return None

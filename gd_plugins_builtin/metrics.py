@@ -1,0 +1,40 @@
+"""Built-in metrics, computed once per cycle."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gd_core import hookimpl
+from gd_core.data import Pool, Truth
+
+
+@hookimpl
+def gd_register_metrics(register):
+    register("mse", MeanSquaredError)
+    register("hit_ratio", HitRatio)
+    register("spearman", Spearman)
+
+
+class MeanSquaredError:
+    """Test-set mean squared error of the model's predicted mean."""
+
+    def __call__(self, pool: Pool, model: object, truth: Truth) -> float:
+        return float(np.mean((truth.predicted_test - truth.y_test.astype(np.float64)) ** 2))
+
+
+class HitRatio:
+    """Share of the top-|y| non-test genes (the hits) acquired so far."""
+
+    def __call__(self, pool: Pool, model: object, truth: Truth) -> float:
+        return float(np.isin(truth.hits, pool.acquired).mean())
+
+
+class Spearman:
+    """Spearman rank correlation of predicted mean and outcome on the test genes."""
+
+    def __call__(self, pool: Pool, model: object, truth: Truth) -> float:
+        from scipy.stats import spearmanr
+
+        if np.ptp(truth.predicted_test) == 0:
+            return float("nan")  # a constant prediction has no ranking
+        return float(spearmanr(truth.predicted_test, truth.y_test).statistic)

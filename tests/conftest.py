@@ -1,0 +1,30 @@
+"""Shared fixtures: every test gets a fresh plugin host and no installed plugins leak in."""
+
+from __future__ import annotations
+
+import pytest
+
+from gd_core.plugins import PluginHost
+
+
+@pytest.fixture(autouse=True)
+def _no_installed_plugins(monkeypatch):
+    """Installed gd.plugins distributions must not change what a test sees."""
+    monkeypatch.setenv("GD_LOAD_PLUGINS", "")
+    monkeypatch.delenv("GD_STRICT_PLUGINS", raising=False)
+
+
+@pytest.fixture
+def host_with():
+    """Build a host holding only the given plugin objects (registered under their class name)."""
+
+    def make(*plugins: object, builtins: bool = False) -> PluginHost:
+        return PluginHost(builtins=builtins, entry_points=False, plugins=plugins)
+
+    return make
+
+
+@pytest.fixture
+def builtin_host() -> PluginHost:
+    """A host with the built-in plugins only."""
+    return PluginHost(builtins=True, entry_points=False)
