@@ -136,7 +136,9 @@ def prepare(config: RunConfig, registries: Registries, *, on_status: Callable[[s
     dataset = align(descriptor, assay, descriptor_name=config.descriptor, assay_name=config.assay)
 
     test = split_test(dataset.n, config.test_fraction, config.seed)
-    pool = np.setdiff1d(np.arange(dataset.n), test)
+    outside = np.ones(dataset.n, dtype=bool)
+    outside[test] = False
+    pool = np.flatnonzero(outside)
     needed = config.batch_size * config.cycles
     if needed > len(pool):
         raise GdError(

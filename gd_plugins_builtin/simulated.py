@@ -81,5 +81,6 @@ def _modules(n_genes: int, n_modules: int, seed: int) -> np.ndarray:
     return module
 
 
+@lru_cache(maxsize=2)
 def _gene_names(n_genes: int) -> pd.Index:
     return pd.Index([f"SIM{i:07d}" for i in range(n_genes)], name="gene")
