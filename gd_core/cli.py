@@ -12,7 +12,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from gd_core.errors import GdError
 from gd_core.plugins import PluginHost
@@ -61,15 +61,19 @@ def build_app(host: PluginHost) -> typer.Typer:
         if as_json:
             print(json.dumps([r.as_dict() for r in host.records], indent=2))
             return
-        table = Table("plugin", "distribution", "version", "source", "registered", "status")
+        table = Table(*(Column(h, overflow="fold") for h in
+                        ("plugin", "distribution", "version", "source", "registered", "status")))
         for r in host.records:
             registered = "\n".join(f"{kind}: {', '.join(names)}" for kind, names in r.registered.items()) or "-"
-            status = "[green]ok[/]" if r.error is None else f"[red]{escape(r.error)}[/]"
-            style = "red" if r.error and not r.loaded else None
-            table.add_row(r.name, r.distribution, r.version, r.source, registered, status, style=style)
+            status = "[green]ok[/]" if r.error is None else "[red]failed[/]" if not r.loaded else "[red]error[/]"
+            table.add_row(r.name, r.distribution, r.version, r.source, registered, status)
         stdout.print(table)
-        if any(r.error for r in host.records):
-            stderr.print("[yellow]some plugins failed: fix or uninstall them, or choose plugins with "
+        failed = [r for r in host.records if r.error]
+        # Errors go below the table, unwrapped: a message cut to fit a column loses its hint.
+        for r in failed:
+            stdout.print(f"[red]{escape(r.name)}:[/] {escape(r.error)}", soft_wrap=True, highlight=False)
+        if failed:
+            stderr.print("[yellow]fix or uninstall the failing plugins, or choose plugins with "
                          "GD_LOAD_PLUGINS=dist1,dist2[/]")
 
     @app.command("list")
@@ -89,7 +93,7 @@ def build_app(host: PluginHost) -> typer.Typer:
         if as_json:
             print(json.dumps(rows, indent=2))
             return
-        table = Table("kind", "name", "plugin", "summary")
+        table = Table(*(Column(h, overflow="fold") for h in ("kind", "name", "plugin", "summary")))
         for row in rows:
             table.add_row(row["kind"], row["name"], row["plugin"], escape(row["summary"]))
         stdout.print(table)

@@ -14,6 +14,7 @@ import importlib.metadata
 import os
 import re
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Iterable
 
 import pluggy
@@ -84,7 +85,8 @@ class PluginHost:
         if entry_points:
             self._load_entry_points()
         for plugin in plugins:
-            name = plugin.__name__ if hasattr(plugin, "__file__") else type(plugin).__name__
+            # modules and classes by their own name, instances by their class's name
+            name = plugin.__name__ if isinstance(plugin, (type, ModuleType)) else type(plugin).__name__
             self.add(plugin, name=name, distribution=name, version="", source="given")
         if os.environ.get("GD_STRICT_PLUGINS", "") not in ("", "0"):
             failed = [r for r in self.records if r.error]

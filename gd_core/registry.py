@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 import re
 from dataclasses import dataclass, field
@@ -31,7 +32,9 @@ class Entry:
         """The one-line description shown by ``gd list``."""
         if "summary" in self.metadata:
             return str(self.metadata["summary"])
-        doc = inspect.getdoc(self.factory) or ""
+        # a partial's own docstring describes functools.partial, not the component
+        target = self.factory.func if isinstance(self.factory, functools.partial) else self.factory
+        doc = inspect.getdoc(target) or ""
         return doc.strip().splitlines()[0] if doc.strip() else ""
 
     def create(self, **params: Any) -> Any:

@@ -1,0 +1,211 @@
+"""Registries: finding a component by name, describing it and building it with parameters."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+
+from gd_core import GdError, hookimpl
+from gd_core.registry import KINDS, Entry, Registries, Registry, validate_registration
+
+
+def _entry(factory, *, name: str = "thing", kind: str = "model", **metadata) -> Entry:
+    return Entry(kind, name, factory, "SomePlugin", "gd-some", "1.0", metadata)
+
+
+class Forest:
+    """A forest of trees.
+
+    Longer description that ``gd list`` does not show.
+    """
+
+    def __init__(self, n_trees: int = 10, max_depth: int | None = None) -> None:
+        if n_trees < 1:
+            raise ValueError(f"n_trees must be at least 1, got {n_trees}")
+        self.n_trees = n_trees
+        self.max_depth = max_depth
+
+
+class Forests:
+    @hookimpl
+    def gd_register_models(self, register):
+        register("random_forest", Forest)
+        register("extra_trees", Forest)
+        register("gradient_boosting", Forest)
+
+
+# --- looking names up ----------------------------------------------------------------------------
+
+
+def test_a_registered_name_is_found(host_with):
+    entry = host_with(Forests()).registries.models.get("extra_trees")
+    assert (entry.kind, entry.name, entry.factory, entry.plugin) == ("model", "extra_trees", Forest, "Forests")
+
+
+def test_an_unknown_name_suggests_close_matches_and_lists_the_known_ones(host_with):
+    models = host_with(Forests()).registries.models
+    with pytest.raises(GdError) as excinfo:
+        models.get("random_forst")
+    message = str(excinfo.value)
+    assert "model" in message and "'random_forst'" in message
+    assert "did you mean 'random_forest'" in message
+    assert all(name in message for name in models.names())
+
+
+def test_an_unknown_name_with_nothing_close_still_lists_the_known_ones(host_with):
+    models = host_with(Forests()).registries.models
+    with pytest.raises(GdError) as excinfo:
+        models.get("xyz")
+    message = str(excinfo.value)
+    assert "did you mean" not in message
+    assert all(name in message for name in models.names())
+
+
+def test_an_unknown_name_in_an_empty_registry_is_a_gd_error():
+    with pytest.raises(GdError, match="'anything'"):
+        Registry("metric").get("anything")
+
+
+def test_names_are_sorted_and_iteration_follows_them(host_with):
+    models = host_with(Forests()).registries.models
+    assert models.names() == sorted(["random_forest", "extra_trees", "gradient_boosting"])
+    assert [entry.name for entry in models] == models.names()
+    assert len(models) == 3
+    assert "extra_trees" in models and "extra" not in models
+
+
+def test_adding_a_taken_name_returns_the_holder_and_get_reports_the_conflict():
+    registry = Registry("metric")
+    first = Entry("metric", "score", lambda: None, "PluginA", "gd-a", "1", {})
+    second = Entry("metric", "score", lambda: None, "PluginB", "gd-b", "2", {})
+    assert registry.add(first) is None
+    assert registry.add(second) is first
+    with pytest.raises(GdError) as excinfo:
+        registry.get("score")
+    assert "'PluginA'" in str(excinfo.value) and "'PluginB'" in str(excinfo.value)
+
+
+# --- summaries -----------------------------------------------------------------------------------
+
+
+def test_summary_metadata_wins_over_the_docstring():
+    assert _entry(Forest, summary="Trees, briefly.").summary == "Trees, briefly."
+
+
+def test_summary_falls_back_to_the_first_docstring_line():
+    assert _entry(Forest).summary == "A forest of trees."
+
+
+def test_summary_of_a_function_factory_is_its_first_docstring_line():
+    def make():
+        """
+
+        Build a thing (the docstring starts with blank lines).
+        Second line.
+        """
+
+    assert _entry(make).summary == "Build a thing (the docstring starts with blank lines)."
+
+
+def test_summary_is_empty_without_a_docstring():
+    class Bare:
+        pass
+
+    assert _entry(lambda: None).summary == ""
+    assert _entry(Bare).summary == ""
+
+
+def test_summary_of_a_partial_is_not_partials_own_docstring():
+    entry = _entry(functools.partial(Forest, n_trees=3))
+    assert entry.summary in ("", "A forest of trees.")
+
+
+# --- building with parameters --------------------------------------------------------------------
+
+
+def test_create_passes_parameters_to_the_factory(host_with):
+    forest = host_with(Forests()).registries.models.create("random_forest", n_trees=3, max_depth=2)
+    assert (forest.n_trees, forest.max_depth) == (3, 2)
+
+
+def test_create_refuses_an_unknown_parameter_and_lists_the_accepted_ones():
+    with pytest.raises(GdError) as excinfo:
+        _entry(Forest, name="random_forest").create(n_tres=3)
+    message = str(excinfo.value)
+    assert "model" in message and "'random_forest'" in message and "n_tres" in message
+    assert "n_trees" in message and "max_depth" in message
+
+
+def test_create_refuses_parameters_before_calling_the_factory():
+    calls = []
+
+    def factory(size: int = 1):
+        calls.append(size)
+
+    with pytest.raises(GdError):
+        _entry(factory).create(colour="blue")
+    assert calls == []
+
+
+def test_create_refuses_any_parameter_for_a_factory_that_takes_none():
+    with pytest.raises(GdError, match="'thing'"):
+        _entry(lambda: None).create(anything=1)
+
+
+def test_create_accepts_any_parameter_for_a_factory_with_keyword_arguments():
+    assert _entry(lambda **params: params).create(a=1, b="two") == {"a": 1, "b": "two"}
+
+
+def test_a_value_error_from_the_factory_becomes_a_gd_error_naming_kind_and_name(host_with):
+    models = host_with(Forests()).registries.models
+    with pytest.raises(GdError) as excinfo:
+        models.create("gradient_boosting", n_trees=0)
+    message = str(excinfo.value)
+    assert "model" in message and "'gradient_boosting'" in message
+    assert "n_trees must be at least 1, got 0" in message
+
+
+def test_other_exceptions_from_the_factory_are_not_disguised():
+    def factory():
+        raise RuntimeError("a bug in the plugin")
+
+    with pytest.raises(RuntimeError, match="a bug in the plugin"):
+        _entry(factory).create()
+
+
+# --- registries by kind --------------------------------------------------------------------------
+
+
+def test_registries_of_returns_the_registry_of_each_kind():
+    registries = Registries()
+    assert registries.of("model") is registries.models
+    assert registries.of("descriptor") is registries.descriptors
+    assert [registries.of(kind).kind for kind in KINDS] == list(KINDS)
+    assert [registry.kind for registry in registries] == list(KINDS)
+
+
+def test_registries_of_an_unknown_kind_is_a_gd_error_listing_the_kinds():
+    with pytest.raises(GdError) as excinfo:
+        Registries().of("widget")
+    assert "'widget'" in str(excinfo.value)
+    assert all(kind in str(excinfo.value) for kind in KINDS)
+
+
+# --- what a registration must look like ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["mlp", "random_forest", "A1", "x_2_y"])
+def test_valid_names_pass(name):
+    validate_registration("model", name, Forest)
+
+
+@pytest.mark.parametrize("name", ["bad name", "1abc", "", "with-dash", "_leading", "dotted.name", None, 3])
+def test_invalid_names_are_refused(name):
+    with pytest.raises(ValueError, match="not valid"):
+        validate_registration("model", name, Forest)
+
+
+def test_a_non_callable_factory_is_refused():
+    with pytest.raises(ValueError, match="not callable"):
+        validate_registration("metric", "score", 0.5)

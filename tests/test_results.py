@@ -1,0 +1,268 @@
+"""Run directories: what a finished run holds, how --out is protected, and that results repeat across processes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gd_core import GdError, cli, hookimpl
+from gd_core.loop import RunConfig, prepare
+from gd_core.results import RunDirectory
+
+GD = Path(sys.executable).parent / "gd"
+RUN_FILES = {"config.json", "metrics.csv", "selections.csv", "run.log"}
+SMALL = {"descriptor": {"n_genes": 600, "n_features": 8}, "assay": {"n_genes": 600}, "model": {"n_estimators": 10}}
+
+
+def run_args(out: Path, *extra: str, seed: int = 0, model: str = "random_forest") -> list[str]:
+    """``gd run`` arguments for a small simulated screen: 10 genes per cycle, 3 cycles."""
+    params = [f"{kind}.{key}={value}" for kind, values in SMALL.items() for key, value in values.items()
+              if kind != "model" or model == "random_forest"]
+    return ["run", "--assay", "simulated", "--descriptor", "simulated", "--model", model,
+            "--acquisition", "random", "--batch-size", "10", "--cycles", "3", "--seed", str(seed),
+            *[arg for p in params for arg in ("--param", p)], "--out", str(out), *extra]
+
+
+def gd(capsys, argv: list[str]) -> tuple[int, str, str]:
+    """Run ``gd`` in this process: exit code, stdout and stderr."""
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(argv)
+    out, err = capsys.readouterr()
+    return exit_.value.code, out, err
+
+
+def the_error(stderr: str) -> str:
+    """The single ``error:`` line, checked to be the last line and without a traceback."""
+    lines = stderr.strip().splitlines()
+    errors = [line for line in lines if line.startswith("error:")]
+    assert errors == [lines[-1]], stderr
+    assert "Traceback" not in stderr
+    return errors[0]
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+
+
+def read_csv(path: Path) -> list[list[str]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.reader(handle))
+
+
+class Fragile:
+    """Registers model 'fragile', whose third fit (cycle 2) raises."""
+
+    def __init__(self) -> None:
+        self.fits = 0
+
+    @hookimpl
+    def gd_register_models(self, register):
+        register("fragile", lambda: FragileModel(self))
+
+
+class FragileModel:
+    def __init__(self, plugin: Fragile) -> None:
+        self.plugin = plugin
+        self.mean = 0.0
+
+    def fit(self, X, y, rng):
+        self.plugin.fits += 1
+        if self.plugin.fits == 3:
+            raise RuntimeError("fit exploded at cycle 2")
+        self.mean = float(np.mean(y))
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.mean)
+
+
+@pytest.fixture
+def fragile_cli(monkeypatch, host_with):
+    """Make in-process ``gd`` see the built-ins plus the Fragile model."""
+    monkeypatch.setattr(cli, "PluginHost", lambda: host_with(Fragile(), builtins=True))
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    """One finished small run, shared by the tests that only read it."""
+    out = tmp_path_factory.mktemp("finished") / "run"
+    with pytest.MonkeyPatch.context() as patch, pytest.raises(SystemExit) as exit_:
+        patch.setenv("GD_LOAD_PLUGINS", "")  # the autouse fixture does not reach module-scoped ones
+        cli.main(run_args(out))
+    assert exit_.value.code == 0
+    return out
+
+
+# A finished run
+
+
+def test_a_finished_run_holds_exactly_its_four_files(finished):
+    assert {p.name for p in finished.iterdir()} == RUN_FILES
+    assert [p.name for p in finished.parent.iterdir()] == [finished.name]  # no staging left beside it
+
+
+def test_metrics_csv_has_one_row_per_cycle_and_metric(finished):
+    header, *rows = read_csv(finished / "metrics.csv")
+
+    assert header == ["cycle", "n_acquired", "metric", "value"]
+    assert [(int(c), int(n), m) for c, n, m, _ in rows] == [
+        (cycle, 10 * (cycle + 1), metric) for cycle in range(3) for metric in ("mse", "hit_ratio", "spearman")
+    ]
+    assert all(np.isfinite(float(value)) for *_, value in rows)
+
+
+def test_selections_csv_starts_with_the_initial_batch(finished):
+    header, *rows = read_csv(finished / "selections.csv")
+    plan = prepare(RunConfig("simulated", "simulated", "random_forest", "random", 10, 3, params=SMALL),
+                   cli.PluginHost(entry_points=False).registries, on_status=lambda message: None)
+
+    assert header == ["cycle", "gene"]
+    assert [int(c) for c, _ in rows] == [c for c in range(3) for _ in range(10)]
+    assert [g for c, g in rows if c == "0"] == list(plan.dataset.genes[plan.initial])
+    assert len({g for _, g in rows}) == 30
+    assert not {g for _, g in rows} & set(plan.dataset.genes[plan.test])
+
+
+def test_config_json_records_settings_versions_components_and_data(finished):
+    manifest = json.loads((finished / "config.json").read_text())
+    config = RunConfig("simulated", "simulated", "random_forest", "random", 10, 3, params=SMALL)
+    plan = prepare(config, cli.PluginHost(entry_points=False).registries, on_status=lambda message: None)
+
+    assert manifest["settings"] == config.as_dict()
+    assert {"python", "gd", "numpy", "pandas", "scikit-learn"} <= set(manifest["versions"])
+    assert manifest["components"]["model"] == {
+        "name": "random_forest", "plugin": "builtin.models", "distribution": "gd",
+        "version": manifest["versions"]["gd"]}
+    assert {"descriptor", "assay", "model", "acquisition", "metric:mse", "metric:hit_ratio",
+            "metric:spearman"} <= set(manifest["components"])
+    assert manifest["data"] == {
+        "n_genes": 600, "n_features": 8, "n_test": 120, "n_pool": 480, "n_hits": 24,
+        **plan.dataset.checksums()}
+
+
+def test_run_log_tells_the_story_of_the_run(finished):
+    log = (finished / "run.log").read_text()
+
+    assert "settings" in log
+    assert "600 genes x 8 features aligned" in log
+    assert "cycle 3/3" in log
+    assert "finished in" in log
+
+
+# Protecting --out
+
+
+def test_a_finished_run_is_not_replaced_without_force(finished, capsys):
+    before = snapshot(finished)
+    code, _, err = gd(capsys, run_args(finished, seed=1))
+
+    assert code == 1
+    assert "--force" in the_error(err)
+    assert snapshot(finished) == before
+
+
+def test_force_replaces_a_finished_run(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert gd(capsys, run_args(out))[0] == 0
+    code, _, _ = gd(capsys, run_args(out, "--force", seed=1))
+
+    assert code == 0
+    assert {p.name for p in out.iterdir()} == RUN_FILES
+    assert json.loads((out / "config.json").read_text())["settings"]["seed"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+def test_an_empty_directory_is_a_fine_out(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+
+    assert gd(capsys, run_args(out))[0] == 0
+    assert {p.name for p in out.iterdir()} == RUN_FILES
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_a_directory_holding_something_else_is_refused(tmp_path, capsys, force):
+    out = tmp_path / "notes"
+    out.mkdir()
+    (out / "todo.txt").write_text("mine")
+    code, _, err = gd(capsys, run_args(out, *(["--force"] if force else [])))
+
+    assert code == 1
+    assert str(out) in the_error(err) and "no gd run" in the_error(err)
+    assert snapshot(out) == {"todo.txt": b"mine"}
+
+
+def test_a_file_is_refused_as_out(tmp_path):
+    out = tmp_path / "run"
+    out.write_text("not a directory")
+    with pytest.raises(GdError, match="is a file"):
+        RunDirectory(out).check()
+
+
+def test_stale_staging_of_a_dead_process_is_cleaned_up(tmp_path, capsys):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".run.partial-{dead.pid}"
+    stale.mkdir()
+    (stale / "run.log").write_text("old crash")
+
+    assert gd(capsys, run_args(tmp_path / "run"))[0] == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+# A run that dies
+
+
+def test_a_run_that_fails_midway_publishes_nothing_and_keeps_its_log(tmp_path, capsys, fragile_cli):
+    out = tmp_path / "run"
+    code, _, err = gd(capsys, run_args(out, model="fragile"))
+    staging = tmp_path / f".run.partial-{os.getpid()}"
+
+    assert code == 1
+    error = the_error(err)
+    assert "RuntimeError" in error and "fit exploded at cycle 2" in error and str(staging / "run.log") in error
+    assert not out.exists()
+    assert {p.name for p in staging.iterdir()} == {"run.log"}
+    log = (staging / "run.log").read_text()
+    assert "Traceback" in log and "RuntimeError: fit exploded at cycle 2" in log
+    assert "cycle 2/3" in log and "cycle 3/3" not in log
+
+
+def test_a_failed_forced_run_leaves_the_old_run_untouched(tmp_path, capsys, fragile_cli):
+    out = tmp_path / "run"
+    assert gd(capsys, run_args(out))[0] == 0
+    before = snapshot(out)
+
+    code, _, err = gd(capsys, run_args(out, "--force", model="fragile"))
+
+    assert code == 1
+    assert "fit exploded" in the_error(err)
+    assert snapshot(out) == before
+    assert "Traceback" in (tmp_path / f".run.partial-{os.getpid()}" / "run.log").read_text()
+
+
+# Determinism across processes
+
+
+def test_results_are_byte_identical_across_processes_and_change_with_the_seed(tmp_path):
+    def start(name: str, hash_seed: str, seed: int) -> subprocess.Popen:
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed, "GD_LOAD_PLUGINS": ""}
+        return subprocess.Popen([str(GD), *run_args(tmp_path / name, seed=seed)], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    runs = [start("a", "1", 0), start("b", "2", 0), start("c", "1", 1)]
+    for process in runs:
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err.decode()
+
+    a, b, c = (tmp_path / name for name in "abc")
+    for name in ("metrics.csv", "selections.csv"):
+        assert (a / name).read_bytes() == (b / name).read_bytes()
+        assert (a / name).read_bytes() != (c / name).read_bytes()
