@@ -191,6 +191,8 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:
         # Usage errors from typer's parser carry their own message; anything else is a bug of ours.
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+            if not exc.format_message():  # `gd` alone: the help was printed, there is nothing to add
+                sys.exit(0)
             ctx = getattr(exc, "ctx", None)
             where = f" (see `{ctx.command_path} --help`)" if ctx is not None else " (see `gd --help`)"
             _error(exc.format_message() + where)

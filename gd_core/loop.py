@@ -96,6 +96,9 @@ def _check_settings(config: RunConfig) -> None:
                       f"use --param KIND.KEY=VALUE with KIND one of {', '.join(PARAM_KINDS)}")
     if not config.metrics:
         raise GdError("no metric chosen; pass --metric NAME at least once")
+    repeated = [m for i, m in enumerate(config.metrics) if m in config.metrics[:i]]
+    if repeated:
+        raise GdError(f"metric '{repeated[0]}' is given more than once; list each metric once")
 
 
 def split_test(n: int, test_fraction: float, seed: int) -> np.ndarray:
@@ -136,6 +139,9 @@ def prepare(config: RunConfig, registries: Registries, *, on_status: Callable[[s
     dataset = align(descriptor, assay, descriptor_name=config.descriptor, assay_name=config.assay)
 
     test = split_test(dataset.n, config.test_fraction, config.seed)
+    if len(test) == 0:
+        raise GdError(f"test_fraction {config.test_fraction} of {dataset.n} genes leaves no test gene; "
+                      "raise --test-fraction")
     outside = np.ones(dataset.n, dtype=bool)
     outside[test] = False
     pool = np.flatnonzero(outside)

@@ -1,7 +1,7 @@
 """Writing a run's results: staged beside ``--out`` and moved into place only once complete.
 
 A run directory holds ``config.json``, ``metrics.csv``, ``selections.csv`` and ``run.log``. Until the
-run finishes they live in a hidden sibling ``.NAME.partial-PID``; a run that dies leaves only that
+run finishes they live in a hidden sibling ``.NAME.partial-PID-XXXX``; a run that dies leaves only that
 (with its log), never a directory that looks complete.
 """
 
@@ -16,6 +16,7 @@ import os
 import platform
 import shutil
 import sys
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ class RunDirectory:
     def __init__(self, out: Path, *, force: bool = False) -> None:
         self.out = Path(out)
         self.force = force
-        self.staging = self.out.parent / f".{self.out.name}.partial-{os.getpid()}"
+        self.staging = self.out.parent / f".{self.out.name}.partial-{os.getpid()}"  # made unique on entry
         self._handler: logging.Handler | None = None
 
     def check(self) -> None:
@@ -65,10 +66,11 @@ class RunDirectory:
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
             for stale in out.parent.glob(f".{out.name}.partial-*"):
-                pid = stale.name.rsplit("-", 1)[-1]
+                pid = stale.name.rsplit(".partial-", 1)[-1].split("-")[0]
                 if pid.isdigit() and not _alive(int(pid)):
                     shutil.rmtree(stale, ignore_errors=True)
-            self.staging.mkdir()
+            # pid for spotting dead runs, a random suffix for repeated runs in one process
+            self.staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-{os.getpid()}-", dir=out.parent))
         except OSError as exc:
             raise GdError(f"cannot write beside --out {out}: {exc.strerror}; choose a writable directory") from None
         self._handler = logging.FileHandler(self.staging / "run.log", encoding="utf-8")

@@ -465,6 +465,12 @@ def test_prepare_refuses_a_bad_run_before_fitting_anything(host, settings, culpr
     assert not plugin(host, Recorder).fitted
 
 
+def test_a_test_fraction_that_rounds_to_no_test_gene_is_refused_in_prepare(host):
+    # 0.0001 × 600 genes rounds to an empty test set: no metric could be computed on it.
+    with pytest.raises(GdError, match="test"):
+        quiet_prepare(config(model="tripwire", test_fraction=0.0001), host)
+
+
 def bad_tables() -> dict[str, tuple[pd.DataFrame, pd.Series, list[str]]]:
     descriptor, assay = gene_table(50)
     nan = descriptor.copy()

@@ -86,7 +86,8 @@ class FragileModel:
 @pytest.fixture
 def fragile_cli(monkeypatch, host_with):
     """Make in-process ``gd`` see the built-ins plus the Fragile model."""
-    monkeypatch.setattr(cli, "PluginHost", lambda: host_with(Fragile(), builtins=True))
+    plugin = Fragile()  # one instance, so its fit count carries over to a retry in the same process
+    monkeypatch.setattr(cli, "PluginHost", lambda: host_with(plugin, builtins=True))
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +224,7 @@ def test_stale_staging_of_a_dead_process_is_cleaned_up(tmp_path, capsys):
 def test_a_run_that_fails_midway_publishes_nothing_and_keeps_its_log(tmp_path, capsys, fragile_cli):
     out = tmp_path / "run"
     code, _, err = gd(capsys, run_args(out, model="fragile"))
-    staging = tmp_path / f".run.partial-{os.getpid()}"
+    (staging,) = tmp_path.glob(f".run.partial-{os.getpid()}-*")
 
     assert code == 1
     error = the_error(err)
@@ -245,7 +246,18 @@ def test_a_failed_forced_run_leaves_the_old_run_untouched(tmp_path, capsys, frag
     assert code == 1
     assert "fit exploded" in the_error(err)
     assert snapshot(out) == before
-    assert "Traceback" in (tmp_path / f".run.partial-{os.getpid()}" / "run.log").read_text()
+    (staging,) = tmp_path.glob(f".run.partial-{os.getpid()}-*")
+    assert "Traceback" in (staging / "run.log").read_text()
+
+
+def test_a_retry_in_the_same_process_after_a_failed_run_succeeds(tmp_path, capsys, fragile_cli):
+    out = tmp_path / "run"
+    assert gd(capsys, run_args(out, model="fragile"))[0] == 1  # the third fit raises
+
+    code, _, err = gd(capsys, run_args(out, model="fragile"))  # later fits succeed
+
+    assert code == 0, err
+    assert {p.name for p in out.iterdir()} == RUN_FILES
 
 
 # Determinism across processes

@@ -1,0 +1,314 @@
+"""The ``gd`` command line: run, list, list-plugins, --param parsing and one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gd_core import GdError, cli, hookimpl
+from gd_core.cli import parse_params
+from gd_plugins_builtin.acquisitions import RandomAcquisition
+
+GD = Path(sys.executable).parent / "gd"
+RUN_FILES = {"config.json", "metrics.csv", "selections.csv", "run.log"}
+SMALL = ["--param", "descriptor.n_genes=600", "--param", "assay.n_genes=600", "--param", "descriptor.n_features=8",
+         "--param", "model.n_estimators=10"]
+
+
+def run_args(out: Path, *extra: str, acquisition: str = "random") -> list[str]:
+    """``gd run`` arguments for a small simulated screen: 10 genes per cycle, 3 cycles."""
+    return ["run", "--assay", "simulated", "--descriptor", "simulated", "--model", "random_forest",
+            "--acquisition", acquisition, "--batch-size", "10", "--cycles", "3", *SMALL, "--out", str(out), *extra]
+
+
+def gd(capsys, argv: list[str]) -> tuple[int, str, str]:
+    """Run ``gd`` in this process: exit code, stdout and stderr."""
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(argv)
+    out, err = capsys.readouterr()
+    return exit_.value.code, out, err
+
+
+def only_error_line(stderr: str) -> str:
+    """The whole of stderr, checked to be one ``error:`` line."""
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in stderr
+    return lines[0]
+
+
+class Echo:
+    """Registers acquisition 'echo', which keeps the parameters it was built with."""
+
+    def __init__(self) -> None:
+        self.received: list[dict] = []
+
+    @hookimpl
+    def gd_register_acquisitions(self, register):
+        register("echo", self._build)
+
+    def _build(self, **params) -> RandomAcquisition:
+        self.received.append(params)
+        return RandomAcquisition()
+
+
+# gd run
+
+
+def test_the_acceptance_command_runs_at_full_size(tmp_path):
+    out = tmp_path / "run"
+    done = subprocess.run(
+        [str(GD), "run", "--assay", "simulated", "--descriptor", "simulated", "--model", "random_forest",
+         "--acquisition", "random", "--batch-size", "32", "--cycles", "5", "--seed", "0", "--out", str(out)],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "GD_LOAD_PLUGINS": ""},
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert {p.name for p in out.iterdir()} == RUN_FILES
+    with open(out / "selections.csv", newline="") as handle:
+        assert len(list(csv.reader(handle))) == 1 + 32 * 5
+    data = json.loads((out / "config.json").read_text())["data"]
+    assert (data["n_genes"], data["n_test"]) == (20_000, 4_000)
+
+
+def test_run_json_prints_the_metrics_per_cycle(tmp_path, capsys):
+    out = tmp_path / "run"
+    code, stdout, _ = gd(capsys, run_args(out, "--json", "--metric", "hit_ratio", "--metric", "mse"))
+    printed = json.loads(stdout)  # stdout holds the JSON and nothing else
+
+    assert code == 0
+    assert set(printed) == {"out", "final", "cycles"}
+    assert printed["out"] == str(out)
+    assert [c["cycle"] for c in printed["cycles"]] == [0, 1, 2]
+    assert [c["n_acquired"] for c in printed["cycles"]] == [10, 20, 30]
+    assert list(printed["final"]) == ["hit_ratio", "mse"]
+    assert printed["final"] == {k: printed["cycles"][-1][k] for k in ("hit_ratio", "mse")}
+    assert {p.name for p in out.iterdir()} == RUN_FILES
+
+
+def test_run_without_json_prints_a_table(tmp_path, capsys):
+    code, stdout, _ = gd(capsys, run_args(tmp_path / "run"))
+
+    assert code == 0
+    assert "hit_ratio" in stdout and "spearman" in stdout
+
+
+def test_params_reach_the_factory_typed(tmp_path, capsys, monkeypatch, host_with):
+    echo = Echo()
+    monkeypatch.setattr(cli, "PluginHost", lambda: host_with(echo, builtins=True))
+    code, _, err = gd(capsys, run_args(
+        tmp_path / "run", "--param", "acquisition.count=1", "--param", "acquisition.share=0.5",
+        "--param", "acquisition.greedy=true", "--param", "acquisition.label=abc", acquisition="echo"))
+
+    assert code == 0, err
+    assert echo.received
+    received = echo.received[0]
+    assert received == {"count": 1, "share": 0.5, "greedy": True, "label": "abc"}
+    assert [type(received[k]) for k in ("count", "share", "greedy", "label")] == [int, float, bool, str]
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [("1", 1), ("-3", -3), ("0.5", 0.5), ("1e-3", 0.001), ("true", True), ("True", True), ("false", False),
+     ("False", False), ("null", None), ("None", None), ("abc", "abc"), ('"7"', "7"), ("[1, 2]", [1, 2]),
+     ("", ""), ("a=b", "a=b")],
+)
+def test_parse_params_reads_values_as_json_when_it_can(raw, value):
+    parsed = parse_params([f"acquisition.x={raw}"])["acquisition"]["x"]
+
+    assert parsed == value
+    assert type(parsed) is type(value)
+
+
+def test_parse_params_groups_values_by_kind():
+    assert parse_params(["model.depth=3", "acquisition.t=0.5", "model.width=8", "model.depth=4"]) == {
+        "model": {"depth": 4, "width": 8}, "acquisition": {"t": 0.5}}
+    assert parse_params([]) == {}
+
+
+@pytest.mark.parametrize("item", ["foo", "acquisition=1", ".x=1", "model.=1", "model.x", "=1"])
+def test_parse_params_refuses_items_that_are_not_kind_key_value(item):
+    with pytest.raises(GdError, match="KIND.KEY=VALUE") as refusal:
+        parse_params([item])
+    assert repr(item) in str(refusal.value)
+
+
+# Errors: exit code 1 and one line
+
+
+ERRORS = {
+    "unknown assay": (["--assay", "simulatd"], ["assay 'simulatd'", "did you mean 'simulated'"]),
+    "unknown model": (["--model", "forest"], ["model 'forest'"]),
+    "unknown metric": (["--metric", "mse", "--metric", "spearmann"], ["metric 'spearmann'", "did you mean"]),
+    "missing option": (["--assay", None], ["--assay"]),
+    "bad --param": (["--param", "descriptor:n_genes=5"], ["descriptor:n_genes=5", "KIND.KEY=VALUE"]),
+    "param for unknown kind": (["--param", "modle.n_estimators=5"], ["'modle'"]),
+    "param the factory refuses": (["--param", "model.n_trees=5"], ["model 'random_forest'", "n_trees"]),
+    "zero batch size": (["--batch-size", "0"], ["batch-size", "0"]),
+    "negative cycles": (["--cycles", "-2"], ["cycles", "-2"]),
+    "not a number": (["--batch-size", "many"], ["--batch-size", "integer"]),
+    "test fraction": (["--test-fraction", "1.5"], ["test_fraction", "1.5"]),
+    "unknown option": (["--bogus", "1"], ["--bogus"]),
+}
+
+
+def with_changes(tmp_path: Path, changes: list) -> list[str]:
+    """run_args with options replaced (value None drops the option) or added."""
+    args = run_args(tmp_path / "run")
+    for option, value in zip(changes[::2], changes[1::2]):
+        if option in args and option not in ("--param", "--metric"):
+            at = args.index(option)
+            args[at:at + 2] = [] if value is None else [option, value]
+        else:
+            args += [option, value]
+    return args
+
+
+@pytest.mark.parametrize(("changes", "culprits"), list(ERRORS.values()), ids=list(ERRORS))
+def test_errors_are_one_line_and_exit_code_one(tmp_path, capsys, changes, culprits):
+    code, stdout, stderr = gd(capsys, with_changes(tmp_path, changes))
+
+    assert code == 1
+    line = only_error_line(stderr)
+    for culprit in culprits:
+        assert culprit in line
+    assert stdout == ""
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_batch_too_large_for_the_pool_ends_with_one_error_line(tmp_path, capsys):
+    code, _, stderr = gd(capsys, with_changes(tmp_path, ["--batch-size", "100", "--cycles", "5"]))
+    lines = stderr.strip().splitlines()
+
+    assert code == 1
+    assert [line for line in lines if line.startswith("error:")] == [lines[-1]]
+    assert "batch-size 100" in lines[-1] and "480" in lines[-1]
+    assert "Traceback" not in stderr
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("kind", ["file", "foreign directory"])
+def test_a_bad_out_is_one_error_line(tmp_path, capsys, kind):
+    out = tmp_path / "run"
+    if kind == "file":
+        out.write_text("x")
+    else:
+        out.mkdir()
+        (out / "thesis.tex").write_text("x")
+    code, _, stderr = gd(capsys, run_args(out))
+
+    assert code == 1
+    assert str(out) in only_error_line(stderr)
+
+
+def test_an_error_from_the_installed_command_is_one_line(tmp_path):
+    done = subprocess.run([str(GD), *with_changes(tmp_path, ["--acquisition", "randon"])],
+                          capture_output=True, text=True, timeout=60, env={**os.environ, "GD_LOAD_PLUGINS": ""})
+
+    assert done.returncode == 1
+    assert "acquisition 'randon'" in only_error_line(done.stderr)
+    assert done.stdout == ""
+
+
+# Help and listings
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["list", "--help"], ["list-plugins", "--help"]])
+def test_help_exits_zero(capsys, argv):
+    code, stdout, stderr = gd(capsys, argv)
+
+    assert code == 0
+    assert "Usage" in stdout
+    assert stderr == ""
+
+
+def test_run_help_shows_its_options(capsys):
+    _, stdout, _ = gd(capsys, ["run", "--help"])
+
+    for option in ("--assay", "--descriptor", "--model", "--acquisition", "--batch-size", "--cycles", "--seed",
+                   "--param", "--out", "--force", "--json"):
+        assert option in stdout
+
+
+def test_gd_without_arguments_shows_help_and_no_empty_error(capsys):
+    _, stdout, stderr = gd(capsys, [])
+
+    assert "Usage" in stdout
+    messages = [line.removeprefix("error:").split("(see")[0].strip()
+                for line in stderr.splitlines() if line.startswith("error:")]
+    assert all(messages), f"an error line without a message: {stderr!r}"
+
+
+def test_list_model_json_describes_random_forest(capsys):
+    code, stdout, _ = gd(capsys, ["list", "model", "--json"])
+    rows = json.loads(stdout)
+
+    assert code == 0
+    assert {row["kind"] for row in rows} == {"model"}
+    forest = next(row for row in rows if row["name"] == "random_forest")
+    assert set(forest) == {"kind", "name", "plugin", "distribution", "version", "summary"}
+    assert (forest["plugin"], forest["distribution"]) == ("builtin.models", "gd")
+    assert forest["summary"].startswith("Random forest")
+
+
+@pytest.mark.parametrize("kind", ["models", "acquisitions", "metrics", "assays", "descriptors"])
+def test_list_accepts_plural_kinds(capsys, kind):
+    singular = gd(capsys, ["list", kind[:-1], "--json"])
+    plural = gd(capsys, ["list", kind, "--json"])
+
+    assert plural[0] == singular[0] == 0
+    assert json.loads(plural[1]) == json.loads(singular[1]) != []
+
+
+def test_list_without_kind_lists_every_kind(capsys):
+    code, stdout, _ = gd(capsys, ["list", "--json"])
+    rows = json.loads(stdout)
+
+    assert code == 0
+    assert {row["kind"] for row in rows} == {"descriptor", "assay", "model", "acquisition", "metric"}
+    assert {"mse", "hit_ratio", "spearman", "random", "random_forest", "simulated"} <= {r["name"] for r in rows}
+
+
+def test_list_models_as_a_table(capsys):
+    code, stdout, _ = gd(capsys, ["list", "models"])
+
+    assert code == 0
+    assert "random_forest" in stdout
+
+
+def test_list_of_an_unknown_kind_is_one_error_line(capsys):
+    code, stdout, stderr = gd(capsys, ["list", "bogus"])
+
+    assert code == 1
+    assert "'bogus'" in only_error_line(stderr)
+    assert stdout == ""
+
+
+def test_list_plugins_json_shows_what_each_builtin_registered(capsys):
+    code, stdout, _ = gd(capsys, ["list-plugins", "--json"])
+    records = {r["name"]: r for r in json.loads(stdout)}
+
+    assert code == 0
+    assert records["builtin.models"]["registered"] == {"model": ["random_forest"]}
+    assert all(r["loaded"] and r["error"] is None and r["source"] == "builtin" for r in records.values())
+
+
+def test_run_json_final_is_null_for_an_undefined_metric(tmp_path, capsys, monkeypatch, host_with):
+    class Undefined:
+        @hookimpl
+        def gd_register_metrics(self, register):
+            register("undefined", lambda: lambda pool, model, truth: math.nan)
+
+    monkeypatch.setattr(cli, "PluginHost", lambda: host_with(Undefined(), builtins=True))
+    code, stdout, _ = gd(capsys, run_args(tmp_path / "run", "--json", "--metric", "undefined"))
+
+    assert code == 0
+    assert json.loads(stdout)["final"] == {"undefined": None}
