@@ -15,25 +15,9 @@ import pytest
 from gd_core import GdError, cli, hookimpl
 from gd_core.cli import parse_params
 from gd_plugins_builtin.acquisitions import RandomAcquisition
+from tests.helpers import RUN_FILES, gd, run_args
 
 GD = Path(sys.executable).parent / "gd"
-RUN_FILES = {"config.json", "metrics.csv", "selections.csv", "run.log"}
-SMALL = ["--param", "descriptor.n_genes=600", "--param", "assay.n_genes=600", "--param", "descriptor.n_features=8",
-         "--param", "model.n_estimators=10"]
-
-
-def run_args(out: Path, *extra: str, acquisition: str = "random") -> list[str]:
-    """``gd run`` arguments for a small simulated screen: 10 genes per cycle, 3 cycles."""
-    return ["run", "--assay", "simulated", "--descriptor", "simulated", "--model", "random_forest",
-            "--acquisition", acquisition, "--batch-size", "10", "--cycles", "3", *SMALL, "--out", str(out), *extra]
-
-
-def gd(capsys, argv: list[str]) -> tuple[int, str, str]:
-    """Run ``gd`` in this process: exit code, stdout and stderr."""
-    with pytest.raises(SystemExit) as exit_:
-        cli.main(argv)
-    out, err = capsys.readouterr()
-    return exit_.value.code, out, err
 
 
 def only_error_line(stderr: str) -> str:

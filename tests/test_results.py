@@ -15,27 +15,9 @@ import pytest
 from gd_core import GdError, cli, hookimpl
 from gd_core.loop import RunConfig, prepare
 from gd_core.results import RunDirectory
+from tests.helpers import RUN_FILES, SMALL, gd, run_args
 
 GD = Path(sys.executable).parent / "gd"
-RUN_FILES = {"config.json", "metrics.csv", "selections.csv", "run.log"}
-SMALL = {"descriptor": {"n_genes": 600, "n_features": 8}, "assay": {"n_genes": 600}, "model": {"n_estimators": 10}}
-
-
-def run_args(out: Path, *extra: str, seed: int = 0, model: str = "random_forest") -> list[str]:
-    """``gd run`` arguments for a small simulated screen: 10 genes per cycle, 3 cycles."""
-    params = [f"{kind}.{key}={value}" for kind, values in SMALL.items() for key, value in values.items()
-              if kind != "model" or model == "random_forest"]
-    return ["run", "--assay", "simulated", "--descriptor", "simulated", "--model", model,
-            "--acquisition", "random", "--batch-size", "10", "--cycles", "3", "--seed", str(seed),
-            *[arg for p in params for arg in ("--param", p)], "--out", str(out), *extra]
-
-
-def gd(capsys, argv: list[str]) -> tuple[int, str, str]:
-    """Run ``gd`` in this process: exit code, stdout and stderr."""
-    with pytest.raises(SystemExit) as exit_:
-        cli.main(argv)
-    out, err = capsys.readouterr()
-    return exit_.value.code, out, err
 
 
 def the_error(stderr: str) -> str:
