@@ -105,15 +105,15 @@ def build_app(host: PluginHost) -> typer.Typer:
         model: Annotated[str, typer.Option(help="Model name.")],
         acquisition: Annotated[str, typer.Option(help="Acquisition function name.")],
         batch_size: Annotated[int, typer.Option(help="Genes acquired per cycle.")] = 64,
-        cycles: Annotated[int, typer.Option(help="Cycles; the model is fitted cycles times.")] = 8,
+        cycles: Annotated[int, typer.Option(help="Cycles: the model is fitted this many times; batch-size × cycles genes are acquired.")] = 8,
         seed: Annotated[int, typer.Option(help="Seed for the split, first batch, models and acquisitions.")] = 0,
-        metric: Annotated[Optional[list[str]], typer.Option(help="Metric to record (repeatable).")] = None,
+        metric: Annotated[Optional[list[str]], typer.Option(help="Metric to record, repeatable (default: mse, hit_ratio, spearman).")] = None,
         param: Annotated[Optional[list[str]], typer.Option(
             help="KIND.KEY=VALUE passed to a factory, e.g. acquisition.temperature=0.5 (repeatable).")] = None,
         test_fraction: Annotated[float, typer.Option(help="Share of genes held out for testing.")] = 0.2,
         hit_fraction: Annotated[float, typer.Option(help="Share of non-test genes, by |y|, that are hits.")] = 0.05,
-        out: Annotated[Optional[Path], typer.Option(help="Run directory [default: runs/<settings>].")] = None,
-        force: Annotated[bool, typer.Option(help="Replace a finished run in --out.")] = False,
+        out: Annotated[Optional[Path], typer.Option(help="Run directory (default: a name made of the settings, under runs/).")] = None,
+        force: Annotated[bool, typer.Option("--force", help="Replace a finished run in --out.")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print the final metrics as JSON.")] = False,
     ) -> None:
         """Run the active-learning loop for one assay, descriptor, model and acquisition."""
