@@ -3,6 +3,7 @@
 #: Imported and registered by the plugin host, in this order.
 MODULES = (
     "gd_plugins_builtin.simulated",
+    "gd_plugins_builtin.genedisco",
     "gd_plugins_builtin.models",
     "gd_plugins_builtin.acquisitions",
     "gd_plugins_builtin.metrics",

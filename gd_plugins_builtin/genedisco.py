@@ -1,0 +1,100 @@
+"""GeneDisco's real screens and the offline Gene Ontology descriptor, shipped inside gd.
+
+The five assays and the Gene Ontology membership matrix are processed, derived files built by
+``tools/build_data.py`` from pinned public sources; DATA.md gives each one's definition, provenance,
+licence and citation.
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+
+import numpy as np
+import pandas as pd
+
+from gd_core import hookimpl
+
+ASSAYS: dict[str, dict[str, str]] = {
+    "schmidt_2021_il2": {
+        "summary": "Schmidt et al. 2021: IL-2 in primary human T cells, CRISPRi (mean LFC of two donors)",
+        "citation": "Schmidt R. et al. 2021, bioRxiv doi:10.1101/2021.05.11.443701; GEO GSE174292",
+        "licence": "GEO, public (NCBI disclaimer)",
+    },
+    "schmidt_2021_ifng": {
+        "summary": "Schmidt et al. 2021: IFN-γ in primary human T cells, CRISPRi (mean LFC of two donors)",
+        "citation": "Schmidt R. et al. 2021, bioRxiv doi:10.1101/2021.05.11.443701; GEO GSE174292",
+        "licence": "GEO, public (NCBI disclaimer)",
+    },
+    "zhuang_2019_nk": {
+        "summary": "Zhuang et al. 2019: K562 leukaemia cells vs NK cells (sum of replicate MAGeCK-MLE z)",
+        "citation": "Zhuang X. et al., Frontiers in Immunology 10:2879 (2019), doi:10.3389/fimmu.2019.02879",
+        "licence": "CC BY 4.0",
+    },
+    "sanchez_2021_tau": {
+        "summary": "Sanchez et al. 2021: tau levels in iPSC-derived neurons (−RSA_Down)",
+        "citation": "Sanchez C. G. et al., Communications Biology 4:736 (2021), doi:10.1038/s42003-021-02272-1",
+        "licence": "CC BY 4.0",
+    },
+    "zhu_2021_sarscov2": {
+        "summary": "Zhu et al. 2021: SARS-CoV-2 entry host factors (−ln MAGeCK positive score)",
+        "citation": "Zhu Y. et al., Nature Communications 12:961 (2021), doi:10.1038/s41467-021-21213-4",
+        "licence": "CC BY 4.0",
+    },
+}
+_RESOURCES = resources.files("gd_plugins_builtin") / "resources"
+
+
+@hookimpl
+def gd_register_assays(register):
+    for name, info in ASSAYS.items():
+        register(name, functools.partial(bundled_assay, name), source="bundled", **info)
+
+
+@hookimpl
+def gd_register_treatment_descriptors(register):
+    register("gene_ontology", gene_ontology, source="bundled", licence="GO CC BY 4.0; Pfam CC0",
+             citation="Carlson M., org.Hs.eg.db 3.16.0 (Bioconductor); Gene Ontology Consortium; Pfam")
+
+
+def bundled_assay(name: str) -> pd.Series:
+    """One shipped assay: outcome per official gene symbol."""
+    with (_RESOURCES / "assays" / f"{name}.tsv.gz").open("rb") as handle:
+        table = pd.read_csv(handle, sep="\t", compression="gzip", dtype={"gene": str, "value": np.float64},
+                            keep_default_na=False)
+    return pd.Series(table["value"].to_numpy(), index=pd.Index(table["gene"], name="gene"), name=name)
+
+
+def gene_ontology(dims: int = 128, tfidf: bool = False) -> pd.DataFrame:
+    """Gene Ontology (BP/MF/CC, propagated) and Pfam membership, reduced by truncated SVD (offline)."""
+    if dims < 1:
+        raise ValueError(f"dims must be at least 1, got {dims}")
+    return _reduced_gene_ontology(int(dims), bool(tfidf)).copy()
+
+
+def gene_ontology_matrix():
+    """The binary gene × term matrix (scipy CSR) with its gene symbols and term ids."""
+    from scipy import sparse
+
+    with (_RESOURCES / "gene_ontology.npz").open("rb") as handle, np.load(handle) as archive:
+        shape = tuple(archive["shape"])
+        indices, indptr = archive["indices"], archive["indptr"]
+        matrix = sparse.csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr), shape=shape)
+        return matrix, pd.Index(archive["genes"], name="gene"), pd.Index(archive["terms"])
+
+
+@functools.lru_cache(maxsize=2)
+def _reduced_gene_ontology(dims: int, tfidf: bool) -> pd.DataFrame:
+    from sklearn.decomposition import TruncatedSVD
+
+    matrix, genes, _ = gene_ontology_matrix()
+    if dims >= min(matrix.shape):
+        raise ValueError(f"dims must be below {min(matrix.shape)}, got {dims}")
+    if tfidf:
+        from sklearn.feature_extraction.text import TfidfTransformer
+
+        matrix = TfidfTransformer().fit_transform(matrix)
+    # A fixed random_state: the descriptor is part of the data and must not change between runs.
+    reduced = TruncatedSVD(n_components=dims, random_state=0).fit_transform(matrix).astype(np.float32)
+    columns = [f"go_svd_{j}" for j in range(dims)]
+    return pd.DataFrame(reduced, index=genes, columns=columns)
