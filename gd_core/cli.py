@@ -18,6 +18,9 @@ from gd_core.errors import GdError
 from gd_core.plugins import PluginHost
 from gd_core.registry import KINDS
 
+# `gd run` with no options: a real screen and a descriptor that ship with gd, so it works offline.
+DEFAULTS = {"assay": "schmidt_2021_il2", "descriptor": "gene_ontology", "model": "random_forest",
+            "acquisition": "random"}
 stdout = Console()
 stderr = Console(stderr=True)
 
@@ -100,10 +103,10 @@ def build_app(host: PluginHost) -> typer.Typer:
 
     @app.command("run")
     def run(
-        assay: Annotated[str, typer.Option(help="Assay name (see `gd list assay`).")],
-        descriptor: Annotated[str, typer.Option(help="Treatment descriptor name.")],
-        model: Annotated[str, typer.Option(help="Model name.")],
-        acquisition: Annotated[str, typer.Option(help="Acquisition function name.")],
+        assay: Annotated[str, typer.Option(help="Assay name (see `gd list assay`).")] = DEFAULTS["assay"],
+        descriptor: Annotated[str, typer.Option(help="Treatment descriptor name.")] = DEFAULTS["descriptor"],
+        model: Annotated[str, typer.Option(help="Model name.")] = DEFAULTS["model"],
+        acquisition: Annotated[str, typer.Option(help="Acquisition function name.")] = DEFAULTS["acquisition"],
         batch_size: Annotated[int, typer.Option(help="Genes acquired per cycle.")] = 64,
         cycles: Annotated[int, typer.Option(help="Cycles: the model is fitted this many times; batch-size × cycles genes are acquired.")] = 8,
         seed: Annotated[int, typer.Option(help="Seed for the split, first batch, models and acquisitions.")] = 0,
@@ -153,6 +156,9 @@ def build_app(host: PluginHost) -> typer.Typer:
             raise GdError(f"run failed: {type(exc).__name__}: {exc} (traceback in {run_dir.log_path})") from exc
         _show_result(result, out, as_json)
 
+    from gd_core.cli_data import add_data_commands
+
+    add_data_commands(app, host)
     host.add_commands(app)
     return app
 

@@ -8,6 +8,7 @@ licence and citation.
 from __future__ import annotations
 
 import functools
+import json
 from importlib import resources
 
 import numpy as np
@@ -19,12 +20,12 @@ ASSAYS: dict[str, dict[str, str]] = {
     "schmidt_2021_il2": {
         "summary": "Schmidt et al. 2021: IL-2 in primary human T cells, CRISPRi (mean LFC of two donors)",
         "citation": "Schmidt R. et al. 2021, bioRxiv doi:10.1101/2021.05.11.443701; GEO GSE174292",
-        "licence": "GEO, public (NCBI disclaimer)",
+        "licence": "GEO (public)",
     },
     "schmidt_2021_ifng": {
         "summary": "Schmidt et al. 2021: IFN-γ in primary human T cells, CRISPRi (mean LFC of two donors)",
         "citation": "Schmidt R. et al. 2021, bioRxiv doi:10.1101/2021.05.11.443701; GEO GSE174292",
-        "licence": "GEO, public (NCBI disclaimer)",
+        "licence": "GEO (public)",
     },
     "zhuang_2019_nk": {
         "summary": "Zhuang et al. 2019: K562 leukaemia cells vs NK cells (sum of replicate MAGeCK-MLE z)",
@@ -48,13 +49,23 @@ _RESOURCES = resources.files("gd_plugins_builtin") / "resources"
 @hookimpl
 def gd_register_assays(register):
     for name, info in ASSAYS.items():
-        register(name, functools.partial(bundled_assay, name), source="bundled", **info)
+        register(name, functools.partial(bundled_assay, name), source="bundled",
+                 details=functools.partial(_provenance, name), **info)
 
 
 @hookimpl
 def gd_register_treatment_descriptors(register):
     register("gene_ontology", gene_ontology, source="bundled", licence="GO CC BY 4.0; Pfam CC0",
+             details=functools.partial(_provenance, "gene_ontology"),
              citation="Carlson M., org.Hs.eg.db 3.16.0 (Bioconductor); Gene Ontology Consortium; Pfam")
+
+
+def _provenance(name: str) -> dict:
+    """Genes, dimensions and harmonisation counts recorded by tools/build_data.py."""
+    facts = json.loads((_RESOURCES / "provenance.json").read_text(encoding="utf-8"))["datasets"][name]
+    if name == "gene_ontology":
+        return {"genes": facts["genes"], "dims": 128, "terms": facts["terms"]}
+    return {"genes": facts.pop("genes"), "dims": 1, "harmonisation": facts}
 
 
 def bundled_assay(name: str) -> pd.Series:

@@ -23,12 +23,14 @@ _STRONG_SHARE = 1 / 7  # share of modules with a strong effect
 
 @hookimpl
 def gd_register_treatment_descriptors(register):
-    register("simulated", simulated_descriptor, summary="SIMULATED descriptor (not real data) of module genes")
+    register("simulated", simulated_descriptor, source="simulated",
+             summary="SIMULATED descriptor (not real data) of module genes")
 
 
 @hookimpl
 def gd_register_assays(register):
-    register("simulated", simulated_assay, summary="SIMULATED assay (not real data): few strong hits, many nulls")
+    register("simulated", simulated_assay, source="simulated",
+             summary="SIMULATED assay (not real data): few strong hits, many nulls")
 
 
 def simulated_descriptor(n_genes: int = 20_000, n_features: int = 64, n_modules: int = 20,

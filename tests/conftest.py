@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from gd_core.plugins import PluginHost
@@ -28,3 +31,11 @@ def host_with():
 def builtin_host() -> PluginHost:
     """A host with the built-in plugins only."""
     return PluginHost(builtins=True, entry_points=False)
+
+
+@pytest.fixture(scope="session")
+def wheel() -> Path:
+    """The pinned genedisco 1.0.5 wheel (raw screens), fetched from PyPI into a cache on first use."""
+    from tools.raw_assays import fetch_wheel
+
+    return fetch_wheel(Path(os.environ.get("GD_RAW_CACHE", Path.home() / ".cache" / "gd-raw")))

@@ -132,7 +132,7 @@ ERRORS = {
     "unknown assay": (["--assay", "simulatd"], ["assay 'simulatd'", "did you mean 'simulated'"]),
     "unknown model": (["--model", "forest"], ["model 'forest'"]),
     "unknown metric": (["--metric", "mse", "--metric", "spearmann"], ["metric 'spearmann'", "did you mean"]),
-    "missing option": (["--assay", None], ["--assay"]),
+    "option without a value": (["--seed"], ["--seed"]),
     "bad --param": (["--param", "descriptor:n_genes=5"], ["descriptor:n_genes=5", "KIND.KEY=VALUE"]),
     "param for unknown kind": (["--param", "modle.n_estimators=5"], ["'modle'"]),
     "param the factory refuses": (["--param", "model.n_trees=5"], ["model 'random_forest'", "n_trees"]),
@@ -145,7 +145,7 @@ ERRORS = {
 
 
 def with_changes(tmp_path: Path, changes: list) -> list[str]:
-    """run_args with options replaced (value None drops the option) or added."""
+    """run_args with options replaced (value None drops the option) or added; a lone last option ends the line."""
     args = run_args(tmp_path / "run")
     for option, value in zip(changes[::2], changes[1::2]):
         if option in args and option not in ("--param", "--metric"):
@@ -153,6 +153,8 @@ def with_changes(tmp_path: Path, changes: list) -> list[str]:
             args[at:at + 2] = [] if value is None else [option, value]
         else:
             args += [option, value]
+    if len(changes) % 2:  # a lone option at the very end, given no value
+        args.append(changes[-1])
     return args
 
 

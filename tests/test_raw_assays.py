@@ -21,12 +21,6 @@ from tools.raw_assays import (
 )
 
 
-@pytest.fixture(scope="session")
-def wheel() -> Path:
-    """The pinned genedisco wheel, downloaded into the cache on first use."""
-    return fetch_wheel(Path(os.environ.get("GD_RAW_CACHE", Path.home() / ".cache" / "gd-raw")))
-
-
 def raw_rows(wheel: Path, filename: str, delimiter: str) -> list[dict[str, str]]:
     with zipfile.ZipFile(wheel) as archive:
         text = archive.read(SCREENS + filename).decode("utf-8-sig")

@@ -16,6 +16,7 @@ import filecmp
 import gzip
 import hashlib
 import io
+import json
 import subprocess
 import sys
 import tempfile
@@ -29,6 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 SYMBOL_MAP = Path("gd_core/resources/symbol_map.tsv.gz")
 ASSAY_DIR = Path("gd_plugins_builtin/resources/assays")
 GENE_ONTOLOGY = Path("gd_plugins_builtin/resources/gene_ontology.npz")
+PROVENANCE = Path("gd_plugins_builtin/resources/provenance.json")  # read by `gd data info`
 
 DEB_NAME = "r-bioc-org.hs.eg.db"
 DEB_FILE = "r-bioc-org.hs.eg.db_3.16.0-1_all.deb"
@@ -116,6 +118,16 @@ def build(out: Path, cache: Path) -> dict[str, object]:
         "genes": np.asarray(genes, dtype=str), "terms": np.asarray(terms, dtype=str),
     })
     summary["gene_ontology"] = {"genes": matrix.shape[0], "terms": matrix.shape[1], "nnz": int(matrix.nnz)}
+    routes = symbols.table["route"].value_counts()
+    provenance = {
+        "sources": {
+            "genedisco wheel": {"file": wheel.name, "sha256": raw_assays.WHEEL_SHA256},
+            "org.Hs.eg.db": {"file": DEB_FILE, "sha256": DEB_SHA256, "sqlite_sha256": SQLITE_SHA256},
+        },
+        "symbol_map": {route: int(routes.get(route, 0)) for route in sorted(routes.index)},
+        "datasets": summary,
+    }
+    (out / PROVENANCE).write_text(json.dumps(provenance, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return summary
 
 
