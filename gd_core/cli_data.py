@@ -93,8 +93,9 @@ def add_data_commands(app: typer.Typer, host: PluginHost) -> None:
         if as_json:
             print(json.dumps(rows, indent=2))
             return
-        table = Table(Column("name", no_wrap=True), "kind", "genes", "dims", "source",
-                      Column("licence", overflow="fold"), "status")
+        table = Table(Column("name", no_wrap=True), "kind", "genes", "dims",
+                      Column("source", overflow="fold"), Column("licence", overflow="fold"),
+                      Column("status", overflow="fold"))
         for row in rows:
             table.add_row(row["name"], row["kind"], str(row.get("genes", "-")), str(row.get("dims", "-")),
                           row["source"], escape(row["licence"]), row["status"])
