@@ -52,6 +52,8 @@ def describe(entry: Entry) -> dict[str, Any]:
         "citation": meta.get("citation", ""), "url": meta.get("url", ""),
         "plugin": entry.plugin, "distribution": entry.distribution, "version": entry.version,
     }
+    # any other plain metadata (e.g. "value", the assay's definition) is shown as it is
+    facts.update({k: v for k, v in meta.items() if k not in facts and isinstance(v, (str, int, float))})
     details = meta.get("details")
     if callable(details):
         facts.update(details())

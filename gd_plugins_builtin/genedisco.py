@@ -16,31 +16,44 @@ import pandas as pd
 
 from gd_core import hookimpl
 
+_SCHMIDT = ("Schmidt R, Steinhart Z, Layeghi M, et al. CRISPR activation and interference screens in primary "
+            "human T cells decode cytokine regulation. bioRxiv 2021, doi:10.1101/2021.05.11.443701; GEO GSE174292")
+_GEO = "GEO (public)"
+_CC_BY = "CC BY 4.0"
+
 ASSAYS: dict[str, dict[str, str]] = {
     "schmidt_2021_il2": {
         "summary": "Schmidt et al. 2021: IL-2 in primary human T cells, CRISPRi (mean LFC of two donors)",
-        "citation": "Schmidt R. et al. 2021, bioRxiv doi:10.1101/2021.05.11.443701; GEO GSE174292",
-        "licence": "GEO (public)",
+        "value": "mean over two donors of MAGeCK RRA log-fold change (pos|lfc), IL-2 high vs low sorted T cells",
+        "citation": _SCHMIDT,
+        "licence": _GEO,
     },
     "schmidt_2021_ifng": {
         "summary": "Schmidt et al. 2021: IFN-γ in primary human T cells, CRISPRi (mean LFC of two donors)",
-        "citation": "Schmidt R. et al. 2021, bioRxiv doi:10.1101/2021.05.11.443701; GEO GSE174292",
-        "licence": "GEO (public)",
+        "value": "mean over two donors of MAGeCK RRA log-fold change (pos|lfc), IFN-γ high vs low sorted T cells",
+        "citation": _SCHMIDT,
+        "licence": _GEO,
     },
     "zhuang_2019_nk": {
         "summary": "Zhuang et al. 2019: K562 leukaemia cells vs NK cells (sum of replicate MAGeCK-MLE z)",
-        "citation": "Zhuang X. et al., Frontiers in Immunology 10:2879 (2019), doi:10.3389/fimmu.2019.02879",
-        "licence": "CC BY 4.0",
+        "value": "Rep1|z + Rep2|z of MAGeCK-MLE, low NK-cell selection",
+        "citation": "Zhuang X, Veltri DP, Long EO. Genome-wide CRISPR screen reveals cancer cell resistance to NK "
+                    "cells induced by NK-derived IFN-gamma. Front Immunol 2019, doi:10.3389/fimmu.2019.02879",
+        "licence": _CC_BY,
     },
     "sanchez_2021_tau": {
         "summary": "Sanchez et al. 2021: tau levels in iPSC-derived neurons (−RSA_Down)",
-        "citation": "Sanchez C. G. et al., Communications Biology 4:736 (2021), doi:10.1038/s42003-021-02272-1",
-        "licence": "CC BY 4.0",
+        "value": "−RSA_Down at 21 days; high = knockdown lowers tau",
+        "citation": "Sanchez CG, Acker CM, Gray A, et al. Genome-wide CRISPR screen identifies protein pathways "
+                    "modulating tau protein levels in neurons. Commun Biol 2021, doi:10.1038/s42003-021-02272-1",
+        "licence": _CC_BY,
     },
     "zhu_2021_sarscov2": {
         "summary": "Zhu et al. 2021: SARS-CoV-2 entry host factors (−ln MAGeCK positive score)",
-        "citation": "Zhu Y. et al., Nature Communications 12:961 (2021), doi:10.1038/s41467-021-21213-4",
-        "licence": "CC BY 4.0",
+        "value": "−ln(pos|score) of MAGeCK RRA; high = knockout enriched among surviving cells",
+        "citation": "Zhu Y, Feng F, Hu G, et al. A genome-wide CRISPR screen identifies host factors that regulate "
+                    "SARS-CoV-2 entry. Nat Commun 2021, doi:10.1038/s41467-021-21213-4",
+        "licence": _CC_BY,
     },
 }
 _RESOURCES = resources.files("gd_plugins_builtin") / "resources"

@@ -162,39 +162,3 @@ ASSAYS: dict[str, Callable[[Path], pd.Series]] = {
     "sanchez_2021_tau": sanchez_2021_tau,
     "zhu_2021_sarscov2": zhu_2021_sarscov2,
 }
-
-_SCHMIDT = ("Schmidt R, Steinhart Z, Layeghi M, et al. CRISPR activation and interference screens in primary "
-            "human T cells decode cytokine regulation. bioRxiv 2021, doi:10.1101/2021.05.11.443701; GEO GSE174292")
-_GEO = "GEO data: public, no restrictions (https://www.ncbi.nlm.nih.gov/geo/info/disclaimer.html)"
-_CC_BY = "CC BY 4.0 (https://creativecommons.org/licenses/by/4.0/)"
-
-ASSAY_INFO: dict[str, dict[str, str]] = {
-    "schmidt_2021_il2": {
-        "citation": _SCHMIDT,
-        "licence": _GEO,
-        "value": "mean over two donors of MAGeCK RRA log-fold change, IL-2 high vs low sorted primary T cells",
-    },
-    "schmidt_2021_ifng": {
-        "citation": _SCHMIDT,
-        "licence": _GEO,
-        "value": "mean over two donors of MAGeCK RRA log-fold change, IFN-gamma high vs low sorted primary T cells",
-    },
-    "zhuang_2019_nk": {
-        "citation": ("Zhuang X, Veltri DP, Long EO. Genome-wide CRISPR screen reveals cancer cell resistance to "
-                     "NK cells induced by NK-derived IFN-gamma. Front Immunol 2019, doi:10.3389/fimmu.2019.02879"),
-        "licence": _CC_BY,
-        "value": "sum of the two replicates' MAGeCK-MLE z-scores, low NK-cell selection",
-    },
-    "sanchez_2021_tau": {
-        "citation": ("Sanchez CG, Acker CM, Gray A, et al. Genome-wide CRISPR screen identifies protein pathways "
-                     "modulating tau protein levels in neurons. Commun Biol 2021, doi:10.1038/s42003-021-02272-1"),
-        "licence": _CC_BY,
-        "value": "-RSA_Down (log p of redundant siRNA activity, tau down) at 21 days; high = knockdown lowers tau",
-    },
-    "zhu_2021_sarscov2": {
-        "citation": ("Zhu Y, Feng F, Hu G, et al. A genome-wide CRISPR screen identifies host factors that "
-                     "regulate SARS-CoV-2 entry. Nat Commun 2021, doi:10.1038/s41467-021-21213-4"),
-        "licence": _CC_BY,
-        "value": "-ln of the MAGeCK RRA positive-selection score; high = knockout enriched in surviving cells",
-    },
-}
