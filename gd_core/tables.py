@@ -185,8 +185,10 @@ def _read_text(path: Path, name: str) -> pd.DataFrame:
         else:
             sep = _sniff(path, opener)
         # keep_default_na=False: only the readers decide what is missing, and never in the gene column.
-        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, compression="infer",
-                           encoding="utf-8-sig", skip_blank_lines=True)
+        # header=None: pandas then refuses a row longer than the header instead of indexing by its first
+        # fields, and keeps repeated header names as written so that they can be refused below.
+        frame = pd.read_csv(path, sep=sep, header=None, dtype=str, keep_default_na=False,
+                            compression="infer", encoding="utf-8-sig", skip_blank_lines=True)
     except pd.errors.EmptyDataError as exc:
         raise GdError(f"{path}: the file is empty; write a header row and one row per gene") from exc
     except UnicodeDecodeError as exc:
@@ -194,6 +196,14 @@ def _read_text(path: Path, name: str) -> pd.DataFrame:
     except (OSError, EOFError, pd.errors.ParserError, csv.Error, ValueError) as exc:
         raise GdError(f"{path}: cannot read the file ({_one_line(exc)}); "
                       "check it is a CSV/TSV table with the same number of fields on every line") from exc
+    header = ["" if _is_missing_object(v) else str(v).strip() for v in frame.iloc[0]]
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    if repeated:
+        raise GdError(f"{path}: the header names column(s) {_names(repeated)} more than once; "
+                      "give every column its own name")
+    frame = frame.iloc[1:].reset_index(drop=True)
+    frame.columns = header
+    return frame
 
 
 def _sniff(path: Path, opener) -> str:

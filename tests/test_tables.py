@@ -180,6 +180,18 @@ def test_unreadable_gzip(tmp_path):
     assert "cannot read" in refusal(read_descriptor_file, path)
 
 
+def test_row_longer_than_the_header(tmp_path):
+    path = write(tmp_path / "d.csv", "gene,f1\nTP53,1,2\nMYC,2\n")
+
+    assert "line 2" in refusal(read_descriptor_file, path)
+
+
+def test_repeated_header(tmp_path):
+    path = write(tmp_path / "d.csv", "gene,f1,f1\nTP53,1,2\nMYC,2,3\n")
+
+    assert "['f1'] more than once" in refusal(read_descriptor_file, path)
+
+
 def test_spreadsheet(tmp_path):
     assert "save the sheet as CSV" in refusal(read_descriptor_file, write(tmp_path / "d.xlsx", "PK"))
 

@@ -62,7 +62,11 @@ def fetch_org_hs_eg_db(cache: Path) -> Path:
     if not sqlite.exists():
         deb = cache / DEB_FILE
         if not deb.exists():
-            subprocess.run(["apt-get", "download", f"{DEB_NAME}=3.16.0-1"], cwd=cache, check=True)
+            download = ["apt-get", "download", f"{DEB_NAME}=3.16.0-1"]
+            if subprocess.run(download, cwd=cache).returncode != 0:
+                # a fresh machine has no package lists yet
+                subprocess.run(["apt-get", "update", "-qq"], check=True)
+                subprocess.run(download, cwd=cache, check=True)
         _verified(deb, DEB_SHA256)
         subprocess.run(["dpkg", "-x", str(deb), str(cache / "org.Hs.eg.db")], check=True)
     return _verified(sqlite, SQLITE_SHA256)
