@@ -48,6 +48,7 @@ def _value(raw: str) -> Any:
 
 
 def _default_out(assay: str, descriptor: str, model: str, acquisition: str, batch_size: int, seed: int) -> Path:
+    assay, descriptor = (Path(name).name.split(".")[0] for name in (assay, descriptor))  # file paths → stems
     return Path("runs") / f"{assay}-{descriptor}-{model}-{acquisition}-b{batch_size}-s{seed}"
 
 
@@ -103,8 +104,12 @@ def build_app(host: PluginHost) -> typer.Typer:
 
     @app.command("run")
     def run(
-        assay: Annotated[str, typer.Option(help="Assay name (see `gd list assay`).")] = DEFAULTS["assay"],
-        descriptor: Annotated[str, typer.Option(help="Treatment descriptor name.")] = DEFAULTS["descriptor"],
+        assay: Annotated[str, typer.Option(
+            help="Assay name (see `gd data list`) or a CSV/TSV/parquet file: gene column + value column.")
+        ] = DEFAULTS["assay"],
+        descriptor: Annotated[str, typer.Option(
+            help="Treatment descriptor name or a CSV/TSV/parquet file: gene column + feature columns.")
+        ] = DEFAULTS["descriptor"],
         model: Annotated[str, typer.Option(help="Model name.")] = DEFAULTS["model"],
         acquisition: Annotated[str, typer.Option(help="Acquisition function name.")] = DEFAULTS["acquisition"],
         batch_size: Annotated[int, typer.Option(help="Genes acquired per cycle.")] = 64,

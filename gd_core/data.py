@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from gd_core.errors import GdError
+from gd_core.tables import require_shared_genes
 
 
 @dataclass(frozen=True)
@@ -68,12 +69,8 @@ def align(descriptor: Any, assay: Any, *, descriptor_name: str, assay_name: str)
         raise GdError(f"assay '{assay_name}' has non-numeric values ({assay.dtype}); convert them to floats")
 
     genes = pd.Index(descriptor.index.intersection(assay.index).astype(str)).sort_values()
-    if len(genes) == 0:
-        raise GdError(
-            f"descriptor '{descriptor_name}' (genes like {list(descriptor.index[:3])}) and assay "
-            f"'{assay_name}' (genes like {list(assay.index[:3])}) have no gene in common; "
-            "check that both use gene symbols"
-        )
+    require_shared_genes(descriptor.index, assay.index, descriptor=f"descriptor '{descriptor_name}'",
+                         assay=f"assay '{assay_name}'")
     rows = descriptor.index.astype(str).get_indexer(genes)
     values = assay.index.astype(str).get_indexer(genes)
     # Labels must follow their gene: check explicitly rather than trust positional arithmetic.

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -13,6 +15,7 @@ import pandas as pd
 from gd_core.data import Dataset, Pool, Truth, align, check_compatible
 from gd_core.errors import GdError
 from gd_core.registry import Entry, Registries
+from gd_core.tables import looks_like_path, read_assay_file, read_descriptor_file
 
 log = logging.getLogger("gd")
 
@@ -114,6 +117,15 @@ def top_hits(y: np.ndarray, pool: np.ndarray, hit_fraction: float) -> np.ndarray
     return np.sort(pool[order[:k]])
 
 
+def _dataset_entry(kind: str, name: str, registries: Registries) -> Entry:
+    """A registered descriptor or assay, or, for a name that is a file path, a reader of that table."""
+    if not looks_like_path(name):
+        return registries.of(kind).get(name)
+    reader = read_descriptor_file if kind == "descriptor" else read_assay_file
+    return Entry(kind, name, functools.partial(reader, Path(name)), plugin="user file", distribution="file",
+                 version="", metadata={"source": "file", "summary": f"{kind} table read from {name}"})
+
+
 def prepare(config: RunConfig, registries: Registries, *, on_status: Callable[[str], None] = log.info) -> Plan:
     """Check everything that can be checked, load and align the data, and fix split, hits and first batch.
 
@@ -121,8 +133,8 @@ def prepare(config: RunConfig, registries: Registries, *, on_status: Callable[[s
     """
     _check_settings(config)
     entries = {
-        "descriptor": registries.descriptors.get(config.descriptor),
-        "assay": registries.assays.get(config.assay),
+        "descriptor": _dataset_entry("descriptor", config.descriptor, registries),
+        "assay": _dataset_entry("assay", config.assay, registries),
         "model": registries.models.get(config.model),
         "acquisition": registries.acquisitions.get(config.acquisition),
     }

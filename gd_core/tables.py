@@ -90,8 +90,8 @@ def read_descriptor_file(path: Path, *, harmonise_genes: bool = True) -> pd.Data
     missing = values.isna()
     empty = missing.all(axis=1)
     if empty.any():
-        raise GdError(f"{path}: {int(empty.sum())} row(s) have no values at all (e.g. genes {_names(values.index[empty])}); "
-                      "delete those rows or fill them in")
+        raise GdError(f"{path}: {int(empty.sum())} row(s) have no values at all (e.g. genes "
+                      f"{_names(values.index[empty])}); delete those rows or fill them in")
     if missing.any().any():
         row, col = (int(a[0]) for a in np.nonzero(missing.to_numpy()))
         raise GdError(f"{path}: {int(missing.sum().sum())} missing value(s) in {int(missing.any(axis=1).sum())} "
@@ -145,10 +145,10 @@ def read_assay_file(path: Path, *, column: str | None = None, harmonise_genes: b
                           "fix the values or choose another column with --param assay.column=NAME")
 
     values = pd.Series(parsed[chosen][0].to_numpy(), index=pd.Index(genes, dtype=object), name=str(chosen))
-    if np.isinf(values.to_numpy()).any():
-        infinite = np.isinf(values.to_numpy())
-        raise GdError(f"{path}: infinite values for {int(infinite.sum())} gene(s) (e.g. {_names(values.index[infinite])}) "
-                      f"in {str(chosen)!r}; replace them with finite numbers")
+    infinite = np.isinf(values.to_numpy())
+    if infinite.any():
+        raise GdError(f"{path}: infinite values for {int(infinite.sum())} gene(s) (e.g. "
+                      f"{_names(values.index[infinite])}) in {str(chosen)!r}; replace them with finite numbers")
     missing = values.isna()
     if missing.all():
         raise GdError(f"{path}: value column {str(chosen)!r} has no values; fill it in or choose another column "

@@ -114,7 +114,7 @@ def _descriptor(name: str, parse: Callable[..., pd.DataFrame]) -> pd.DataFrame:
     with resources.as_file(resources.files("gd_core") / "resources" / "symbol_map.tsv.gz") as symbols:
         table = cached_table(name, [*paths.values(), symbols], VERSIONS[name], build)
     table.index.name = "symbol"
-    return table.astype(np.float32, copy=False)
+    return table.astype(np.float32)
 
 
 def parse_achilles(gene_effect: Path) -> pd.DataFrame:

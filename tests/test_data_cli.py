@@ -88,3 +88,29 @@ def test_gd_run_with_its_defaults_completes_offline_on_bundled_data(tmp_path, ca
     assert (settings["assay"], settings["descriptor"], settings["batch_size"], settings["cycles"]) == (
         "schmidt_2021_il2", "gene_ontology", 64, 8)
     assert [row["n_acquired"] for row in result["cycles"]] == [64 * c for c in range(1, 9)]
+
+
+def test_gd_run_reads_user_tables_given_as_paths(tmp_path, capsys):
+    genes = [f"G{i}" for i in range(300)]
+    descriptor = pd.DataFrame({"gene": ["TP53", "MYC", *genes], "f1": range(302), "f2": [v % 7 for v in range(302)]})
+    descriptor.to_csv(tmp_path / "features.csv", index=False)
+    pd.DataFrame({"symbol": descriptor["gene"], "score": descriptor["f1"] * 0.5, "note": "x"}).to_csv(
+        tmp_path / "screen.tsv", sep="\t", index=False)
+    out = tmp_path / "run"
+
+    code, _, stderr = gd(capsys, ["run", "--descriptor", str(tmp_path / "features.csv"),
+                                  "--assay", str(tmp_path / "screen.tsv"), "--param", "assay.column=score",
+                                  "--param", "model.n_estimators=5", "--batch-size", "10", "--cycles", "2",
+                                  "--out", str(out)])
+    components = json.loads((out / "config.json").read_text())["components"]
+
+    assert code == 0, stderr
+    assert components["assay"]["plugin"] == "user file"
+    assert json.loads((out / "config.json").read_text())["data"]["n_genes"] == 302
+
+
+def test_gd_run_names_a_missing_user_file(tmp_path, capsys):
+    code, _, stderr = gd(capsys, ["run", "--descriptor", str(tmp_path / "absent.csv"), "--out", str(tmp_path / "r")])
+
+    assert code == 1
+    assert "absent.csv" in stderr.strip().splitlines()[-1]

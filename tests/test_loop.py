@@ -488,7 +488,7 @@ def bad_tables() -> dict[str, tuple[pd.DataFrame, pd.Series, list[str]]]:
         "NaN outcome": (descriptor, nan_assay, ["assay 'table'", "G0009"]),
         "gene twice in descriptor": (twice, assay, ["descriptor 'table'", "G0003"]),
         "gene twice in assay": (descriptor, twice_assay, ["assay 'table'", "G0004"]),
-        "no gene in common": (strangers, assay, ["descriptor 'table'", "assay 'table'", "no gene in common"]),
+        "no gene in common": (strangers, assay, ["descriptor 'table'", "assay 'table'", "shares 0 gene(s)"]),
         "text feature": (descriptor.assign(note="x"), assay, ["descriptor 'table'", "note"]),
         "text outcome": (descriptor, assay.astype(str), ["assay 'table'", "non-numeric"]),
         "descriptor is not a frame": (descriptor.to_numpy(), assay, ["descriptor 'table'", "DataFrame"]),

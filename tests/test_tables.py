@@ -108,7 +108,6 @@ def test_gene_column_else_first_non_numeric(tmp_path):
 
 
 def test_parquet_round_trip(tmp_path):
-    pytest.importorskip("pyarrow")
     path = tmp_path / "d.parquet"
     pd.DataFrame({"f1": [1.0, 3.0], "f2": [2.0, 4.0]}, index=pd.Index(["P53", "MYC"], name="gene")).to_parquet(path)
 
