@@ -91,8 +91,10 @@ def test_gd_run_with_its_defaults_completes_offline_on_bundled_data(tmp_path, ca
 
 
 def test_gd_run_reads_user_tables_given_as_paths(tmp_path, capsys):
-    genes = [f"G{i}" for i in range(300)]
-    descriptor = pd.DataFrame({"gene": ["TP53", "MYC", *genes], "f1": range(302), "f2": [v % 7 for v in range(302)]})
+    from gd_plugins_builtin.genedisco import bundled_assay
+
+    genes = bundled_assay("schmidt_2021_il2").index[:300]  # official symbols, so harmonising keeps them all
+    descriptor = pd.DataFrame({"gene": ["P53", *genes[1:]], "f1": range(300), "f2": [v % 7 for v in range(300)]})
     descriptor.to_csv(tmp_path / "features.csv", index=False)
     pd.DataFrame({"symbol": descriptor["gene"], "score": descriptor["f1"] * 0.5, "note": "x"}).to_csv(
         tmp_path / "screen.tsv", sep="\t", index=False)
@@ -102,11 +104,11 @@ def test_gd_run_reads_user_tables_given_as_paths(tmp_path, capsys):
                                   "--assay", str(tmp_path / "screen.tsv"), "--param", "assay.column=score",
                                   "--param", "model.n_estimators=5", "--batch-size", "10", "--cycles", "2",
                                   "--out", str(out)])
-    components = json.loads((out / "config.json").read_text())["components"]
 
     assert code == 0, stderr
-    assert components["assay"]["plugin"] == "user file"
-    assert json.loads((out / "config.json").read_text())["data"]["n_genes"] == 302
+    manifest = json.loads((out / "config.json").read_text())
+    assert manifest["components"]["assay"]["plugin"] == "user file"
+    assert manifest["data"]["n_genes"] == 300  # P53 was harmonised to TP53 in both tables
 
 
 def test_gd_run_names_a_missing_user_file(tmp_path, capsys):
