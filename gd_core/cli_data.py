@@ -57,6 +57,13 @@ def describe(entry: Entry) -> dict[str, Any]:
     details = meta.get("details")
     if callable(details):
         facts.update(details())
+    files = meta.get("files")
+    if files:
+        from gd_core.downloads import status
+
+        states = {remote.filename: status(remote) for remote in files}
+        facts["files"] = states
+        facts["status"] = next((s for s in ("corrupt", "needs download") if s in states.values()), "cached")
     facts.setdefault("status", {"bundled": "offline", "simulated": "generated"}.get(facts["source"], "-"))
     return facts
 
@@ -119,6 +126,53 @@ def add_data_commands(app: typer.Typer, host: PluginHost) -> None:
             shown = ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else str(value)
             table.add_row(key, escape(shown))
         stdout.print(table)
+
+    @data.command("fetch")
+    def fetch(
+        name: Annotated[str, typer.Argument(help="Descriptor or assay that is downloaded on first use.")],
+        force: Annotated[bool, typer.Option("--force", help="Download again even if cached.")] = False,
+        kind: Annotated[Optional[str], typer.Option(help="assay or descriptor, for a name that is both.")] = None,
+    ) -> None:
+        """Download a dataset's source files into the cache and prepare its processed table."""
+        from gd_core import downloads
+
+        entry = find_dataset(host, name, kind)
+        files = entry.metadata.get("files")
+        if not files:
+            source = entry.metadata.get("source", "plugin")
+            stdout.print(f"{entry.kind} '{name}' is {source}: nothing to download")
+            return
+        for remote in files:
+            path = downloads.fetch(remote, force=force, name=name)
+            stdout.print(f"{remote.filename}: {path}")
+        table = entry.create()
+        stdout.print(f"{entry.kind} '{name}' ready: {table.shape[0]} genes × {table.shape[1]} features")
+
+    @data.command("import")
+    def import_(
+        name: Annotated[str, typer.Argument(help="Dataset to provide from a file you have.")],
+        files: Annotated[list[Path], typer.Argument(help="The file(s): a source file as downloaded, or a "
+                                                         "table the dataset's importer reads.")],
+        kind: Annotated[Optional[str], typer.Option(help="assay or descriptor, for a name that is both.")] = None,
+    ) -> None:
+        """Provide a dataset from local files: a source you downloaded elsewhere, or a screen to import."""
+        from gd_core import downloads
+
+        entry = find_dataset(host, name, kind)
+        importer = entry.metadata.get("importer")
+        if callable(importer):
+            stdout.print(importer(files))
+            return
+        remotes = {remote.filename: remote for remote in entry.metadata.get("files", ())}
+        if not remotes:
+            raise GdError(f"{entry.kind} '{name}' takes no imported files (it is "
+                          f"{entry.metadata.get('source', 'a plugin dataset')})")
+        for file in files:
+            remote = remotes.get(file.name) or (next(iter(remotes.values())) if len(remotes) == 1 else None)
+            if remote is None:
+                raise GdError(f"'{file.name}' is not a source file of '{name}'; name it as one of: "
+                              f"{', '.join(remotes)}")
+            stdout.print(f"{file} → {downloads.import_file(remote, file)}")
 
     @data.command("export")
     def export(

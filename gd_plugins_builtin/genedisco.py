@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -57,13 +58,6 @@ ASSAYS: dict[str, dict[str, str]] = {
     },
 }
 _RESOURCES = resources.files("gd_plugins_builtin") / "resources"
-
-
-@hookimpl
-def gd_register_assays(register):
-    for name, info in ASSAYS.items():
-        register(name, functools.partial(bundled_assay, name), source="bundled",
-                 details=functools.partial(_provenance, name), **info)
 
 
 @hookimpl
@@ -122,3 +116,95 @@ def _reduced_gene_ontology(dims: int, tfidf: bool) -> pd.DataFrame:
     reduced = TruncatedSVD(n_components=dims, random_state=0).fit_transform(matrix).astype(np.float32)
     columns = [f"go_svd_{j}" for j in range(dims)]
     return pd.DataFrame(reduced, index=genes, columns=columns)
+
+
+# Shifrut et al. 2018 (the paper's fourth assay) is in no redistributable release: users import it.
+SHIFRUT = {
+    "summary": "Shifrut et al. 2018: T-cell proliferation, primary human T cells (import it: gd data import)",
+    "value": "Score.1 of BioGRID ORCS screens 1107/1109, or pos|lfc of a MAGeCK gene summary; mean over files",
+    "citation": "Shifrut E, Carnevale J, Tobin V, et al. Genome-wide CRISPR screens in primary human T cells "
+                "reveal key regulators of immune function. Cell 2018;175(7):1958-1971",
+    "licence": "not redistributed by gd; obtain it from BioGRID ORCS or GEO GSE119450",
+}
+_SHIFRUT_HOWTO = (
+    "download the gene-level results of BioGRID ORCS screens 1107 and 1109 (https://orcs.thebiogrid.org, "
+    "Shifrut 2018, '*.screen.tab.txt') or a MAGeCK gene summary of GEO GSE119450, then run "
+    "`gd data import shifrut_2018 FILE [FILE]`"
+)
+
+
+@hookimpl
+def gd_register_assays(register):
+    for name, info in ASSAYS.items():
+        register(name, functools.partial(bundled_assay, name), source="bundled",
+                 details=functools.partial(_provenance, name), **info)
+    register("shifrut_2018", shifrut_2018, source="import", importer=import_shifrut,
+             details=_shifrut_details, **SHIFRUT)
+
+
+def _shifrut_path():
+    from gd_core.downloads import data_dir
+
+    return data_dir() / "imported" / "shifrut_2018.tsv.gz"
+
+
+def _shifrut_details() -> dict:
+    path = _shifrut_path()
+    return {"status": "imported" if path.exists() else "needs import", "path": str(path)}
+
+
+def shifrut_2018() -> pd.Series:
+    """Shifrut 2018 T-cell proliferation screen, from the copy imported with `gd data import`."""
+    from gd_core.errors import GdError
+
+    path = _shifrut_path()
+    if not path.exists():
+        raise GdError(f"assay 'shifrut_2018' is not shipped with gd: {_SHIFRUT_HOWTO}")
+    table = pd.read_csv(path, sep="\t", dtype={"gene": str, "value": np.float64}, keep_default_na=False)
+    return pd.Series(table["value"].to_numpy(), index=pd.Index(table["gene"], name="gene"), name="shifrut_2018")
+
+
+def import_shifrut(files: list) -> str:
+    """Read one or more Shifrut screen files, average them per gene, harmonise and store the result."""
+    import os
+    import tempfile
+
+    from gd_core.genes import default_symbol_map, harmonise
+
+    screens = [_read_screen(Path(f)) for f in files]
+    joined = pd.concat(screens, axis=1, join="inner")  # genes measured in every file, like Schmidt's donors
+    values, report = harmonise(joined.mean(axis=1).rename("shifrut_2018"), default_symbol_map(),
+                               source="shifrut_2018")
+    path = _shifrut_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=".shifrut_2018.", dir=path.parent)
+    os.close(handle)
+    try:
+        pd.DataFrame({"gene": values.index, "value": values.to_numpy()}).to_csv(
+            temporary, sep="\t", index=False, compression="gzip", float_format="%.9g")
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    routes = ", ".join(f"{k} {v}" for k, v in report.items() if v)
+    return f"imported shifrut_2018: {len(values)} genes from {len(files)} file(s) ({routes}) into {path}"
+
+
+def _read_screen(path: Path) -> pd.Series:
+    """Gene → value from a BioGRID ORCS screen file (Score.1) or a MAGeCK gene summary (pos|lfc)."""
+    from gd_core.errors import GdError
+
+    try:
+        table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, compression="infer")
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise GdError(f"{path}: cannot read it as a tab-separated screen file ({exc}); {_SHIFRUT_HOWTO}") from None
+    table.columns = [c.lstrip("#").strip() for c in table.columns]  # ORCS headers start with '#'
+    for gene, value in (("Official Symbol", "Score.1"), ("id", "pos|lfc")):
+        if {gene, value} <= set(table.columns):
+            numbers = pd.to_numeric(table[value], errors="coerce")
+            if numbers.isna().all():
+                raise GdError(f"{path}: column '{value}' holds no numbers; is this the right file?")
+            series = pd.Series(numbers.to_numpy(), index=table[gene].str.strip(), name=path.name).dropna()
+            return series.groupby(level=0).mean()  # an ORCS gene listed twice: one value per gene
+    raise GdError(f"{path}: expected columns 'Official Symbol' and 'Score.1' (BioGRID ORCS) or 'id' and "
+                  f"'pos|lfc' (MAGeCK), found {list(table.columns)[:6]}; {_SHIFRUT_HOWTO}")
