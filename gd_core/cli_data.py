@@ -59,10 +59,11 @@ def describe(entry: Entry) -> dict[str, Any]:
         facts.update(details())
     files = meta.get("files")
     if files:
-        from gd_core.downloads import status
+        from gd_core.downloads import cached_path, status
 
         states = {remote.filename: status(remote) for remote in files}
         facts["files"] = states
+        facts["size"] = sum(cached_path(r).stat().st_size for r in files if states[r.filename] == "cached")
         facts["status"] = next((s for s in ("corrupt", "needs download") if s in states.values()), "cached")
     facts.setdefault("status", {"bundled": "offline", "simulated": "generated"}.get(facts["source"], "-"))
     return facts
@@ -102,11 +103,12 @@ def add_data_commands(app: typer.Typer, host: PluginHost) -> None:
         if as_json:
             print(json.dumps(rows, indent=2))
             return
-        table = Table(Column("name", no_wrap=True), "kind", "genes", "dims",
+        table = Table(Column("name", no_wrap=True), "kind", "genes", "dims", Column("size", justify="right"),
                       Column("source", overflow="fold"), Column("licence", overflow="fold"),
                       Column("status", overflow="fold"))
         for row in rows:
-            table.add_row(row["name"], row["kind"], str(row.get("genes", "-")), str(row.get("dims", "-")),
+            size = f"{row['size'] / 1e6:.1f} MB" if row.get("size") else "-"
+            table.add_row(row["name"], row["kind"], str(row.get("genes", "-")), str(row.get("dims", "-")), size,
                           row["source"], escape(row["licence"]), row["status"])
         stdout.print(table)
 

@@ -60,13 +60,13 @@ INFO: dict[str, dict[str, str]] = {
     },
     "string": {
         "summary": "Mashup embedding of the STRING human networks, 800 dimensions (downloaded)",
-        "licence": "see the Mashup project page (http://cb.csail.mit.edu/cb/mashup/); not redistributed",
+        "licence": "not redistributed (Mashup project terms)",
         "citation": "Cho H., Berger B., Peng J., Compact integration of multi-network topology for functional "
                     "analysis of genes, Cell Systems 3 (2016)",
     },
     "ccle": {
         "summary": "CCLE quantitative proteomics, one feature per cell-line sample (downloaded)",
-        "licence": "not redistributed; see the publication's terms",
+        "licence": "not redistributed (publication terms)",
         "citation": "Nusinow D. P. et al., Quantitative proteomics of the Cancer Cell Line Encyclopedia, "
                     "Cell 180 (2020)",
     },

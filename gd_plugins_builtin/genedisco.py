@@ -71,8 +71,10 @@ def _provenance(name: str) -> dict:
     """Genes, dimensions and harmonisation counts recorded by tools/build_data.py."""
     facts = json.loads((_RESOURCES / "provenance.json").read_text(encoding="utf-8"))["datasets"][name]
     if name == "gene_ontology":
-        return {"genes": facts["genes"], "dims": 128, "terms": facts["terms"]}
-    return {"genes": facts.pop("genes"), "dims": 1, "harmonisation": facts}
+        size = (_RESOURCES / "gene_ontology.npz").stat().st_size
+        return {"genes": facts["genes"], "dims": 128, "terms": facts["terms"], "size": size}
+    size = (_RESOURCES / "assays" / f"{name}.tsv.gz").stat().st_size
+    return {"genes": facts.pop("genes"), "dims": 1, "size": size, "harmonisation": facts}
 
 
 def bundled_assay(name: str) -> pd.Series:
@@ -124,7 +126,7 @@ SHIFRUT = {
     "value": "Score.1 of BioGRID ORCS screens 1107/1109, or pos|lfc of a MAGeCK gene summary; mean over files",
     "citation": "Shifrut E, Carnevale J, Tobin V, et al. Genome-wide CRISPR screens in primary human T cells "
                 "reveal key regulators of immune function. Cell 2018;175(7):1958-1971",
-    "licence": "not redistributed by gd; obtain it from BioGRID ORCS or GEO GSE119450",
+    "licence": "not redistributed (get it from BioGRID ORCS or GEO)",
 }
 _SHIFRUT_HOWTO = (
     "download the gene-level results of BioGRID ORCS screens 1107 and 1109 (https://orcs.thebiogrid.org, "
