@@ -14,6 +14,8 @@ import os
 import re
 from pathlib import Path
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -66,6 +68,15 @@ def read_table(path: Path) -> pd.DataFrame:
     return frame
 
 
+def _read_gene_table(path: Path) -> tuple[pd.DataFrame, Any, list[str], list[Any]]:
+    """The table, its gene column, the (unique) gene names and the other columns."""
+    table = read_table(path)
+    gene_column = _gene_column(table, path)
+    genes = _gene_names(table[gene_column], path)
+    _refuse_duplicates(pd.Index(genes), path)
+    return table, gene_column, genes, [c for c in table.columns if c != gene_column]
+
+
 def read_descriptor_file(path: Path, *, harmonise_genes: bool = True) -> pd.DataFrame:
     """A float32 descriptor indexed by gene (official symbols, sorted), from one gene and many feature columns.
 
@@ -73,11 +84,7 @@ def read_descriptor_file(path: Path, *, harmonise_genes: bool = True) -> pd.Data
     ``frame.attrs["harmonise"]`` (``None`` when ``harmonise_genes`` is false, where names are kept as written).
     """
     path = Path(path)
-    table = read_table(path)
-    gene_column = _gene_column(table, path)
-    genes = _gene_names(table[gene_column], path)
-    _refuse_duplicates(pd.Index(genes), path)
-    features = [c for c in table.columns if c != gene_column]
+    table, gene_column, genes, features = _read_gene_table(path)
     if not features:
         raise GdError(f"{path}: has only the gene column {str(gene_column)!r}; add numeric feature columns")
     parsed = {c: _parse_numeric(table[c]) for c in features}
@@ -114,11 +121,7 @@ def read_assay_file(path: Path, *, column: str | None = None, harmonise_genes: b
     ``series.attrs["missing"]``; the harmonisation report is in ``series.attrs["harmonise"]``.
     """
     path = Path(path)
-    table = read_table(path)
-    gene_column = _gene_column(table, path)
-    genes = _gene_names(table[gene_column], path)
-    _refuse_duplicates(pd.Index(genes), path)
-    others = [c for c in table.columns if c != gene_column]
+    table, gene_column, genes, others = _read_gene_table(path)
     if column is None:
         if not others:
             raise GdError(f"{path}: has only the gene column {str(gene_column)!r}; add a numeric value column")
