@@ -13,7 +13,6 @@ import math
 import os
 import re
 from pathlib import Path
-
 from typing import Any
 
 import numpy as np
