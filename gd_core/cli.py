@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -113,14 +114,17 @@ def build_app(host: PluginHost) -> typer.Typer:
         model: Annotated[str, typer.Option(help="Model name.")] = DEFAULTS["model"],
         acquisition: Annotated[str, typer.Option(help="Acquisition function name.")] = DEFAULTS["acquisition"],
         batch_size: Annotated[int, typer.Option(help="Genes acquired per cycle.")] = 64,
-        cycles: Annotated[int, typer.Option(help="Cycles: the model is fitted this many times; batch-size × cycles genes are acquired.")] = 8,
+        cycles: Annotated[int, typer.Option(
+            help="Cycles: the model is fitted this many times; batch-size × cycles genes are acquired.")] = 8,
         seed: Annotated[int, typer.Option(help="Seed for the split, first batch, models and acquisitions.")] = 0,
-        metric: Annotated[Optional[list[str]], typer.Option(help="Metric to record, repeatable (default: mse, hit_ratio, spearman).")] = None,
+        metric: Annotated[Optional[list[str]], typer.Option(
+            help="Metric to record, repeatable (default: mse, hit_ratio, spearman).")] = None,
         param: Annotated[Optional[list[str]], typer.Option(
             help="KIND.KEY=VALUE passed to a factory, e.g. acquisition.temperature=0.5 (repeatable).")] = None,
         test_fraction: Annotated[float, typer.Option(help="Share of genes held out for testing.")] = 0.2,
         hit_fraction: Annotated[float, typer.Option(help="Share of non-test genes, by |y|, that are hits.")] = 0.05,
-        out: Annotated[Optional[Path], typer.Option(help="Run directory (default: a name made of the settings, under runs/).")] = None,
+        out: Annotated[Optional[Path], typer.Option(
+            help="Run directory (default: a name made of the settings, under runs/).")] = None,
         force: Annotated[bool, typer.Option("--force", help="Replace a finished run in --out.")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print the final metrics as JSON.")] = False,
     ) -> None:
@@ -208,5 +212,9 @@ def main(argv: list[str] | None = None) -> None:
             where = f" (see `{ctx.command_path} --help`)" if ctx is not None else " (see `gd --help`)"
             _error(exc.format_message() + where)
             sys.exit(1)
-        raise
+        if os.environ.get("GD_DEBUG"):
+            raise
+        # A bug (ours or a plugin's): still one line, with the way to the full traceback.
+        _error(f"unexpected {type(exc).__name__}: {exc} (set GD_DEBUG=1 to see the traceback)")
+        sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)

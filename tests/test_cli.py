@@ -298,3 +298,29 @@ def test_run_json_final_is_null_for_an_undefined_metric(tmp_path, capsys, monkey
 
     assert code == 0
     assert json.loads(stdout)["final"] == {"undefined": None}
+
+
+class Buggy:
+    """Registers descriptor 'buggy', whose factory has a bug (raises KeyError)."""
+
+    @hookimpl
+    def gd_register_treatment_descriptors(self, register):
+        register("buggy", lambda **params: {}["missing"])
+
+
+def test_a_plugin_bug_is_one_line_pointing_to_gd_debug(tmp_path, capsys, monkeypatch, host_with):
+    monkeypatch.setattr(cli, "PluginHost", lambda: host_with(Buggy(), builtins=True))
+
+    code, _, stderr = gd(capsys, run_args(tmp_path / "run", "--descriptor", "buggy"))
+
+    assert code == 1
+    line = only_error_line(stderr.replace("loading descriptor 'buggy' and assay 'simulated'\n", ""))
+    assert "KeyError" in line and "GD_DEBUG=1" in line
+
+
+def test_gd_debug_shows_the_traceback_of_a_plugin_bug(tmp_path, monkeypatch, host_with):
+    monkeypatch.setattr(cli, "PluginHost", lambda: host_with(Buggy(), builtins=True))
+    monkeypatch.setenv("GD_DEBUG", "1")
+
+    with pytest.raises(KeyError):
+        cli.main(run_args(tmp_path / "run", "--descriptor", "buggy"))
