@@ -14,6 +14,14 @@ _ROWS_PER_CHUNK = 1 << 15  # bounds memory of per-tree predictions on million-ge
 @hookimpl
 def gd_register_models(register):
     register("random_forest", RandomForest)
+    register("bnn", _bnn)
+
+
+def _bnn(**params):
+    """Bayesian MLP: one hidden ReLU layer, MC dropout; hidden size by 3-fold CV at each fit."""
+    from gd_plugins_builtin.bnn import build  # torch loads only when a run builds this model
+
+    return build(**params)
 
 
 def _usable_cores() -> int:

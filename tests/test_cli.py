@@ -283,7 +283,7 @@ def test_list_plugins_json_shows_what_each_builtin_registered(capsys):
     records = {r["name"]: r for r in json.loads(stdout)}
 
     assert code == 0
-    assert records["builtin.models"]["registered"] == {"model": ["random_forest"]}
+    assert records["builtin.models"]["registered"] == {"model": ["random_forest", "bnn"]}
     assert all(r["loaded"] and r["error"] is None and r["source"] == "builtin" for r in records.values())
 
 
