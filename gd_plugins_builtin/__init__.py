@@ -7,5 +7,7 @@ MODULES = (
     "gd_plugins_builtin.downloaded",
     "gd_plugins_builtin.models",
     "gd_plugins_builtin.acquisitions",
+    "gd_plugins_builtin.diversity",
+    "gd_plugins_builtin.adversarial",
     "gd_plugins_builtin.metrics",
 )

@@ -1,0 +1,389 @@
+"""Diversity: k-means on descriptors or embeddings (eq. 14), greedy core-set (eq. 8), BADGE (eq. 2).
+
+Every one works on a million-gene pool in bounded memory: model capabilities are called a block of rows
+at a time, and distances come from one matrix product per block (‖a‖² + ‖b‖² − 2a·b), never from a
+full genes × genes matrix. Python loops run over the batch slots only.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+
+from gd_core import hookimpl
+from gd_core.data import Pool
+from gd_core.errors import GdError
+
+# Rows per call of a model capability: 2^15 genes × 128 features of float32 is 16 MB.
+_ROWS_PER_CALL = 1 << 15
+# A block of a distance matrix holds at most 2^24 float32 distances (64 MB).
+_BLOCK_CELLS = 1 << 24
+# Relative tolerance on the centre shift that ends a k-means run (scikit-learn's default).
+_KMEANS_TOL = 1e-4
+
+
+@hookimpl
+def gd_register_acquisitions(register):
+    register("kmeans_data", KMeansDataAcquisition)
+    register("kmeans_embedding", KMeansEmbeddingAcquisition)
+    register("coreset", CoresetAcquisition)
+    register("badge", BadgeAcquisition)
+
+
+class _KMeans:
+    """Shared by the two k-means acquisitions: parameters and the selection rule of eq. 14."""
+
+    requires: tuple[str, ...] = ()
+
+    def __init__(self, n_init: int = 3, max_iter: int = 50, max_fit_genes: int = 50_000) -> None:
+        self.n_init = positive_int("n_init", n_init, "3")
+        self.max_iter = positive_int("max_iter", max_iter, "50")
+        self.max_fit_genes = positive_int("max_fit_genes", max_fit_genes, "50000")
+
+    def _select(self, points: np.ndarray, rows: np.ndarray | None, n: int, batch_size: int,
+                rng: np.random.Generator) -> np.ndarray:
+        """Indices into the ``n`` points (``points[rows]`` if rows are given) nearest the k-means centres."""
+        if batch_size == n:
+            return np.arange(n)
+        # Past max_fit_genes, Lloyd runs on a uniform sample (never smaller than the batch); every gene
+        # still competes to be chosen.
+        size = max(self.max_fit_genes, batch_size)
+        fit = np.sort(rng.choice(n, size, replace=False)) if n > size else None
+        sample = take(points, rows if fit is None else (fit if rows is None else rows[fit]))
+        centres = kmeans(sample, batch_size, rng, n_init=self.n_init, max_iter=self.max_iter)
+        return nearest_distinct(points, centres, rows=rows)
+
+
+class KMeansDataAcquisition(_KMeans):
+    """k-means on the descriptors of the available genes; the gene nearest each of b centres (paper eq. 14).
+
+    Centres come from k-means++ seeding and Lloyd iterations, the best of ``n_init`` runs by inertia;
+    pools larger than ``max_fit_genes`` are clustered on a uniform sample of that many genes (drawn with
+    ``rng``), and each centre then takes its nearest gene among all available ones. Two centres never
+    take the same gene: centres are served closest pair first, and a centre whose nearest gene is taken
+    gets its next nearest free one.
+    """
+
+    requires: tuple[str, ...] = ()
+
+    def select(self, pool: Pool, model: object, batch_size: int, rng: np.random.Generator) -> np.ndarray:
+        """``batch_size`` distinct available positions, one per k-means centre of the raw descriptors."""
+        check_batch_size(batch_size, pool.available)
+        return pool.available[self._select(pool.X, pool.available, len(pool.available), batch_size, rng)]
+
+
+class KMeansEmbeddingAcquisition(_KMeans):
+    """k-means on the model's embedding of the available genes; the gene nearest each centre (paper eq. 14).
+
+    The same as ``kmeans_data`` (see there for the parameters), in the space of ``model.embed``.
+    """
+
+    requires: tuple[str, ...] = ("embed",)
+
+    def select(self, pool: Pool, model: object, batch_size: int, rng: np.random.Generator) -> np.ndarray:
+        """``batch_size`` distinct available positions, one per k-means centre of the embeddings."""
+        check_batch_size(batch_size, pool.available)
+        embedded = model_rows(model.embed, "embed", pool.X, pool.available)
+        return pool.available[self._select(embedded, None, len(embedded), batch_size, rng)]
+
+
+class CoresetAcquisition:
+    """Greedy k-center core-set on the model's embedding (Sener & Savarese 2018; paper eq. 8).
+
+    Each step takes the available gene farthest from its nearest neighbour among every gene acquired so far
+    and those already chosen for this batch. The reference (genedisco 1.0.5) measured distance to the last
+    batch only, so it kept returning to regions covered in earlier cycles. With nothing acquired, the first
+    gene is drawn uniformly with ``rng``; ties go to the lower position.
+    """
+
+    requires: tuple[str, ...] = ("embed",)
+
+    def select(self, pool: Pool, model: object, batch_size: int, rng: np.random.Generator) -> np.ndarray:
+        """``batch_size`` distinct available positions, in the order greedy k-center picked them."""
+        check_batch_size(batch_size, pool.available)
+        embedded = model_rows(model.embed, "embed", pool.X, pool.available)
+        acquired = model_rows(model.embed, "embed", pool.X, pool.acquired, width=embedded.shape[1])
+        return pool.available[greedy_k_center(embedded, acquired, batch_size, rng)]
+
+
+class BadgeAcquisition:
+    """BADGE: k-means++ seeding over gradient embeddings (Ash et al. 2020; paper eq. 2).
+
+    The first gene is the one of largest gradient norm (as in Ash et al.'s code), each next one is drawn
+    with probability proportional to its squared distance from the nearest gene chosen so far (D² sampling
+    with ``rng``), so a batch is both uncertain (long gradients) and diverse. The reference (genedisco
+    1.0.5) seeded on hidden activations times a random normal number per gene: no gradient at all.
+    """
+
+    requires: tuple[str, ...] = ("gradient_embedding",)
+
+    def select(self, pool: Pool, model: object, batch_size: int, rng: np.random.Generator) -> np.ndarray:
+        """``batch_size`` distinct available positions, in the order they were seeded."""
+        check_batch_size(batch_size, pool.available)
+        gradients = model_rows(lambda X: model.gradient_embedding(X, rng), "gradient_embedding",
+                               pool.X, pool.available)
+        norms = row_norms(gradients)
+        return pool.available[d2_seeding(gradients, batch_size, rng, first=int(np.argmax(norms)), norms=norms)]
+
+
+# Checks
+
+
+def positive_int(name: str, value: object, example: str) -> int:
+    """``value`` as an int if it is a positive integer, else a ValueError naming the parameter."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer (e.g. {example}), got {value!r}")
+    return int(value)
+
+
+def positive_float(name: str, value: object, example: str) -> float:
+    """``value`` as a float if it is a positive finite number, else a ValueError naming the parameter."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive finite number (e.g. {example}), got {value!r}")
+    return float(value)
+
+
+def check_batch_size(batch_size: object, available: np.ndarray) -> None:
+    """Refuse a batch size that is not a whole number between 1 and the number of available genes."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or not 0 < batch_size <= len(available):
+        raise GdError(f"cannot select {batch_size!r} genes from {len(available)} available; "
+                      "lower --batch-size or --cycles")
+
+
+def model_rows(method: Callable[[np.ndarray], np.ndarray], name: str, X: np.ndarray, rows: np.ndarray,
+               width: int | None = None) -> np.ndarray:
+    """``method(X[rows])`` as float32 ``[len(rows), width]``, called a block of rows at a time."""
+    out = np.empty((len(rows), width or 0), dtype=np.float32) if len(rows) == 0 else None
+    for start in range(0, len(rows), _ROWS_PER_CALL):
+        block = rows[start:start + _ROWS_PER_CALL]
+        values = np.asarray(method(X[block]))
+        width = values.shape[1] if width is None and values.ndim == 2 else width
+        if values.ndim != 2 or values.shape != (len(block), width):
+            raise GdError(f"model.{name} returned shape {values.shape} for {len(block)} genes; it must return "
+                          f"[{len(block)}, k], with the same k on every call")
+        if not np.isfinite(values).all():
+            bad = int((~np.isfinite(values).all(axis=1)).sum())
+            raise GdError(f"model.{name} gave NaN or infinite values for {bad} gene(s); "
+                          "check the model's fit and inputs")
+        if out is None:
+            out = np.empty((len(rows), width), dtype=np.float32)
+        out[start:start + len(block)] = values
+    return out
+
+
+# Distances
+
+
+def take(points: np.ndarray, rows: np.ndarray | None, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """Rows ``start:stop`` of ``points[rows]`` (or of ``points``) as float32, copying only that block."""
+    block = points[start:stop] if rows is None else points[rows[start:stop]]
+    return np.asarray(block, dtype=np.float32)
+
+
+def row_norms(points: np.ndarray) -> np.ndarray:
+    """Squared Euclidean norm of each row, accumulated in float64."""
+    out = np.empty(len(points))
+    for start in range(0, len(points), _ROWS_PER_CALL):
+        block = np.asarray(points[start:start + _ROWS_PER_CALL], dtype=np.float64)
+        out[start:start + len(block)] = np.einsum("ij,ij->i", block, block)
+    return out
+
+
+def squared_distances(A: np.ndarray, B: np.ndarray, B_norms: np.ndarray | None = None) -> np.ndarray:
+    """``‖a − b‖²`` for every row of ``A`` against every row of ``B``, float32 ``[len(A), len(B)]``.
+
+    One matrix product, ‖a‖² + ‖b‖² − 2a·b; rounding can make it slightly negative, so it is clipped
+    at 0.
+    """
+    A = np.asarray(A, dtype=np.float32)
+    B = np.asarray(B, dtype=np.float32)
+    out = A @ B.T
+    out *= -2.0
+    out += np.einsum("ij,ij->i", A, A)[:, None]
+    out += (np.einsum("ij,ij->i", B, B) if B_norms is None else B_norms.astype(np.float32))[None, :]
+    return np.maximum(out, 0.0, out=out)
+
+
+def distances_to(points: np.ndarray, norms: np.ndarray, i: int) -> np.ndarray:
+    """``‖p − points[i]‖²`` for every row p, float64 (one matrix–vector product)."""
+    out = points @ points[i]
+    out = norms + norms[i] - 2.0 * out
+    return np.maximum(out, 0.0, out=out)
+
+
+def block_rows(columns: int) -> int:
+    """Rows per block of a distance matrix with ``columns`` columns: big enough to keep BLAS busy."""
+    return max(1 << 10, min(1 << 16, _BLOCK_CELLS // max(columns, 1)))
+
+
+def _candidates(points: np.ndarray, rows: np.ndarray | None, queries: np.ndarray, m: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The ``m`` nearest rows to each query, nearest first (equal distances by index): distances, indices."""
+    n = len(points) if rows is None else len(rows)
+    best_d = np.empty((len(queries), 0), dtype=np.float32)
+    best_i = np.empty((len(queries), 0), dtype=np.int64)
+    step = block_rows(len(queries))
+    for start in range(0, n, step):
+        d = squared_distances(queries, take(points, rows, start, start + step))
+        if d.shape[1] > m:
+            keep = np.argpartition(d, m - 1, axis=1)[:, :m]
+            d, i = np.take_along_axis(d, keep, axis=1), keep + start
+        else:
+            i = np.broadcast_to(np.arange(start, start + d.shape[1]), d.shape)
+        d, i = np.concatenate([best_d, d], axis=1), np.concatenate([best_i, i], axis=1)
+        if d.shape[1] > m:
+            keep = np.argpartition(d, m - 1, axis=1)[:, :m]
+            d, i = np.take_along_axis(d, keep, axis=1), np.take_along_axis(i, keep, axis=1)
+        best_d, best_i = d, i
+    order = np.lexsort((best_i, best_d), axis=1)
+    return np.take_along_axis(best_d, order, axis=1), np.take_along_axis(best_i, order, axis=1)
+
+
+def nearest_distinct(points: np.ndarray, queries: np.ndarray, *, rows: np.ndarray | None = None,
+                     serve: np.ndarray | None = None, candidates: int = 32) -> np.ndarray:
+    """For each query point, a different row of ``points[rows]`` (or ``points``): its nearest row still free.
+
+    Queries are served one at a time, in the order ``serve`` (indices into ``queries``) or, by default,
+    the query closest to any row first; each takes its nearest row that no earlier query took. So when two
+    queries share a nearest row, the closer one keeps it and the other takes its next nearest free row.
+    The ``candidates`` nearest rows of every query come from one pass over the rows; a query finding all
+    of them taken gets a pass of its own. Returns one row index per query, in query order.
+    """
+    queries = np.asarray(queries, dtype=np.float32)
+    n = len(points) if rows is None else len(rows)
+    if len(queries) > n:
+        raise ValueError(f"{len(queries)} queries cannot each take a different one of {n} rows")
+    dist, near = _candidates(points, rows, queries, max(1, min(n, len(queries), candidates)))
+    if serve is None:
+        serve = np.lexsort((np.arange(len(queries)), dist[:, 0]))
+    chosen = np.empty(len(queries), dtype=np.int64)
+    taken: set[int] = set()
+    for q in serve:  # one iteration per batch slot
+        free = [i for i in near[q].tolist() if i not in taken]
+        if not free:
+            free = [i for i in _candidates(points, rows, queries[q:q + 1], len(taken) + 1)[1][0].tolist()
+                    if i not in taken]
+        chosen[q] = free[0]
+        taken.add(free[0])
+    return chosen
+
+
+# Clustering and seeding
+
+
+def d2_seeding(points: np.ndarray, k: int, rng: np.random.Generator, *, first: int | None = None,
+               norms: np.ndarray | None = None) -> np.ndarray:
+    """``k`` distinct row indices by k-means++ seeding (Arthur & Vassilvitskii 2007).
+
+    The first row is ``first`` (default: uniform with ``rng``); each next one is drawn with probability
+    proportional to its squared distance to the nearest row chosen so far. Rows identical to chosen ones
+    have probability 0; once only such rows remain, the rest are drawn uniformly among the unchosen.
+    """
+    n = len(points)
+    norms = row_norms(points) if norms is None else norms
+    chosen = np.empty(k, dtype=np.int64)
+    chosen[0] = rng.integers(n) if first is None else first
+    is_chosen = np.zeros(n, dtype=bool)
+    is_chosen[chosen[0]] = True
+    d2 = distances_to(points, norms, int(chosen[0]))
+    d2[chosen[0]] = 0.0
+    for j in range(1, k):
+        cumulative = np.cumsum(d2)
+        total = cumulative[-1]
+        if total > 0 and math.isfinite(total):
+            # The first index whose cumulative weight exceeds u has d2 > 0, so it is never a chosen row.
+            i = int(np.searchsorted(cumulative, rng.random() * total, side="right"))
+        else:
+            unchosen = np.flatnonzero(~is_chosen)
+            i = int(unchosen[rng.integers(len(unchosen))])
+        chosen[j] = i
+        is_chosen[i] = True
+        np.minimum(d2, distances_to(points, norms, i), out=d2)
+        d2[i] = 0.0
+    return chosen
+
+
+def _assign(points: np.ndarray, centres: np.ndarray, norms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest centre of each point and the squared distance to it, a block of points at a time.
+
+    The nearest centre maximises a·c − ‖c‖²/2, so a block costs one matrix product and one pass; ``norms``
+    (the points' squared norms) turn the maximum back into a distance.
+    """
+    labels = np.empty(len(points), dtype=np.int64)
+    d2 = np.empty(len(points), dtype=np.float64)
+    half_norms = (0.5 * np.einsum("ij,ij->i", centres, centres)).astype(np.float32)
+    step = block_rows(len(centres))
+    for start in range(0, len(points), step):
+        scores = points[start:start + step] @ centres.T
+        scores -= half_norms
+        block = slice(start, start + len(scores))
+        labels[block] = np.argmax(scores, axis=1)
+        d2[block] = norms[block] - 2.0 * scores[np.arange(len(scores)), labels[block]]
+    return labels, np.maximum(d2, 0.0, out=d2)
+
+
+def kmeans(points: np.ndarray, k: int, rng: np.random.Generator, *, n_init: int = 3,
+           max_iter: int = 100) -> np.ndarray:
+    """Centres ``[k, d]`` of Lloyd's k-means from k-means++ seeds: the lowest-inertia run of ``n_init``.
+
+    A run stops when the centres move less than 1e-4 of the mean feature variance (summed squared shift,
+    as scikit-learn does), when no point changes cluster, or after ``max_iter`` iterations; a cluster left
+    empty keeps its centre. Deterministic given ``rng``.
+    """
+    from scipy import sparse
+
+    points = np.asarray(points, dtype=np.float32)
+    norms = row_norms(points)
+    tolerance = _KMEANS_TOL * float(np.mean(np.var(points, axis=0, dtype=np.float64)))
+    best, best_inertia = None, math.inf
+    for _ in range(n_init):
+        centres = points[d2_seeding(points, k, rng, norms=norms)].astype(np.float64)
+        labels = None
+        for _ in range(max_iter):
+            new_labels, d2 = _assign(points, centres.astype(np.float32), norms)
+            inertia = float(d2.sum())
+            if labels is not None and np.array_equal(labels, new_labels):
+                break
+            labels = new_labels
+            counts = np.bincount(labels, minlength=k)
+            filled = np.flatnonzero(counts)
+            # Cluster sums as a sparse one-hot product: one pass over the points, no per-point Python.
+            ones = np.ones(len(points), dtype=np.float32)
+            members = sparse.csr_matrix((ones, (labels, np.arange(len(points)))), shape=(k, len(points)))
+            moved = (members @ points)[filled] / counts[filled, None]
+            shift = float(((moved - centres[filled]) ** 2).sum())
+            centres[filled] = moved
+            if shift <= tolerance:
+                inertia = float(_assign(points, centres.astype(np.float32), norms)[1].sum())
+                break
+        if inertia < best_inertia:
+            best, best_inertia = centres, inertia
+    return best.astype(np.float32)
+
+
+def greedy_k_center(embedded: np.ndarray, acquired: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """``k`` row indices of ``embedded``, each the row farthest from its nearest acquired or chosen row."""
+    n = len(embedded)
+    norms = row_norms(embedded)
+    nearest = np.full(n, np.inf)
+    if len(acquired):
+        acquired_norms = row_norms(acquired).astype(np.float32)
+        columns = min(len(acquired), 1 << 12)
+        step = block_rows(columns)
+        for start in range(0, n, step):
+            block = embedded[start:start + step]
+            for a in range(0, len(acquired), columns):
+                d = squared_distances(block, acquired[a:a + columns], acquired_norms[a:a + columns])
+                np.minimum(nearest[start:start + len(block)], d.min(axis=1),
+                           out=nearest[start:start + len(block)])
+    chosen = np.empty(k, dtype=np.int64)
+    for j in range(k):
+        i = int(rng.integers(n)) if j == 0 and not len(acquired) else int(np.argmax(nearest))
+        chosen[j] = i
+        np.minimum(nearest, distances_to(embedded, norms, i), out=nearest)
+        nearest[i] = -np.inf  # never again, even if it duplicates an acquired gene
+    return chosen

@@ -1,0 +1,397 @@
+"""kmeans_data, kmeans_embedding, coreset, badge and adversarialBIM: what each picks, and the reference's bugs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import gd_plugins_builtin.adversarial as adversarial
+import gd_plugins_builtin.diversity as diversity
+from gd_core import GdError, Pool
+from gd_core.data import check_compatible
+from gd_plugins_builtin.adversarial import AdversarialBIMAcquisition, bim_perturb
+from gd_plugins_builtin.diversity import (
+    BadgeAcquisition,
+    CoresetAcquisition,
+    KMeansDataAcquisition,
+    KMeansEmbeddingAcquisition,
+    greedy_k_center,
+    nearest_distinct,
+)
+from gd_plugins_builtin.models import RandomForest
+
+ACQUISITIONS = {
+    "kmeans_data": KMeansDataAcquisition,
+    "kmeans_embedding": KMeansEmbeddingAcquisition,
+    "coreset": CoresetAcquisition,
+    "badge": BadgeAcquisition,
+    "adversarialBIM": AdversarialBIMAcquisition,
+}
+
+
+class Capabilities:
+    """A fake model: each capability is a function of the descriptor rows it is given."""
+
+    def __init__(self, embed=None, gradient_embedding=None, input_gradient=None) -> None:
+        self._embed, self._gradient, self._input = embed, gradient_embedding, input_gradient
+
+    def fit(self, X, y, rng):
+        return self
+
+    def predict(self, X):
+        return np.zeros(len(X))
+
+    def embed(self, X):
+        return self._embed(X)
+
+    def gradient_embedding(self, X, rng):
+        return self._gradient(X)
+
+    def input_gradient(self, X):
+        return self._input(X)
+
+
+def linear_model(d: int, seed: int = 0) -> Capabilities:
+    """Every capability from fixed random maps: a tanh embedding, gradients, and Var(x) = (x·v)²."""
+    rng = np.random.default_rng([seed, d])
+    W, U, v = rng.normal(size=(d, 6)), rng.normal(size=(d, 5)), rng.normal(size=d)
+    return Capabilities(embed=lambda X: np.tanh(X @ W), gradient_embedding=lambda X: (X @ U) * (X[:, :1] + 1),
+                        input_gradient=lambda X: 2 * (X @ v)[:, None] * v[None, :])
+
+
+def make_pool(X: np.ndarray, available: np.ndarray | None = None, acquired: np.ndarray | None = None) -> Pool:
+    """A pool over the rows of ``X``; by default every gene is available and none acquired."""
+    X = np.array(X, dtype=np.float32)
+    X.setflags(write=False)
+    available = np.arange(len(X)) if available is None else np.sort(np.asarray(available, dtype=np.int64))
+    acquired = np.empty(0, dtype=np.int64) if acquired is None else np.asarray(acquired, dtype=np.int64)
+    return Pool(X=X, genes=None, available=available, acquired=acquired, cycle=0)
+
+
+def select(acquisition, pool: Pool, model, batch_size: int, seed: int = 0) -> np.ndarray:
+    return acquisition.select(pool, model, batch_size, np.random.default_rng(seed))
+
+
+def blobs(sizes: list[int], d: int, *, spread: float, distance: float, seed: int
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """Points in tight clusters of the given sizes, centres ~``distance`` apart; returns points and labels."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(len(sizes), d)) * distance
+    labels = np.repeat(np.arange(len(sizes)), sizes)
+    return centres[labels] + rng.normal(size=(len(labels), d)) * spread, labels
+
+
+# coreset
+
+
+def test_coreset_keeps_away_from_genes_acquired_in_earlier_batches_not_only_the_last():
+    # Acquired: cluster A (an earlier batch) at x = −10 and cluster B (the last batch) at x = +10.
+    rng = np.random.default_rng(0)
+    earlier = np.column_stack([-10 + 0.1 * rng.normal(size=10), 0.1 * rng.normal(size=10)])
+    last = np.column_stack([10 + 0.1 * rng.normal(size=10), 0.1 * rng.normal(size=10)])
+    near_earlier = np.column_stack([-10 + 0.3 * rng.normal(size=20), 1 + 0.3 * rng.normal(size=20)])
+    near_last = np.column_stack([10 + 0.3 * rng.normal(size=20), 1 + 0.3 * rng.normal(size=20)])
+    between = np.array([[0.0, 8.0], [0.0, -5.0], [0.0, 5.0]])  # ~10 from both clusters
+    X = np.concatenate([earlier, last, near_earlier, near_last, between])
+    acquired, available = np.arange(20), np.arange(20, len(X))
+    rotation = np.linalg.qr(rng.normal(size=(2, 2)))[0]  # the embedding keeps distances
+    model = Capabilities(embed=lambda X: X @ rotation)
+
+    chosen = select(CoresetAcquisition(), make_pool(X, available, acquired), model, 3)
+
+    assert sorted(chosen) == [60, 61, 62]  # the three genes between the clusters
+    # Measured against the last batch only (the reference), a gene next to the earlier cluster looks farthest.
+    last_only = available[greedy_k_center(X[available], X[10:20], 3, np.random.default_rng(0))]
+    assert 20 <= last_only[0] < 40
+
+
+def brute_force_k_center(embedded: np.ndarray, acquired: np.ndarray, k: int) -> list[int]:
+    """Greedy k-center, one gene and one centre at a time, with no vectorisation to get wrong."""
+    chosen: list[int] = []
+    for _ in range(k):
+        centres = list(acquired) + [embedded[c] for c in chosen]
+        best, best_distance = -1, -1.0
+        for i, e in enumerate(embedded):
+            if i not in chosen:
+                distance = min(float(np.linalg.norm(e - c)) for c in centres)
+                if distance > best_distance:
+                    best, best_distance = i, distance
+        chosen.append(best)
+    return chosen
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_coreset_matches_a_brute_force_greedy_k_center_in_embedding_space(seed):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(40, 3))
+    acquired = rng.choice(40, 6, replace=False)
+    available = np.setdiff1d(np.arange(40), acquired)[3:]  # three genes are test genes
+    model = linear_model(3, seed)
+    embedded = model.embed(X)
+
+    chosen = select(CoresetAcquisition(), make_pool(X, available, acquired), model, 8)
+
+    expected = available[brute_force_k_center(embedded[available], embedded[acquired], 8)]
+    assert list(chosen) == list(expected)
+
+
+# kmeans_data and kmeans_embedding
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_kmeans_data_takes_one_gene_from_each_well_separated_cluster(seed):
+    X, labels = blobs([40, 25, 60, 10, 30], 6, spread=1.0, distance=30.0, seed=seed)
+    available = np.flatnonzero(np.random.default_rng(seed).random(len(X)) < 0.9)
+
+    chosen = select(KMeansDataAcquisition(), make_pool(X, available), None, 5, seed)
+
+    assert sorted(labels[chosen]) == [0, 1, 2, 3, 4]
+
+
+def test_kmeans_fitted_on_a_sample_still_covers_every_cluster_and_may_pick_any_gene():
+    X, labels = blobs([150, 100, 120, 130], 4, spread=1.0, distance=40.0, seed=1)
+
+    chosen = select(KMeansDataAcquisition(max_fit_genes=40), make_pool(X), None, 4)
+
+    assert sorted(labels[chosen]) == [0, 1, 2, 3]
+
+
+def test_kmeans_embedding_clusters_the_embedding_and_kmeans_data_the_descriptors():
+    # Columns 0–1 put genes in 4 clusters, columns 2–3 in 4 other clusters; the embedding sees only 2–3.
+    rng = np.random.default_rng(2)
+    corners = np.array([[1, 1], [1, -1], [-1, 1], [-1, -1]]) * 20.0
+    data_cluster, embedding_cluster = rng.permutation(np.arange(200) % 4), rng.permutation(np.arange(200) % 4)
+    X = np.column_stack([corners[data_cluster], corners[embedding_cluster] / 10])
+    X += rng.normal(size=X.shape) * 0.1
+    model = Capabilities(embed=lambda X: X[:, 2:] * 10)
+
+    by_embedding = select(KMeansEmbeddingAcquisition(), make_pool(X), model, 4)
+    by_data = select(KMeansDataAcquisition(), make_pool(X), model, 4)
+
+    assert sorted(embedding_cluster[by_embedding]) == [0, 1, 2, 3]
+    assert sorted(data_cluster[by_data]) == [0, 1, 2, 3]
+
+
+def test_a_gene_nearest_to_two_centres_goes_to_the_closer_one_and_the_other_takes_its_next_nearest():
+    genes = np.array([[0.0], [1.0], [10.0]])
+
+    assert list(nearest_distinct(genes, np.array([[0.4], [0.2]]))) == [1, 0]
+    assert list(nearest_distinct(genes, np.array([[0.2], [0.4]]))) == [0, 1]
+    assert list(nearest_distinct(genes, np.array([[0.2], [0.4]]), serve=np.array([1, 0]))) == [1, 0]
+
+
+def test_nearest_distinct_looks_past_its_candidate_list_when_every_candidate_is_taken():
+    genes = np.arange(10, dtype=np.float32)[:, None]
+    positions = np.arange(100, 110)
+
+    chosen = nearest_distinct(genes, np.zeros((6, 1)), rows=np.arange(10), candidates=2)
+
+    assert sorted(chosen) == [0, 1, 2, 3, 4, 5]
+    assert sorted(nearest_distinct(np.zeros((120, 1)) + np.arange(120)[:, None], np.zeros((3, 1)),
+                                   rows=positions, candidates=1)) == [0, 1, 2]
+
+
+# badge
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_badge_follows_the_gradient_embedding_not_the_hidden_activations(seed):
+    # Columns 0–1 (the gradients) put genes in 4 clusters; columns 2–3 (the embedding) in 4 others.
+    rng = np.random.default_rng(seed)
+    corners = np.array([[1, 1], [1, -1], [-1, 1], [-1, -1]]) * 5.0
+    gradient_cluster, embedding_cluster = rng.permutation(np.arange(160) % 4), rng.permutation(np.arange(160) % 4)
+    X = np.column_stack([corners[gradient_cluster], corners[embedding_cluster]])
+    X += rng.normal(size=X.shape) * 0.01
+    model = Capabilities(embed=lambda X: X[:, 2:], gradient_embedding=lambda X: X[:, :2])
+
+    chosen = select(BadgeAcquisition(), make_pool(X), model, 4, seed)
+
+    assert sorted(gradient_cluster[chosen]) == [0, 1, 2, 3]
+
+
+def test_badge_seeding_reaches_small_far_clusters_that_uniform_sampling_would_miss():
+    # A uniform draw of 5 of these 474 genes contains the lone far gene with probability 5/474; D² sampling
+    # covers every cluster unless it lands in a covered one (weight ~1e-6 against ≥ 1 for an uncovered one).
+    G, labels = blobs([300, 120, 40, 13, 1], 8, spread=1e-3, distance=10.0, seed=3)
+    model = Capabilities(gradient_embedding=lambda X: X)
+    pool = make_pool(G)
+
+    for seed in range(30):
+        chosen = select(BadgeAcquisition(), pool, model, 5, seed)
+        assert sorted(labels[chosen]) == [0, 1, 2, 3, 4]
+        assert chosen[0] == np.argmax(np.linalg.norm(pool.X, axis=1))  # the longest gradient first
+
+
+def test_badge_draws_differently_with_a_different_seed_and_identically_with_the_same():
+    G = np.random.default_rng(0).normal(size=(300, 4))
+    model = Capabilities(gradient_embedding=lambda X: X)
+    pool = make_pool(G)
+
+    runs = {tuple(select(BadgeAcquisition(), pool, model, 10, seed)) for seed in range(5)}
+    again = {tuple(select(BadgeAcquisition(), pool, model, 10, seed)) for seed in range(5)}
+
+    assert runs == again and len(runs) == 5
+
+
+# adversarialBIM
+
+
+def relu_variance_model() -> Capabilities:
+    """Var(x) = relu(x₀)²: only genes with a positive first feature have a variance gradient."""
+    def gradient(X):
+        g = np.zeros_like(X, dtype=np.float64)
+        g[:, 0] = 2 * np.maximum(X[:, 0], 0)
+        return g
+
+    return Capabilities(input_gradient=gradient)
+
+
+def test_adversarial_bim_scores_the_whole_pool_not_the_first_hundred_genes():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(1000, 5))
+    X[:500, 0] = -1 - rng.random(500)  # variance gradient 0, and the ε-box never reaches x₀ > 0
+    X[500:, 0] = 1 + rng.random(500)
+    available = np.setdiff1d(np.arange(1000), rng.choice(1000, 50, replace=False))
+
+    chosen = select(AdversarialBIMAcquisition(), make_pool(X, available), relu_variance_model(), 20)
+
+    assert len(set(chosen)) == 20 and (chosen >= 500).all()
+    # Var gains 2·x₀·r + r² on its way up, so the genes of largest x₀ win.
+    top = available[np.argsort(-X[available, 0])[:20]]
+    assert set(chosen) == set(top)
+
+
+def test_bim_stays_inside_the_box_reaches_its_edge_and_measures_the_variance_gained():
+    rng = np.random.default_rng(1)
+    x0 = rng.normal(size=(50, 6)).astype(np.float32)
+    radius = np.array([0.1, 0.5, 1.0, 0.0, 2.0, 0.3], dtype=np.float32)
+    A = rng.normal(size=(6, 6))
+    A = A @ A.T  # Var(x) = xᵀAx, quadratic, so the trapezoid rule is exact
+
+    x, gain = bim_perturb(lambda X: (2 * X @ A).astype(np.float32), x0, radius, radius / 4, 12)
+
+    assert (np.abs(x - x0) <= radius * (1 + 1e-6) + 1e-6).all()
+    assert (x[:, 3] == x0[:, 3]).all()  # a feature with no room does not move
+    assert np.isclose(np.abs(x - x0), radius, rtol=1e-5).mean() > 0.5  # most features end on the edge
+    exact = np.einsum("ij,jk,ik->i", x, A, x) - np.einsum("ij,jk,ik->i", x0, A, x0)
+    np.testing.assert_allclose(gain, exact, rtol=1e-4, atol=1e-4)
+    assert (gain > 0).all()
+
+
+def test_adversarial_bim_measures_the_genes_nearest_to_the_adversarial_points_each_once():
+    # Var(x) = 1 − (x − 4)²/4 near x = 4, flat elsewhere. The genes at 2.5 and 3 gain most by climbing to
+    # the peak, where another gene sits (gain 0 itself): the strongest climber takes that gene, the next
+    # one its own next nearest gene.
+    X = np.array([[-10.0], [2.5], [3.0], [4.0], [10.0]])
+    model = Capabilities(input_gradient=lambda X: np.where(np.abs(X - 4) < 2, -(X - 4) / 2, 0.0))
+
+    assert list(select(AdversarialBIMAcquisition(), make_pool(X), model, 1)) == [3]
+    assert list(select(AdversarialBIMAcquisition(), make_pool(X), model, 2)) == [3, 2]
+
+
+def test_adversarial_bim_epsilon_is_relative_to_each_features_spread():
+    # Feature 1 is 1000× wider than feature 0; the same ε lets it move 1000× further.
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(200, 2)) * np.array([1.0, 1000.0])
+    scale = adversarial.feature_scale(X.astype(np.float32))
+
+    np.testing.assert_allclose(scale, X.std(axis=0), rtol=1e-5)
+    x, _ = bim_perturb(lambda X: np.ones_like(X), X[:5].astype(np.float32), (0.35 * scale).astype(np.float32),
+                       (0.0875 * scale).astype(np.float32), 10)
+    np.testing.assert_allclose(x - X[:5].astype(np.float32), np.tile(0.35 * scale, (5, 1)), rtol=1e-3)
+
+
+# Every acquisition
+
+
+@st.composite
+def pools(draw):
+    """A pool of 2–60 genes (some acquired, some test, rows possibly duplicated), a batch size and a seed."""
+    n = draw(st.integers(2, 60))
+    d = draw(st.integers(1, 4))
+    data_seed = draw(st.integers(0, 2**16))
+    rng = np.random.default_rng(data_seed)
+    X = rng.normal(size=(n, d))
+    if draw(st.booleans()):
+        X = X[rng.integers(0, max(1, n // 3), size=n)]  # duplicated descriptors: distinctness must still hold
+    role = rng.choice(3, size=n, p=[0.6, 0.2, 0.2])  # available, acquired, test
+    role[rng.integers(n)] = 0
+    available, acquired = np.flatnonzero(role == 0), rng.permutation(np.flatnonzero(role == 1))
+    batch_size = draw(st.integers(1, len(available)))
+    seed = draw(st.integers(0, 2**16))
+    return make_pool(X, available, acquired), linear_model(d, data_seed), batch_size, seed
+
+
+@pytest.mark.parametrize("name", ACQUISITIONS)
+@settings(max_examples=25, deadline=None)
+@given(case=pools())
+def test_every_acquisition_returns_the_batch_size_of_distinct_available_genes_reproducibly(name, case):
+    pool, model, batch_size, seed = case
+
+    chosen = select(ACQUISITIONS[name](), pool, model, batch_size, seed)
+
+    assert chosen.dtype.kind == "i" and len(chosen) == batch_size == len(set(chosen.tolist()))
+    assert np.isin(chosen, pool.available).all()
+    assert not np.isin(chosen, pool.acquired).any()  # nor test genes, which are outside available too
+    np.testing.assert_array_equal(chosen, select(ACQUISITIONS[name](), pool, model, batch_size, seed))
+
+
+@pytest.mark.parametrize("name", ACQUISITIONS)
+@pytest.mark.parametrize("batch_size", [0, 11, 2.0, True])
+def test_a_batch_size_outside_one_to_the_available_count_is_refused(name, batch_size):
+    pool = make_pool(np.random.default_rng(0).normal(size=(10, 2)))
+
+    with pytest.raises(GdError, match="cannot select .* from 10 available"):
+        select(ACQUISITIONS[name](), pool, linear_model(2), batch_size)
+
+
+@pytest.mark.parametrize("name, requires", [("kmeans_data", ()), ("kmeans_embedding", ("embed",)),
+                                            ("coreset", ("embed",)), ("badge", ("gradient_embedding",)),
+                                            ("adversarialBIM", ("input_gradient",))])
+def test_each_declares_the_capability_it_needs_and_the_random_forest_is_refused_by_name(name, requires):
+    acquisition = ACQUISITIONS[name]()
+    assert tuple(acquisition.requires) == requires
+
+    if not requires:
+        check_compatible("random_forest", RandomForest(), name, acquisition)
+        return
+    with pytest.raises(GdError, match=f"acquisition '{name}' needs {requires[0]}, which model 'random_forest' "
+                                      "does not offer"):
+        check_compatible("random_forest", RandomForest(), name, acquisition)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: KMeansDataAcquisition(n_init=0), "n_init must be a positive integer"),
+    (lambda: KMeansEmbeddingAcquisition(max_iter=2.5), "max_iter must be a positive integer"),
+    (lambda: KMeansDataAcquisition(max_fit_genes=-1), "max_fit_genes must be a positive integer"),
+    (lambda: AdversarialBIMAcquisition(epsilon=0), "epsilon must be a positive finite number"),
+    (lambda: AdversarialBIMAcquisition(epsilon=float("nan")), "epsilon must be a positive finite number"),
+    (lambda: AdversarialBIMAcquisition(steps=0), "steps must be a positive integer"),
+    (lambda: AdversarialBIMAcquisition(step_size=-0.1), "step_size must be a positive finite number"),
+])
+def test_bad_parameters_are_refused_naming_the_parameter(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+@pytest.mark.parametrize("name, broken", [
+    ("kmeans_embedding", Capabilities(embed=lambda X: np.zeros(len(X)))),
+    ("coreset", Capabilities(embed=lambda X: np.full((len(X), 2), np.nan))),
+    ("badge", Capabilities(gradient_embedding=lambda X: np.zeros((len(X) + 1, 3)))),
+    ("adversarialBIM", Capabilities(input_gradient=lambda X: np.zeros((len(X), 7)))),
+])
+def test_a_model_capability_of_the_wrong_shape_or_with_nan_is_a_one_line_error(name, broken):
+    pool = make_pool(np.random.default_rng(0).normal(size=(10, 2)), acquired=None)
+
+    with pytest.raises(GdError, match=r"model\.\w+ (returned shape|gave NaN)"):
+        select(ACQUISITIONS[name](), pool, broken, 3)
+
+
+def test_the_modules_register_the_five_acquisitions(host_with):
+    registries = host_with(diversity, adversarial).registries
+
+    assert {"kmeans_data", "kmeans_embedding", "coreset", "badge", "adversarialBIM"} <= set(
+        registries.acquisitions.names())
+    assert registries.acquisitions.get("adversarialBIM").plugin == "gd_plugins_builtin.adversarial"
