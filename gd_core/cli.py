@@ -19,9 +19,10 @@ from gd_core.errors import GdError
 from gd_core.plugins import PluginHost
 from gd_core.registry import KINDS
 
-# `gd run` with no options: a real screen and a descriptor that ship with gd, so it works offline.
-DEFAULTS = {"assay": "schmidt_2021_il2", "descriptor": "gene_ontology", "model": "random_forest",
-            "acquisition": "random"}
+# `gd run` with no options: a real screen and a descriptor that ship with gd (so it works offline), the
+# paper's Bayesian network and its canonical uncertainty acquisition.
+DEFAULTS = {"assay": "schmidt_2021_il2", "descriptor": "gene_ontology", "model": "bnn",
+            "acquisition": "topuncertain"}
 stdout = Console()
 stderr = Console(stderr=True)
 

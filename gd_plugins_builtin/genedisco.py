@@ -105,6 +105,15 @@ def gene_ontology_matrix():
 
 @functools.lru_cache(maxsize=2)
 def _reduced_gene_ontology(dims: int, tfidf: bool) -> pd.DataFrame:
+    from gd_core.downloads import cached_table
+
+    # The SVD takes seconds; keep its result in the data cache, keyed by the shipped matrix's checksum.
+    with resources.as_file(_RESOURCES / "gene_ontology.npz") as source:
+        key = f"gene_ontology_d{dims}" + ("_tfidf" if tfidf else "")
+        return cached_table(key, [source], 1, functools.partial(_svd_gene_ontology, dims, tfidf))
+
+
+def _svd_gene_ontology(dims: int, tfidf: bool) -> pd.DataFrame:
     from sklearn.decomposition import TruncatedSVD
 
     matrix, genes, _ = gene_ontology_matrix()

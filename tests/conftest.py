@@ -10,11 +10,17 @@ import pytest
 from gd_core.plugins import PluginHost
 
 
+@pytest.fixture(scope="session")
+def _session_data_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("gd-data")
+
+
 @pytest.fixture(autouse=True)
-def _no_installed_plugins(monkeypatch):
-    """Installed gd.plugins distributions must not change what a test sees."""
+def _no_installed_plugins(monkeypatch, _session_data_dir):
+    """Installed gd.plugins distributions must not change what a test sees, nor tests touch the user's cache."""
     monkeypatch.setenv("GD_LOAD_PLUGINS", "")
     monkeypatch.delenv("GD_STRICT_PLUGINS", raising=False)
+    monkeypatch.setenv("GD_DATA_DIR", str(_session_data_dir))
 
 
 @pytest.fixture
