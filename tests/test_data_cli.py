@@ -102,7 +102,8 @@ def test_gd_run_reads_user_tables_given_as_paths(tmp_path, capsys):
 
     code, _, stderr = gd(capsys, ["run", "--descriptor", str(tmp_path / "features.csv"),
                                   "--assay", str(tmp_path / "screen.tsv"), "--param", "assay.column=score",
-                                  "--param", "model.n_estimators=5", "--batch-size", "10", "--cycles", "2",
+                                  "--model", "random_forest", "--param", "model.n_estimators=5",
+                                  "--batch-size", "10", "--cycles", "2",
                                   "--out", str(out)])
 
     assert code == 0, stderr
