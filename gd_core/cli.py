@@ -128,10 +128,16 @@ def build_app(host: PluginHost) -> typer.Typer:
             help="Run directory (default: a name made of the settings, under runs/).")] = None,
         force: Annotated[bool, typer.Option("--force", help="Replace a finished run in --out.")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print the final metrics as JSON.")] = False,
+        plugin: Annotated[Optional[list[Path]], typer.Option(
+            help="A Python file with @hookimpl functions to load for this run (repeatable).")] = None,
     ) -> None:
         """Run the active-learning loop for one assay, descriptor, model and acquisition."""
         from gd_core.loop import DEFAULT_METRICS, RunConfig, execute, prepare
+        from gd_core.plugins import load_plugin_file
         from gd_core.results import RunDirectory, build_manifest
+
+        for path in plugin or []:
+            load_plugin_file(host, path)
 
         config = RunConfig(
             assay=assay, descriptor=descriptor, model=model, acquisition=acquisition, batch_size=batch_size,

@@ -11,9 +11,12 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.metadata
+import importlib.util
 import os
 import re
+import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -38,7 +41,7 @@ class PluginRecord:
     name: str
     distribution: str
     version: str
-    source: str  # "builtin", "entry point" or "given" (passed in directly, as tests do)
+    source: str  # "builtin", "entry point", "file" (gd run --plugin) or "given" (passed in directly, as tests do)
     loaded: bool = False
     registered: dict[str, list[str]] = field(default_factory=dict)
     error: str | None = None
@@ -201,6 +204,36 @@ class PluginHost:
                     impl.function(*[{"app": app}[arg] for arg in impl.argnames])
                 except Exception as exc:
                     record.error = f"gd_register_commands raised {type(exc).__name__}: {exc}"
+
+
+def load_plugin_file(host: PluginHost, path: Path) -> PluginRecord:
+    """Load one Python file as a plugin for this invocation (``gd run --plugin FILE``).
+
+    Any problem is a GdError that points at the file (and line, where there is one).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise GdError(f"--plugin {path}: no such file; give the path of a Python file with @hookimpl functions")
+    module_name = f"gd_file_plugin_{re.sub(r'[^0-9A-Za-z_]', '_', path.stem)}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise GdError(f"--plugin {path}: not a Python module; give a .py file")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        raise GdError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
+    except Exception as exc:
+        line = next((frame.lineno for frame in reversed(traceback.extract_tb(exc.__traceback__))
+                     if Path(frame.filename).resolve() == path.resolve()), None)
+        where = f"{path}:{line}" if line else str(path)
+        raise GdError(f"{where}: {type(exc).__name__} while loading the plugin: {exc}") from None
+    record = host.add(module, name=f"file:{path.name}", distribution=str(path), version="", source="file")
+    if record.error:
+        raise GdError(f"{path}: {record.error}")
+    if not record.registered and not host._impls_of("gd_register_commands", module):
+        raise GdError(f"{path}: registers nothing; define a @hookimpl gd_register_* function (see docs/plugins.md)")
+    return record
 
 
 def _unknown_hook_message(hook: str) -> str:
