@@ -7,6 +7,7 @@ hookspec is added (or renamed) without one.
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -253,3 +254,11 @@ def test_a_hookimpl_asking_for_an_argument_the_hook_lacks_is_recorded(host_with)
     assert "config" in greedy.error
     assert "greedy" not in host.registries.models
     assert fine.loaded and host.registries.models.get("fine").plugin == "Fine"
+
+
+def test_every_hookspec_has_a_section_in_the_plugin_guide():
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "plugins.md").read_text(encoding="utf-8")
+    headings = {line.removeprefix("## ").strip() for line in guide.splitlines() if line.startswith("## ")}
+    specs = {name for name in dir(hookspecs) if name.startswith("gd_register_")}
+
+    assert specs <= headings, f"docs/plugins.md lacks a section for {sorted(specs - headings)}"
