@@ -86,11 +86,8 @@ def read_descriptor_file(path: Path, *, harmonise_genes: bool = True) -> pd.Data
     table, gene_column, genes, features = _read_gene_table(path)
     if not features:
         raise GdError(f"{path}: has only the gene column {str(gene_column)!r}; add numeric feature columns")
-    parsed = {c: _parse_numeric(table[c]) for c in features}
-    bad = [c for c in features if parsed[c][1].any()]
-    if bad:
-        raise GdError(f"{path}: feature column(s) {_names(bad)} are not numeric (e.g. {_cell(table, bad[0], parsed)}); "
-                      f"every column but the gene column {str(gene_column)!r} must hold numbers")
+    parsed = _numeric_columns(table, features, path, "feature column(s)",
+                              f"every column but the gene column {str(gene_column)!r} must hold numbers")
     values = pd.DataFrame({str(c): parsed[c][0].to_numpy() for c in features}, index=pd.Index(genes, dtype=object))
 
     missing = values.isna()
@@ -124,11 +121,8 @@ def read_assay_file(path: Path, *, column: str | None = None, harmonise_genes: b
     if column is None:
         if not others:
             raise GdError(f"{path}: has only the gene column {str(gene_column)!r}; add a numeric value column")
-        parsed = {c: _parse_numeric(table[c]) for c in others}
-        bad = [c for c in others if parsed[c][1].any()]
-        if bad:
-            raise GdError(f"{path}: column(s) {_names(bad)} are not numeric (e.g. {_cell(table, bad[0], parsed)}); "
-                          "fix the values or choose the value column with --param assay.column=NAME")
+        parsed = _numeric_columns(table, others, path, "column(s)",
+                                  "fix the values or choose the value column with --param assay.column=NAME")
         if len(others) > 1:
             raise GdError(f"{path}: has several value columns {_names(others, limit=10)}; "
                           "choose one with --param assay.column=NAME")
@@ -257,6 +251,16 @@ def _gene_names(column: pd.Series, path: Path) -> list[str]:
         raise GdError(f"{path}: {len(blank)} row(s) have no gene name in column {str(column.name)!r} "
                       f"(data row(s) {[i + 1 for i in blank[:3]]}); fill them in or delete those rows")
     return names
+
+
+def _numeric_columns(table: pd.DataFrame, columns: list, path: Path, what: str, way_out: str) -> dict:
+    """Each column parsed as numbers, or a GdError naming the columns that are not, with ``way_out``."""
+    parsed = {c: _parse_numeric(table[c]) for c in columns}
+    bad = [c for c in columns if parsed[c][1].any()]
+    if bad:
+        raise GdError(f"{path}: {what} {_names(bad)} are not numeric (e.g. {_cell(table, bad[0], parsed)}); "
+                      f"{way_out}")
+    return parsed
 
 
 def _parse_numeric(column: pd.Series) -> tuple[pd.Series, np.ndarray]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import numpy as np
@@ -10,6 +9,7 @@ import numpy as np
 from gd_core import hookimpl
 from gd_core.data import Pool
 from gd_core.errors import GdError
+from gd_plugins_builtin._checks import check_batch_size, positive_float, refuse_non_finite
 
 # Genes scored per call of model.sample: 100 trees × 2^15 genes is 26 MB of float64 samples.
 _ROWS_PER_CHUNK = 1 << 15
@@ -82,10 +82,7 @@ class SoftUncertainAcquisition:
     requires: tuple[str, ...] = ("sample",)
 
     def __init__(self, temperature: float = 0.9) -> None:
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
-                or not math.isfinite(temperature) or temperature <= 0:
-            raise ValueError(f"temperature must be a positive finite number (e.g. 0.9), got {temperature!r}")
-        self.temperature = float(temperature)
+        self.temperature = positive_float("temperature", temperature, "0.9")
 
     def select(self, pool: Pool, model: object, batch_size: int, rng: np.random.Generator) -> np.ndarray:
         """``batch_size`` distinct available genes, drawn in order of decreasing Gumbel-perturbed log-weight."""
@@ -102,9 +99,7 @@ def _scores(pool: Pool, model: object, batch_size: int,
             statistic: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """``statistic`` of the model's posterior samples for every available gene, a chunk of rows at a time."""
     available = pool.available
-    if not 0 < batch_size <= len(available):
-        raise GdError(f"cannot select {batch_size} genes from {len(available)} available; "
-                      "lower --batch-size or --cycles")
+    check_batch_size(batch_size, available)
     scores = np.empty(len(available), dtype=np.float64)
     for start in range(0, len(available), _ROWS_PER_CHUNK):
         rows = available[start:start + _ROWS_PER_CHUNK]
@@ -115,9 +110,7 @@ def _scores(pool: Pool, model: object, batch_size: int,
             raise GdError(f"model.sample returned shape {samples.shape} for {len(rows)} genes; "
                           f"it must return [n_samples, {len(rows)}]")
         scores[start:start + len(rows)] = statistic(samples)
-    if not np.isfinite(scores).all():
-        raise GdError(f"model.sample gave NaN or infinite values for {int((~np.isfinite(scores)).sum())} "
-                      "available gene(s); check the model's fit and inputs")
+    refuse_non_finite(scores, "sample")
     return scores
 
 

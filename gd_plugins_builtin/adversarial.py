@@ -32,7 +32,8 @@ import numpy as np
 from gd_core import hookimpl
 from gd_core.data import Pool
 from gd_core.errors import GdError
-from gd_plugins_builtin.diversity import check_batch_size, nearest_distinct, positive_float, positive_int
+from gd_plugins_builtin._checks import check_batch_size, positive_float, positive_int, refuse_non_finite
+from gd_plugins_builtin.diversity import nearest_distinct
 
 # Genes perturbed together: each of steps + 1 input_gradient calls sees at most this many rows.
 _ROWS_PER_CALL = 1 << 14
@@ -133,10 +134,7 @@ def _checked(input_gradient: Callable[[np.ndarray], np.ndarray], d: int) -> Call
         if g.shape != (len(x), d):
             raise GdError(f"model.input_gradient returned shape {g.shape} for {len(x)} genes of {d} "
                           f"features; it must return [{len(x)}, {d}]")
-        if not np.isfinite(g).all():
-            bad = int((~np.isfinite(g).all(axis=1)).sum())
-            raise GdError(f"model.input_gradient gave NaN or infinite values for {bad} gene(s); "
-                          "check the model's fit and inputs")
+        refuse_non_finite(g, "input_gradient")
         return g
 
     return gradient

@@ -15,6 +15,7 @@ import numpy as np
 from gd_core import hookimpl
 from gd_core.data import Pool
 from gd_core.errors import GdError
+from gd_plugins_builtin._checks import check_batch_size, positive_int, refuse_non_finite
 
 # Rows per call of a model capability: 2^15 genes × 128 features of float32 is 16 MB.
 _ROWS_PER_CALL = 1 << 15
@@ -131,29 +132,6 @@ class BadgeAcquisition:
 # Checks
 
 
-def positive_int(name: str, value: object, example: str) -> int:
-    """``value`` as an int if it is a positive integer, else a ValueError naming the parameter."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer (e.g. {example}), got {value!r}")
-    return int(value)
-
-
-def positive_float(name: str, value: object, example: str) -> float:
-    """``value`` as a float if it is a positive finite number, else a ValueError naming the parameter."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number (e.g. {example}), got {value!r}")
-    return float(value)
-
-
-def check_batch_size(batch_size: object, available: np.ndarray) -> None:
-    """Refuse a batch size that is not a whole number between 1 and the number of available genes."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-            or not 0 < batch_size <= len(available):
-        raise GdError(f"cannot select {batch_size!r} genes from {len(available)} available; "
-                      "lower --batch-size or --cycles")
-
-
 def model_rows(method: Callable[[np.ndarray], np.ndarray], name: str, X: np.ndarray, rows: np.ndarray,
                width: int | None = None) -> np.ndarray:
     """``method(X[rows])`` as float32 ``[len(rows), width]``, called a block of rows at a time."""
@@ -165,10 +143,7 @@ def model_rows(method: Callable[[np.ndarray], np.ndarray], name: str, X: np.ndar
         if values.ndim != 2 or values.shape != (len(block), width):
             raise GdError(f"model.{name} returned shape {values.shape} for {len(block)} genes; it must return "
                           f"[{len(block)}, k], with the same k on every call")
-        if not np.isfinite(values).all():
-            bad = int((~np.isfinite(values).all(axis=1)).sum())
-            raise GdError(f"model.{name} gave NaN or infinite values for {bad} gene(s); "
-                          "check the model's fit and inputs")
+        refuse_non_finite(values, name)
         if out is None:
             out = np.empty((len(rows), width), dtype=np.float32)
         out[start:start + len(block)] = values
