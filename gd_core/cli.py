@@ -173,8 +173,10 @@ def build_app(host: PluginHost) -> typer.Typer:
         _show_result(result, out, as_json)
 
     from gd_core.cli_data import add_data_commands
+    from gd_core.cli_sweep import add_sweep_commands
 
     add_data_commands(app, host)
+    add_sweep_commands(app, host)
     host.add_commands(app)
     return app
 

@@ -87,6 +87,7 @@ def gd_register_metrics(register: Register) -> None:
         register: call ``register(name, factory, **metadata)`` once per metric. ``factory()`` returns a
             callable ``metric(pool, model, truth) -> float``; ``truth`` is a ``gd_core.data.Truth``
             (test set, its cached predictions, the hit genes). Metrics are evaluation: they may see labels.
+            Metadata ``better="lower"`` (or ``"higher"``, the default) tells ``gd report`` how to rank.
     """
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
@@ -84,7 +85,8 @@ class RunResult:
     seconds: float
 
 
-def _check_settings(config: RunConfig) -> None:
+def check_settings(config: RunConfig) -> None:
+    """Refuse settings no run could use: sizes, fractions, parameter kinds, metrics."""
     for name in ("batch_size", "cycles"):
         value = getattr(config, name)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
@@ -126,12 +128,35 @@ def _dataset_entry(kind: str, name: str, registries: Registries) -> Entry:
                  version="", metadata={"source": "file", "summary": f"{kind} table read from {name}"})
 
 
-def prepare(config: RunConfig, registries: Registries, *, on_status: Callable[[str], None] = log.info) -> Plan:
+class DatasetCache:
+    """The last few aligned datasets, so a sweep's worker loads each descriptor × assay once, not once per run."""
+
+    def __init__(self, size: int = 2) -> None:
+        self.size = size
+        self.loads = 0  # how many times data was actually loaded, for tests and logs
+        self._items: dict[str, Dataset] = {}
+
+    def get(self, key: str, load: Callable[[], Dataset]) -> Dataset:
+        """The dataset stored under ``key``, loading (and keeping) it if absent."""
+        if key in self._items:
+            self._items[key] = self._items.pop(key)  # most recently used goes last
+            return self._items[key]
+        dataset = load()
+        self.loads += 1
+        self._items[key] = dataset
+        while len(self._items) > self.size:
+            del self._items[next(iter(self._items))]
+        return dataset
+
+
+def prepare(config: RunConfig, registries: Registries, *, on_status: Callable[[str], None] = log.info,
+            cache: DatasetCache | None = None) -> Plan:
     """Check everything that can be checked, load and align the data, and fix split, hits and first batch.
 
-    Every refusal happens here, before any model is trained.
+    Every refusal happens here, before any model is trained. With a ``cache``, data loaded by an earlier
+    run with the same descriptor, assay and their parameters is reused.
     """
-    _check_settings(config)
+    check_settings(config)
     entries = {
         "descriptor": _dataset_entry("descriptor", config.descriptor, registries),
         "assay": _dataset_entry("assay", config.assay, registries),
@@ -145,10 +170,18 @@ def prepare(config: RunConfig, registries: Registries, *, on_status: Callable[[s
     acquisition = entries["acquisition"].create(**config.params.get("acquisition", {}))
     check_compatible(config.model, model, config.acquisition, acquisition)
 
-    on_status(f"loading descriptor '{config.descriptor}' and assay '{config.assay}'")
-    descriptor = entries["descriptor"].create(**config.params.get("descriptor", {}))
-    assay = entries["assay"].create(**config.params.get("assay", {}))
-    dataset = align(descriptor, assay, descriptor_name=config.descriptor, assay_name=config.assay)
+    def load() -> Dataset:
+        on_status(f"loading descriptor '{config.descriptor}' and assay '{config.assay}'")
+        descriptor = entries["descriptor"].create(**config.params.get("descriptor", {}))
+        assay = entries["assay"].create(**config.params.get("assay", {}))
+        return align(descriptor, assay, descriptor_name=config.descriptor, assay_name=config.assay)
+
+    if cache is None:
+        dataset = load()
+    else:
+        key = json.dumps([config.descriptor, config.assay, config.params.get("descriptor", {}),
+                          config.params.get("assay", {})], sort_keys=True)
+        dataset = cache.get(key, load)
 
     test = split_test(dataset.n, config.test_fraction, config.seed)
     if len(test) == 0:

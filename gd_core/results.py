@@ -2,7 +2,9 @@
 
 A run directory holds ``config.json``, ``metrics.csv``, ``selections.csv`` and ``run.log``. Until the
 run finishes they live in a hidden sibling ``.NAME.partial-PID-XXXX``; a run that dies leaves only that
-(with its log), never a directory that looks complete.
+(with its log), never a directory that looks complete. A sweep also publishes runs that raised: their
+directory holds ``failure.json`` (settings, error and traceback) and ``run.log`` but no ``config.json``,
+and the next attempt replaces it.
 """
 
 from __future__ import annotations
@@ -25,18 +27,46 @@ from gd_core.errors import GdError
 from gd_core.loop import Plan, RunResult
 
 MANIFEST = "config.json"
+FAILURE = "failure.json"
 _PACKAGES = ("gd", "numpy", "pandas", "scikit-learn", "scipy", "pluggy", "torch")
 log = logging.getLogger("gd")
 
 
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie, killed but not yet reaped, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        # /proc/PID/stat: "pid (name) state ..."; the name may hold spaces, so read after the last ")".
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): trust the signal check
+    return state not in ("Z", "X")
+
+
+def remove_stale(parent: Path, name: str = "*") -> int:
+    """Delete the staging (and set-aside) directories of runs named ``name`` whose process is dead.
+
+    Returns how many were removed.
+    """
+    removed = 0
+    for marker in (".partial-", ".old-"):
+        for stale in parent.glob(f".{name}{marker}*"):
+            run_name, _, rest = stale.name[1:].rpartition(marker)
+            pid = rest.split("-")[0]
+            if not pid.isdigit() or _alive(int(pid)):
+                continue
+            target = parent / run_name
+            if marker == ".old-" and not target.exists():
+                os.rename(stale, target)  # killed between the two renames of --force: put the old run back
+                continue
+            shutil.rmtree(stale, ignore_errors=True)
+            removed += 1
+    return removed
 
 
 class RunDirectory:
@@ -53,7 +83,7 @@ class RunDirectory:
         out = self.out
         if out.exists() and not out.is_dir():
             raise GdError(f"--out {out} is a file; give a directory path")
-        if out.is_dir() and any(out.iterdir()):
+        if out.is_dir() and any(out.iterdir()) and not (out / FAILURE).exists():
             if not (out / MANIFEST).exists():
                 raise GdError(f"--out {out} is not empty and holds no gd run; choose a new or empty directory")
             if not self.force:
@@ -65,10 +95,7 @@ class RunDirectory:
         out = self.out
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
-            for stale in out.parent.glob(f".{out.name}.partial-*"):
-                pid = stale.name.rsplit(".partial-", 1)[-1].split("-")[0]
-                if pid.isdigit() and not _alive(int(pid)):
-                    shutil.rmtree(stale, ignore_errors=True)
+            remove_stale(out.parent, out.name)
             # pid for spotting dead runs, a random suffix for repeated runs in one process
             self.staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-{os.getpid()}-", dir=out.parent))
         except OSError as exc:
@@ -109,8 +136,21 @@ class RunDirectory:
         self._handler.flush()
         # The manifest goes last: a directory with config.json is a complete run.
         _write(self.staging / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        self._publish()
+
+    def record_failure(self, settings: dict[str, Any], error: str, traceback: str) -> None:
+        """Publish a run that raised: its settings, error and traceback in ``failure.json``, beside its log."""
+        if not self.staging.is_dir():
+            return  # it failed before anything was staged; there is nothing to keep
+        failure = {"format": "gd-failure/1", "settings": settings, "error": error, "traceback": traceback,
+                   "versions": package_versions(),
+                   "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        _write(self.staging / FAILURE, json.dumps(failure, indent=2, sort_keys=True) + "\n")
+        self._publish()
+
+    def _publish(self) -> None:
         if self.out.is_dir() and any(self.out.iterdir()):
-            # --force: move the old run aside first so a crash between the renames loses neither.
+            # --force or a failed run: move the old one aside first so a crash between the renames loses neither.
             old = self.out.parent / f".{self.out.name}.old-{os.getpid()}"
             os.rename(self.out, old)
             os.rename(self.staging, self.out)
@@ -145,7 +185,7 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def build_manifest(result: RunResult, *, started: datetime) -> dict[str, Any]:
+def build_manifest(result: RunResult, *, started: datetime, command: list[str] | None = None) -> dict[str, Any]:
     """The content of ``config.json``: resolved settings, versions, components and data checksums."""
     plan = result.plan
     data = plan.dataset
@@ -165,7 +205,7 @@ def build_manifest(result: RunResult, *, started: datetime) -> dict[str, Any]:
             "n_hits": len(plan.hits),
             **data.checksums(),
         },
-        "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
+        "command": command if command is not None else [Path(sys.argv[0]).name, *sys.argv[1:]],
         "started": started.isoformat(timespec="seconds"),
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "seconds": round(result.seconds, 3),

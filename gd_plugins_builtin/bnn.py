@@ -27,12 +27,13 @@ from __future__ import annotations
 import contextlib
 import inspect
 import math
-import os
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 import numpy as np
 import torch
+
+from gd_core.parallel import usable_cores
 
 # Rows per chunk at prediction: bounds memory to tens of MB (hidden [rows, h], samples [rows, m])
 # whatever the number of genes.
@@ -283,7 +284,7 @@ class BayesianMLP:
         return (torch.from_numpy(X) - torch.from_numpy(self._x_mean)) / torch.from_numpy(self._x_std)
 
     def _inference_threads(self) -> int:
-        return self.n_threads or _usable_cores()
+        return self.n_threads or usable_cores()
 
     @contextlib.contextmanager
     def _inference(self) -> Iterator[None]:
@@ -482,12 +483,6 @@ def _threads(n: int) -> Iterator[None]:
         if torch.get_num_threads() != before:
             torch.set_num_threads(before)
 
-
-def _usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def _checked(a: np.ndarray, name: str, ndim: int) -> np.ndarray:

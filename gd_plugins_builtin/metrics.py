@@ -10,9 +10,9 @@ from gd_core.data import Pool, Truth
 
 @hookimpl
 def gd_register_metrics(register):
-    register("mse", MeanSquaredError)
-    register("hit_ratio", HitRatio)
-    register("spearman", Spearman)
+    register("mse", MeanSquaredError, better="lower")
+    register("hit_ratio", HitRatio, better="higher")
+    register("spearman", Spearman, better="higher")
 
 
 class MeanSquaredError:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 
 from gd_core import hookimpl
+from gd_core.parallel import usable_cores
 
 _ROWS_PER_CHUNK = 1 << 15  # bounds memory of per-tree predictions on million-gene pools
 
@@ -24,12 +24,6 @@ def _bnn(**params):
     return build(**params)
 
 
-def _usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
 
 class RandomForest:
     """Random forest regressor (100 trees); posterior samples are the trees' predictions."""
@@ -42,7 +36,7 @@ class RandomForest:
         self.max_depth = max_depth
         self.min_samples_leaf = min_samples_leaf
         # Default to the cores this process may use (which a sweep's worker limits), not all of the machine.
-        self.n_jobs = n_jobs if n_jobs is not None else _usable_cores()
+        self.n_jobs = n_jobs if n_jobs is not None else usable_cores()
         self._forest = None
 
     def fit(self, X: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> RandomForest:

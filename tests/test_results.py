@@ -260,3 +260,19 @@ def test_results_are_byte_identical_across_processes_and_change_with_the_seed(tm
     for name in ("metrics.csv", "selections.csv"):
         assert (a / name).read_bytes() == (b / name).read_bytes()
         assert (a / name).read_bytes() != (c / name).read_bytes()
+
+
+def test_a_recorded_failure_is_published_and_replaced_by_the_next_attempt(tmp_path, capsys):
+    out = tmp_path / "run"
+    with pytest.raises(RuntimeError):
+        with RunDirectory(out) as run_dir:
+            raise RuntimeError("boom")
+    run_dir.record_failure({"seed": 0}, "RuntimeError: boom", "Traceback …")
+    failure = json.loads((out / "failure.json").read_text())
+    assert failure["error"] == "RuntimeError: boom" and failure["settings"] == {"seed": 0}
+    assert "boom" in (out / "run.log").read_text()
+    assert not (out / "config.json").exists()
+    code, _, err = gd(capsys, run_args(out))  # a failed run is replaced without --force
+    assert code == 0, err
+    assert {p.name for p in out.iterdir()} == RUN_FILES
+    assert not list(tmp_path.glob(".run.*"))  # the set-aside failure is gone too

@@ -1,0 +1,270 @@
+"""``gd sweep``, ``gd report`` and ``gd plot``: the benchmark grid, its summary table and its figure."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Column, Table
+
+from gd_core.errors import GdError
+from gd_core.plugins import PluginHost
+
+stdout = Console()
+stderr = Console(stderr=True)
+EXECUTORS = ("local", "dask")
+FORMATS = ("table", "markdown", "csv")
+
+
+def add_sweep_commands(app: typer.Typer, host: PluginHost) -> None:
+    """Attach ``sweep``, ``report`` and ``plot`` to the root application."""
+
+    @app.command("sweep")
+    def sweep(
+        spec: Annotated[Optional[Path], typer.Argument(
+            help="TOML file with the grid (keys: assays, descriptors, models, acquisitions, batch_sizes, seeds, "
+                 "cycles, metrics, test_fraction, hit_fraction, [params.KIND]); options override it.")] = None,
+        out: Annotated[Path, typer.Option(help="Sweep directory; an existing one is resumed.")] = ...,
+        assay: Annotated[Optional[list[str]], typer.Option(help="Assay (repeatable).")] = None,
+        descriptor: Annotated[Optional[list[str]], typer.Option(help="Descriptor (repeatable).")] = None,
+        model: Annotated[Optional[list[str]], typer.Option(help="Model (repeatable; 'all' for every one).")] = None,
+        acquisition: Annotated[Optional[list[str]], typer.Option(
+            help="Acquisition (repeatable; 'all', the default, for every registered one).")] = None,
+        batch_size: Annotated[Optional[list[int]], typer.Option(help="Batch size (repeatable; default 64).")] = None,
+        seeds: Annotated[Optional[int], typer.Option(help="Seeds 0..N-1 per setting (default 5).")] = None,
+        cycles: Annotated[Optional[int], typer.Option(
+            help="Cycles per run (default: the paper's rule, 40 up to batch 64, then 40×64 genes in all).")] = None,
+        metric: Annotated[Optional[list[str]], typer.Option(help="Metric to record (repeatable).")] = None,
+        param: Annotated[Optional[list[str]], typer.Option(
+            help="KIND.KEY=VALUE for every component of a kind, or NAME.KEY=VALUE for one (repeatable).")] = None,
+        test_fraction: Annotated[Optional[float], typer.Option(help="Share of genes held out (0.2).")] = None,
+        hit_fraction: Annotated[Optional[float], typer.Option(help="Share of genes that are hits (0.05).")] = None,
+        executor: Annotated[str, typer.Option(help="local (process pool) or dask.")] = "local",
+        jobs: Annotated[Optional[int], typer.Option(
+            help="Runs at once on this machine (local, or a Dask LocalCluster); default: one per core.")] = None,
+        scheduler: Annotated[Optional[str], typer.Option(
+            help="Dask scheduler address (tcp://HOST:8786) or scheduler file; none starts a LocalCluster.")
+        ] = None,
+        force: Annotated[bool, typer.Option("--force", help="Run finished runs again too.")] = False,
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="List the runs and their state; run nothing.")
+                           ] = False,
+        plugin: Annotated[Optional[list[Path]], typer.Option(
+            help="A Python file with @hookimpl functions, loaded here and by every worker (repeatable).")] = None,
+    ) -> None:
+        """Run a grid of active-learning runs; resumes an existing --out, skipping finished runs."""
+        from gd_core.cli import parse_params
+        from gd_core.plugins import load_plugin_file
+        from gd_core.sweep import SweepSpec, expand, read_spec, run_sweep
+
+        for path in plugin or []:
+            load_plugin_file(host, path)
+        values = read_spec(spec) if spec is not None else {}
+        cli_values = {"assays": assay, "descriptors": descriptor, "models": model, "acquisitions": acquisition,
+                      "batch_sizes": batch_size, "seeds": seeds, "cycles": cycles, "metrics": metric,
+                      "test_fraction": test_fraction, "hit_fraction": hit_fraction}
+        params = values.pop("params", {})
+        for target, given in parse_params(param or []).items():
+            params.setdefault(target, {}).update(given)
+        given = {k: v for k, v in cli_values.items() if v is not None}  # options left out keep the spec's value
+        grid = expand(SweepSpec().updated(values).updated(given).updated({"params": params}),
+                      host.registries)
+        chosen = _executor(executor, jobs, scheduler, len(grid.runs))
+        _show_grid(grid)
+        if dry_run:
+            _show_states(grid, out)
+            return
+        progress, task = _progress(), None
+
+        def on_start(total: int, todo: int) -> None:
+            nonlocal task
+            done = total - todo
+            if chosen.name == "dask":
+                how = f"scheduler {scheduler}" if scheduler else f"a LocalCluster of {chosen.jobs} workers"
+            else:
+                how = f"{getattr(chosen, 'jobs', 1)} process(es)"
+            stderr.print(f"{total} runs: {done} finished already, {todo} to run on {chosen.name} ({how})",
+                         soft_wrap=True)
+            task = progress.add_task("", total=todo)
+
+        def on_outcome(outcome: Any) -> None:
+            if not outcome.ok:
+                where = out / "runs" / outcome.key
+                progress.console.print(f"[red]failed[/] {escape(outcome.label)}: {escape(outcome.error)} "
+                                       f"[dim]({escape(str(where))})[/]", soft_wrap=True, highlight=False)
+            progress.update(task, advance=1, description=escape(outcome.label))
+
+        command = ["gd", *sys.argv[1:]] if sys.argv and Path(sys.argv[0]).name == "gd" else ["gd", "sweep"]
+        try:
+            with progress:
+                summary = run_sweep(grid, out, chosen, force=force, plugin_files=plugin or [], command=command,
+                                    on_start=on_start, on_outcome=on_outcome)
+        except KeyboardInterrupt:
+            stderr.print(f"[yellow]interrupted:[/] finished runs are kept in {escape(str(out))}; run the same "
+                         "command again to resume", soft_wrap=True)
+            raise typer.Exit(130) from None
+        if summary.cleared:
+            stderr.print(f"[dim]cleared {summary.cleared} unfinished run(s) left by an earlier, stopped sweep[/]")
+        ran = len(summary.outcomes)
+        stderr.print(f"{ran - len(summary.failed)} of {ran} runs finished in {_duration(summary.seconds)}; "
+                     f"see `gd report {out}` and `gd plot {out} -o curves.png`", soft_wrap=True)
+        if summary.failed:
+            raise GdError(f"{len(summary.failed)} of {ran} runs failed; each one's traceback is in "
+                          f"{out}/runs/<key>/failure.json; fix the cause and run the same command again to retry them")
+
+    @app.command("report")
+    def report(
+        directory: Annotated[Path, typer.Argument(help="A sweep directory (gd sweep --out).")],
+        fmt: Annotated[str, typer.Option("--format", help="table, markdown or csv.")] = "table",
+        metric: Annotated[Optional[list[str]], typer.Option(
+            help="Metric to summarise (repeatable; default mse and hit_ratio).")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    ) -> None:
+        """Mean ± sd over seeds of final and area-under-curve metrics per setting, with ranks and missing runs."""
+        from gd_core.report import display_rows, load_results, markdown_table, mean_ranks, summarise
+
+        if fmt not in FORMATS:
+            raise GdError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
+        results = load_results(directory)
+        metrics = metric or [m for m in ("mse", "hit_ratio") if m in results.metrics or results.curves.empty]
+        lower = {e.name for e in host.registries.metrics if e.metadata.get("better") == "lower"}
+        summary = summarise(results, metrics, lower)
+        ranks = mean_ranks(summary, metrics)
+        runs = results.runs
+        unfinished = runs[runs["state"] != "done"]
+        if as_json:
+            print(json.dumps({
+                "directory": str(directory), "metrics": metrics,
+                "lower_is_better": sorted(m for m in metrics if m in lower),
+                "runs": {"expected": len(runs), "done": int((runs["state"] == "done").sum()),
+                         "failed": _records(unfinished[unfinished["state"] == "failed"], ["key", "label", "error"]),
+                         "missing": _records(unfinished[unfinished["state"] == "missing"], ["key", "label"])},
+                "skipped": results.skipped,
+                "summary": _records(summary, list(summary.columns)),
+                "mean_ranks": _records(ranks, list(ranks.columns)),
+            }, indent=2))
+            return
+        if fmt == "csv":
+            sys.stdout.write(summary.to_csv(index=False, lineterminator="\n"))
+            return
+        caption, headers, rows = display_rows(summary, metrics)
+        rank_headers = ["acquisition", "settings", *[c.removesuffix("_rank").replace("_", " ") for c in
+                                                     ranks.columns[2:]]]
+        rank_rows = [[str(r[0]), str(r[1]), *[f"{v:.2f}" for v in r[2:]]] for r in ranks.itertuples(index=False)]
+        several = summary[["assay", "descriptor", "model", "batch_size"]].drop_duplicates().shape[0] > 1
+        title = f"{caption}: mean ± sd over seeds (rank)" if caption else "mean ± sd over seeds (rank within setting)"
+        if fmt == "markdown":
+            print(f"**{title}**\n\n{markdown_table(headers, rows)}")
+            if several:
+                print(f"\n**Mean rank over settings (1 = best)**\n\n{markdown_table(rank_headers, rank_rows)}")
+        else:
+            stdout.print(_rich_table(headers, rows, title))
+            if several:
+                stdout.print(_rich_table(rank_headers, rank_rows, "mean rank over settings (1 = best)"))
+        _show_unfinished(runs, results.skipped, directory)
+
+    @app.command("plot")
+    def plot(
+        directory: Annotated[Path, typer.Argument(help="A sweep directory (gd sweep --out).")],
+        output: Annotated[Path, typer.Option("-o", "--output", help="Image file: .png, .svg or .pdf.")],
+        metric: Annotated[str, typer.Option(help="Metric on the y axis (mse, hit_ratio, spearman, …).")
+                          ] = "hit_ratio",
+    ) -> None:
+        """Learning curves in the paper's style: assays in rows, batch sizes in columns, a line per acquisition."""
+        from gd_core.plot import plot_curves
+        from gd_core.report import load_results
+
+        layout = plot_curves(load_results(directory), metric, output)
+        stderr.print(f"wrote {output}: {len(layout.rows)} × {len(layout.columns)} panels, "
+                     f"{len(layout.acquisitions)} acquisitions", soft_wrap=True)
+
+
+def _executor(name: str, jobs: int | None, scheduler: str | None, n_runs: int) -> Any:
+    from gd_core.parallel import usable_cores
+    from gd_core.sweep import DaskExecutor, LocalExecutor, SerialExecutor
+
+    if name not in EXECUTORS:
+        raise GdError(f"--executor {name!r} is not one of {', '.join(EXECUTORS)}")
+    if jobs is not None and jobs < 1:
+        raise GdError(f"--jobs must be at least 1, got {jobs}")
+    if scheduler is not None and name != "dask":
+        raise GdError("--scheduler is for --executor dask; add --executor dask or drop --scheduler")
+    jobs = jobs or max(1, min(usable_cores(), n_runs))
+    if name == "dask":
+        return DaskExecutor(scheduler, jobs)
+    return SerialExecutor() if jobs == 1 else LocalExecutor(jobs)
+
+
+def _show_grid(grid: Any) -> None:
+    axes = {name: sorted({str(getattr(c, name)) for c in grid.runs}, key=lambda v: (len(v), v))
+            for name in ("assay", "descriptor", "model", "acquisition", "batch_size", "seed")}
+    shown = ", ".join(f"{len(v)} {k.replace('_', ' ')}{'s' if len(v) != 1 else ''}" for k, v in axes.items())
+    stderr.print(f"grid: {len(grid.runs)} runs ({shown})", soft_wrap=True)
+    for skip in grid.skipped:
+        stderr.print(f"[yellow]skipped[/] {skip.model} × {skip.acquisition}: {escape(skip.reason)}",
+                     highlight=False)
+    if not grid.runs:
+        raise GdError("every combination of this grid is incompatible; choose other models or acquisitions")
+
+
+def _show_states(grid: Any, out: Path) -> None:
+    from gd_core.sweep import RUNS, run_key, run_label, run_state
+
+    table = Table("key", "run", "cycles", "state")
+    for config in grid.runs:
+        key = run_key(config)
+        table.add_row(key, run_label(config.as_dict()), str(config.cycles), run_state(out / RUNS / key))
+    stdout.print(table)
+
+
+def _progress() -> Any:
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
+
+    return Progress(TextColumn("[bold]runs"), MofNCompleteColumn(), BarColumn(), TimeElapsedColumn(),
+                    TextColumn("ETA"), TimeRemainingColumn(), TextColumn("[dim]{task.description}"),
+                    console=stderr)
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+
+
+def _records(frame: Any, columns: list[str]) -> list[dict[str, Any]]:
+    """JSON-ready rows: numpy scalars to Python, NaN to null."""
+    def clean(value: Any) -> Any:
+        value = value.item() if hasattr(value, "item") else value
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return None
+        return None if value.__class__.__name__ == "NAType" else value
+
+    return [{c: clean(v) for c, v in row.items()} for row in frame[columns].to_dict(orient="records")]
+
+
+def _rich_table(headers: list[str], rows: list[list[str]], title: str) -> Table:
+    table = Table(*(Column(h, overflow="fold") for h in headers), title=title)
+    for row in rows:
+        table.add_row(*(escape(cell) for cell in row))
+    return table
+
+
+def _show_unfinished(runs: Any, skipped: list[dict[str, str]], directory: Path) -> None:
+    done = int((runs["state"] == "done").sum())
+    failed = runs[runs["state"] == "failed"]
+    missing = runs[runs["state"] == "missing"]
+    stdout.print(f"{done} of {len(runs)} runs finished, {len(failed)} failed, {len(missing)} missing", highlight=False)
+    for row in failed.itertuples(index=False):
+        stdout.print(f"[red]failed[/] {escape(row.label)}: {escape(row.error)} "
+                     f"[dim]({directory}/runs/{row.key}/failure.json)[/]", soft_wrap=True, highlight=False)
+    for row in missing.itertuples(index=False):
+        stdout.print(f"[yellow]missing[/] {escape(row.label)} [dim]({row.key})[/]", highlight=False)
+    for skip in skipped:
+        stdout.print(f"[dim]skipped {skip['model']} × {skip['acquisition']}: {escape(skip['reason'])}[/]",
+                     highlight=False)

@@ -1,0 +1,37 @@
+"""The SLURM/PBS example renders job scripts that start gd-ready Dask workers (no batch system needed)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from gd_core.sweep import SweepSpec, read_spec
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "cluster"
+
+
+@pytest.mark.parametrize("system, directive", [("slurm", "#SBATCH"), ("pbs", "#PBS")])
+def test_the_example_renders_a_job_script_for_dask_workers(system, directive, tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLE / "run_on_cluster.py"), "--system", system, "--cores", "4", "--memory", "8GB",
+         "--walltime", "02:00:00", "--queue", "short", "--venv", str(tmp_path / "venv"), "--print-job-script"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    script = result.stdout
+    assert directive in script and "short" in script and "02:00:00" in script
+    assert f"source {tmp_path / 'venv'}/bin/activate" in script and "export GD_THREADS=1" in script
+    assert "distributed.cli.dask_worker tcp://" in script
+    assert "--nworkers 4" in script and "--nthreads 1" in script  # one single-threaded worker per core
+
+
+def test_the_paper_grid_spec_is_a_valid_sweep_spec():
+    values = read_spec(EXAMPLE / "paper_grid.toml")
+    spec = SweepSpec().updated(values)
+    assert spec.batch_sizes == (16, 32, 64, 128, 256, 512) and spec.seeds == 5 and spec.cycles is None
+    assert len(spec.assays) * len(spec.descriptors) * len(spec.models) * 9 * 6 * 5 == 6480
+    assert tomllib.loads((EXAMPLE / "paper_grid.toml").read_text())["acquisitions"] == ["all"]
