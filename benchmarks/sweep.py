@@ -95,7 +95,7 @@ def estimate() -> dict:
     width = {(r["model"], w): r["seconds"] for w in WIDTHS for r in run_seconds(OUT / f"width-{w}")}
     # CPU per second of run wall time in the grid (imports, data loading and the parent's share).
     overhead = grid_cpu / (sum(r["seconds"] for r in grid_runs) / len(grid_runs))
-    acquisitions = {"bnn": 9, "random_forest": 6}  # badge, kmeans_embedding, adversarialBIM need the bnn
+    acquisitions = {"bnn": 9, "random_forest": 5}  # coreset, badge, kmeans_embedding, adversarialBIM need the bnn
     total, rows = 0.0, []
     for model, n_acquisitions in acquisitions.items():
         # bnn: the grid's mean over the nine acquisitions; the forest: its topuncertain run (fitting dominates)

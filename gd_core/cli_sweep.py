@@ -201,15 +201,15 @@ def _executor(name: str, jobs: int | None, scheduler: str | None, n_runs: int) -
 
 
 def _show_grid(grid: Any) -> None:
-    axes = {name: sorted({str(getattr(c, name)) for c in grid.runs}, key=lambda v: (len(v), v))
-            for name in ("assay", "descriptor", "model", "acquisition", "batch_size", "seed")}
-    shown = ", ".join(f"{len(v)} {k.replace('_', ' ')}{'s' if len(v) != 1 else ''}" for k, v in axes.items())
-    stderr.print(f"grid: {len(grid.runs)} runs ({shown})", soft_wrap=True)
     for skip in grid.skipped:
         stderr.print(f"[yellow]skipped[/] {skip.model} × {skip.acquisition}: {escape(skip.reason)}",
                      highlight=False)
     if not grid.runs:
         raise GdError("every combination of this grid is incompatible; choose other models or acquisitions")
+    axes = {name: sorted({str(getattr(c, name)) for c in grid.runs}, key=lambda v: (len(v), v))
+            for name in ("assay", "descriptor", "model", "acquisition", "batch_size", "seed")}
+    shown = ", ".join(f"{len(v)} {k.replace('_', ' ')}{'s' if len(v) != 1 else ''}" for k, v in axes.items())
+    stderr.print(f"grid: {len(grid.runs)} runs ({shown})", soft_wrap=True)
 
 
 def _show_states(grid: Any, out: Path) -> None:

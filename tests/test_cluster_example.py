@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gd_core.sweep import SweepSpec, read_spec
+from gd_core.sweep import SweepSpec, expand, read_spec
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "cluster"
 
@@ -29,9 +29,13 @@ def test_the_example_renders_a_job_script_for_dask_workers(system, directive, tm
     assert "--nworkers 4" in script and "--nthreads 1" in script  # one single-threaded worker per core
 
 
-def test_the_paper_grid_spec_is_a_valid_sweep_spec():
-    values = read_spec(EXAMPLE / "paper_grid.toml")
-    spec = SweepSpec().updated(values)
+def test_the_paper_grid_spec_expands_to_the_paper_s_5040_compatible_runs(builtin_host):
+    spec = SweepSpec().updated(read_spec(EXAMPLE / "paper_grid.toml"))
     assert spec.batch_sizes == (16, 32, 64, 128, 256, 512) and spec.seeds == 5 and spec.cycles is None
-    assert len(spec.assays) * len(spec.descriptors) * len(spec.models) * 9 * 6 * 5 == 6480
     assert tomllib.loads((EXAMPLE / "paper_grid.toml").read_text())["acquisitions"] == ["all"]
+    grid = expand(spec, builtin_host.registries)  # names only: no data is loaded
+    assert len(grid.runs) == 6480 - 1440
+    assert {(s.model, s.acquisition) for s in grid.skipped} == {
+        ("random_forest", q) for q in ("coreset", "badge", "kmeans_embedding", "adversarialBIM")}
+    assert {(c.batch_size, c.cycles) for c in grid.runs} == {(16, 40), (32, 40), (64, 40), (128, 20), (256, 10),
+                                                             (512, 5)}
