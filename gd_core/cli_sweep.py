@@ -92,7 +92,14 @@ def add_sweep_commands(app: typer.Typer, host: PluginHost) -> None:
                          soft_wrap=True)
             task = progress.add_task("", total=todo)
 
+        finished = 0
+
         def on_outcome(outcome: Any) -> None:
+            nonlocal finished
+            finished += 1
+            if not stderr.is_terminal and outcome.ok:  # a log file gets a line per run instead of a bar
+                stderr.print(f"[{finished}/{progress.tasks[task].total}] {outcome.label}: done in "
+                             f"{outcome.seconds:.1f}s", soft_wrap=True, highlight=False, markup=False)
             if not outcome.ok:
                 where = out / "runs" / outcome.key
                 progress.console.print(f"[red]failed[/] {escape(outcome.label)}: {escape(outcome.error)} "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -38,7 +38,10 @@ def load_results(root: Path) -> SweepResults:
     root = Path(root)
     document = read_sweep(root)
     rows, curves = [], []
+    variants = _variants(document["runs"])
     for key, settings in sorted(document["runs"].items()):
+        if variants[key]:  # the same acquisition run with other settings is another line, not more seeds
+            settings = {**settings, "acquisition": f"{settings['acquisition']} [{variants[key]}]"}
         directory = root / RUNS / key
         state = run_state(directory)
         error = ""
@@ -61,6 +64,34 @@ def load_results(root: Path) -> SweepResults:
     columns = ["key", *RUN_COLUMNS, "cycle", "n_acquired", "metric", "value"]
     curve_table = pd.concat(curves, ignore_index=True)[columns] if curves else pd.DataFrame(columns=columns)
     return SweepResults(root, runs, curve_table, document.get("skipped", []))
+
+
+def _variants(runs: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Per run, ``key=value`` for each setting off the grid's axes that differs between runs of the sweep.
+
+    Runs added to one directory with other parameters, fractions or cycle counts must not be pooled as
+    seeds of one acquisition. Cycles that follow from the batch size (the paper's rule) are not a variant.
+    """
+    flat: dict[str, dict[str, str]] = {}
+    for key, settings in runs.items():
+        values = {name: json.dumps(settings.get(name), sort_keys=True)
+                  for name in ("test_fraction", "hit_fraction", "metrics")}
+        for kind, params in sorted(settings.get("params", {}).items()):
+            values.update({f"{kind}.{name}": json.dumps(value) for name, value in sorted(params.items())})
+        values["cycles"] = str(settings["cycles"])
+        flat[key] = values
+    names = sorted({name for values in flat.values() for name in values})
+    varying = []
+    for name in names:
+        if name == "cycles":
+            per_batch: dict[int, set[str]] = {}
+            for key, settings in runs.items():
+                per_batch.setdefault(settings["batch_size"], set()).add(flat[key]["cycles"])
+            if any(len(v) > 1 for v in per_batch.values()):
+                varying.append(name)
+        elif len({values.get(name, "default") for values in flat.values()}) > 1:
+            varying.append(name)
+    return {key: ", ".join(f"{n}={flat[key].get(n, 'default')}" for n in varying) for key in runs}
 
 
 def _failure_message(path: Path) -> str:

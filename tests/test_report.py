@@ -192,3 +192,20 @@ def test_plot_refuses_unknown_types_and_metrics(faceted_sweep, tmp_path):
     with pytest.raises(GdError, match="metric 'auc' was not recorded"):
         plot_curves(results, "auc", tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()
+
+
+def test_runs_that_differ_off_the_axes_are_separate_lines_not_extra_seeds(tmp_path, capsys):
+    root = tmp_path / "variants"
+    runs = [RunConfig("simulated", "simulated", "random_forest", "softuncertain", 10, 3, seed=s,
+                      metrics=("mse", "hit_ratio"), params={"acquisition": {"temperature": t}})
+            for t in (0.1, 0.9) for s in (0, 1)]
+    store = SweepStore(root)
+    store.open()
+    store.record(Grid(tuple(runs), ()))
+    store.close()
+    for run in runs:
+        write_run(root, run, CURVES[("random", run.seed)])
+    code, out, err = gd(capsys, ["report", str(root), "--json"])
+    assert code == 0, err
+    rows = {r["acquisition"]: r["seeds"] for r in json.loads(out)["summary"]}
+    assert rows == {"softuncertain [acquisition.temperature=0.1]": 2, "softuncertain [acquisition.temperature=0.9]": 2}
