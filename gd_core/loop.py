@@ -119,7 +119,7 @@ def top_hits(y: np.ndarray, pool: np.ndarray, hit_fraction: float) -> np.ndarray
     return np.sort(pool[order[:k]])
 
 
-def _dataset_entry(kind: str, name: str, registries: Registries) -> Entry:
+def dataset_entry(kind: str, name: str, registries: Registries) -> Entry:
     """A registered descriptor or assay, or, for a name that is a file path, a reader of that table."""
     if not looks_like_path(name):
         return registries.of(kind).get(name)
@@ -158,8 +158,8 @@ def prepare(config: RunConfig, registries: Registries, *, on_status: Callable[[s
     """
     check_settings(config)
     entries = {
-        "descriptor": _dataset_entry("descriptor", config.descriptor, registries),
-        "assay": _dataset_entry("assay", config.assay, registries),
+        "descriptor": dataset_entry("descriptor", config.descriptor, registries),
+        "assay": dataset_entry("assay", config.assay, registries),
         "model": registries.models.get(config.model),
         "acquisition": registries.acquisitions.get(config.acquisition),
     }

@@ -128,14 +128,14 @@ class RunDirectory:
 
     def commit(self, result: RunResult, manifest: dict[str, Any]) -> None:
         """Write the result files and move the finished run into ``out`` in one step."""
-        _write(self.staging / "metrics.csv", _csv(["cycle", "n_acquired", "metric", "value"],
+        write_synced(self.staging / "metrics.csv", _csv(["cycle", "n_acquired", "metric", "value"],
                                                   [(c, n, m, repr(float(v))) for c, n, m, v in
                                                    result.metrics.itertuples(index=False)]))
-        _write(self.staging / "selections.csv", _csv(["cycle", "gene"], result.selections.itertuples(index=False)))
+        write_synced(self.staging / "selections.csv", _csv(["cycle", "gene"], result.selections.itertuples(index=False)))
         log.info("finished in %.2fs", result.seconds)
         self._handler.flush()
         # The manifest goes last: a directory with config.json is a complete run.
-        _write(self.staging / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        write_synced(self.staging / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         self._publish()
 
     def record_failure(self, settings: dict[str, Any], error: str, traceback: str) -> None:
@@ -145,7 +145,7 @@ class RunDirectory:
         failure = {"format": "gd-failure/1", "settings": settings, "error": error, "traceback": traceback,
                    "versions": package_versions(),
                    "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-        _write(self.staging / FAILURE, json.dumps(failure, indent=2, sort_keys=True) + "\n")
+        write_synced(self.staging / FAILURE, json.dumps(failure, indent=2, sort_keys=True) + "\n")
         self._publish()
 
     def _publish(self) -> None:
@@ -167,7 +167,8 @@ def _csv(header: list[str], rows: Any) -> str:
     return buffer.getvalue()
 
 
-def _write(path: Path, text: str) -> None:
+def write_synced(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` and flush it to disk before returning."""
     with open(path, "w", encoding="utf-8", newline="") as handle:
         handle.write(text)
         handle.flush()

@@ -24,9 +24,9 @@ from typing import Any, Callable, Iterator, Sequence
 
 from gd_core.data import CAPABILITIES, capabilities_of, check_compatible
 from gd_core.errors import GdError
-from gd_core.loop import DEFAULT_METRICS, PARAM_KINDS, DatasetCache, RunConfig, _dataset_entry, check_settings
+from gd_core.loop import DEFAULT_METRICS, PARAM_KINDS, DatasetCache, RunConfig, check_settings, dataset_entry
 from gd_core.registry import Registries, check_params
-from gd_core.results import FAILURE, MANIFEST, remove_stale
+from gd_core.results import FAILURE, MANIFEST, remove_stale, write_synced
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -147,22 +147,17 @@ def expand(spec: SweepSpec, registries: Registries) -> Grid:
     acquisitions = _names("acquisition", spec.acquisitions, registries)
     assays = _unique(spec.assays)
     descriptors = _unique(spec.descriptors)
-    for name in assays:
-        _dataset_entry("assay", name, registries)
-    for name in descriptors:
-        _dataset_entry("descriptor", name, registries)
     for name in spec.metrics:
         registries.metrics.get(name)
     used = {"assay": assays, "descriptor": descriptors, "model": models, "acquisition": acquisitions}
     _check_param_targets(spec.params, used)
+    for kind in ("assay", "descriptor"):
+        for name in used[kind]:
+            _params_for(kind, name, spec.params, registries)  # the name exists and takes its parameters
 
     pairs: dict[tuple[str, str], str | None] = {}
     for model, acquisition in itertools.product(models, acquisitions):
         pairs[model, acquisition] = _incompatibility(model, acquisition, spec.params, registries)
-    for name in assays:
-        _params_for("assay", name, spec.params, registries)
-    for name in descriptors:
-        _params_for("descriptor", name, spec.params, registries)
 
     runs = []
     for assay, descriptor, model, batch_size, acquisition, seed in itertools.product(
@@ -211,8 +206,9 @@ def _merged_params(kind: str, name: str, params: dict[str, dict[str, Any]]) -> d
 
 
 def _params_for(kind: str, name: str, params: dict[str, dict[str, Any]], registries: Registries) -> dict[str, Any]:
+    """A component's merged parameters, checked against its factory's signature."""
     merged = _merged_params(kind, name, params)
-    entry = _dataset_entry(kind, name, registries) if kind in ("assay", "descriptor") else registries.of(kind).get(name)
+    entry = dataset_entry(kind, name, registries) if kind in ("assay", "descriptor") else registries.of(kind).get(name)
     try:
         check_params(entry, merged)
     except GdError as exc:
@@ -300,7 +296,7 @@ class SweepStore:
                                                    "reason": s.reason} for s in grid.skipped})
         document = {"format": "gd-sweep/1", "runs": known["runs"], "skipped": list(skipped.values())}
         temporary = self.root / f".{SWEEP_FILE}.{os.getpid()}"
-        temporary.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        write_synced(temporary, json.dumps(document, indent=1, sort_keys=True) + "\n")
         os.replace(temporary, self.root / SWEEP_FILE)
 
 
@@ -314,7 +310,8 @@ def read_sweep(root: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise GdError(f"{root} holds no {SWEEP_FILE}; give a directory made by `gd sweep --out`") from None
     except ValueError as exc:
-        raise GdError(f"{path} is damaged ({exc}); run the same `gd sweep` again to rewrite it") from None
+        raise GdError(f"{path} is damaged ({exc}); delete it and run your `gd sweep` commands again "
+                      "(finished runs are kept and not redone)") from None
     if document.get("format") != "gd-sweep/1":
         raise GdError(f"{path} has format {document.get('format')!r}, not gd-sweep/1; use a matching gd version")
     return document
@@ -396,10 +393,11 @@ def _run_alone(task: RunTask) -> Outcome:
         host, cache = _worker_state(task.threads, task.plugin_files)
         with run_dir:
             plan = prepare(task.config, host.registries, cache=cache)
-            if _WORKER.get("threads") and "torch" in sys.modules:
+            if _WORKER.get("threads") and "torch" in sys.modules and not _WORKER.get("torch_limited"):
                 from gd_core.parallel import limit_threads
 
-                limit_threads(_WORKER["threads"])  # torch may have been imported by this run's model just now
+                limit_threads(_WORKER["threads"])  # this run's model may have imported torch just now
+                _WORKER["torch_limited"] = True
             run_dir.log_plan(plan)
             result = execute(plan)
             run_dir.commit(result, build_manifest(result, started=started, command=list(task.command)))
