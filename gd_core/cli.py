@@ -185,9 +185,8 @@ def _show_result(result: Any, out: Path, as_json: bool) -> None:
     wide = result.metrics.pivot(index=["cycle", "n_acquired"], columns="metric", values="value")
     wide = wide[list(result.plan.config.metrics)].reset_index()
     if as_json:
-        clean = lambda v: None if isinstance(v, float) and math.isnan(v) else v  # noqa: E731
-        final = {k: clean(float(v)) for k, v in wide.iloc[-1].drop(["cycle", "n_acquired"]).items()}
-        cycles = [{k: clean(v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+        final = {k: json_value(float(v)) for k, v in wide.iloc[-1].drop(["cycle", "n_acquired"]).items()}
+        cycles = [{k: json_value(v) for k, v in row.items()}
                   for row in wide.to_dict(orient="records")]
         print(json.dumps({"out": str(out), "final": final, "cycles": cycles}, indent=2))
         return
@@ -195,6 +194,14 @@ def _show_result(result: Any, out: Path, as_json: bool) -> None:
     for row in wide.itertuples(index=False):
         table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row))
     stdout.print(table)
+
+
+def json_value(value: Any) -> Any:
+    """A table cell as JSON wants it: numpy scalars as Python numbers, NaN and pandas' NA as null."""
+    value = value.item() if hasattr(value, "item") else value
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return None if value.__class__.__name__ == "NAType" else value
 
 
 def _error(message: str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -245,14 +244,10 @@ def _duration(seconds: float) -> str:
 
 
 def _records(frame: Any, columns: list[str]) -> list[dict[str, Any]]:
-    """JSON-ready rows: numpy scalars to Python, NaN to null."""
-    def clean(value: Any) -> Any:
-        value = value.item() if hasattr(value, "item") else value
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return None
-        return None if value.__class__.__name__ == "NAType" else value
+    """JSON-ready rows of a table."""
+    from gd_core.cli import json_value
 
-    return [{c: clean(v) for c, v in row.items()} for row in frame[columns].to_dict(orient="records")]
+    return [{c: json_value(v) for c, v in row.items()} for row in frame[columns].to_dict(orient="records")]
 
 
 def _rich_table(headers: list[str], rows: list[list[str]], title: str) -> Table:
