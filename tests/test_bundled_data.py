@@ -66,6 +66,55 @@ def test_gene_ontology_descriptor_is_a_deterministic_float32_embedding():
     assert gene_ontology(dims=16).iloc[0, 0] != 1e6
 
 
+def _shipped_svd() -> tuple[np.ndarray, np.ndarray]:
+    from gd_plugins_builtin.genedisco import _RESOURCES, GENE_ONTOLOGY_SVD
+
+    with (_RESOURCES / GENE_ONTOLOGY_SVD).open("rb") as handle, np.load(handle) as archive:
+        return archive["X"], archive["genes"]
+
+
+def test_default_gene_ontology_is_the_shipped_array_and_computes_no_svd(monkeypatch):
+    import gd_core.downloads
+    import sklearn.decomposition
+
+    from gd_plugins_builtin.genedisco import _reduced_gene_ontology
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the default gene_ontology descriptor must be loaded, not computed or cached")
+
+    monkeypatch.setattr(sklearn.decomposition, "TruncatedSVD", refuse)
+    monkeypatch.setattr(gd_core.downloads, "cached_table", refuse)
+    _reduced_gene_ontology.cache_clear()
+    try:
+        frame = gene_ontology()
+    finally:
+        _reduced_gene_ontology.cache_clear()
+    shipped, genes = _shipped_svd()
+
+    assert shipped.dtype == np.float32 and shipped.shape == (len(genes), 128)
+    assert np.array_equal(frame.to_numpy(), shipped)  # bit for bit: the same on every machine
+    assert (frame.dtypes == np.float32).all()
+    assert list(frame.columns) == [f"go_svd_{j}" for j in range(128)]
+    assert frame.index.name == "gene" and list(frame.index) == list(genes)
+    assert frame.index.equals(gene_ontology_matrix()[1])  # same genes, same order as the shipped matrix
+
+
+def test_other_gene_ontology_dims_are_the_exact_svd_and_agree_with_the_shipped_columns():
+    from sklearn.decomposition import TruncatedSVD
+
+    matrix, genes, _ = gene_ontology_matrix()
+    frame = gene_ontology(dims=16)
+    exact = TruncatedSVD(16, algorithm="arpack", random_state=0).fit_transform(matrix.astype(np.float64))
+
+    assert frame.index.equals(genes) and list(frame.columns) == [f"go_svd_{j}" for j in range(16)]
+    np.testing.assert_allclose(frame.to_numpy(), exact, rtol=0, atol=1e-5)
+    # ARPACK's leading components do not depend on how many are asked for (measured: 5e-13 apart, same
+    # signs), so dims=16 is the first 16 columns of the shipped 128; compared up to sign, to be safe.
+    head = _shipped_svd()[0][:, :16].astype(np.float64)
+    signs = np.sign((head * frame.to_numpy()).sum(axis=0))
+    np.testing.assert_allclose(frame.to_numpy() * signs, head, rtol=0, atol=1e-4)
+
+
 def test_gene_ontology_refuses_impossible_dimensions():
     from gd_core import GdError
     from gd_core.plugins import PluginHost
