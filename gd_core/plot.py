@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from gd_core.errors import GdError
-from gd_core.report import SweepResults
+from gd_core.report import CEILING_ORACLE, EXPECTED_RANDOM, SweepResults, expected_random, oracle_ceiling
 
 FORMATS = (".png", ".svg", ".pdf")
 FACET_INCHES = (3.4, 2.6)  # width, height of one panel
@@ -15,6 +19,8 @@ LEGEND_INCHES = 0.7  # below the panels
 LEGEND_RIGHT_INCHES = 1.8  # beside them
 DPI = 150
 LABELS = {"mse": "test MSE", "hit_ratio": "hit ratio", "spearman": "Spearman ρ (test)"}
+BASELINE_STYLES = {EXPECTED_RANDOM: {"color": "0.45", "linestyle": "--", "linewidth": 0.9},
+                   CEILING_ORACLE: {"color": "0.45", "linestyle": ":", "linewidth": 1.2}}
 
 
 @dataclass(frozen=True)
@@ -26,6 +32,7 @@ class Layout:
     acquisitions: tuple[str, ...]
     size_inches: tuple[float, float]
     dpi: int
+    baselines: tuple[str, ...] = ()  # the analytic lines drawn (hit ratio: random's expectation, oracle's ceiling)
 
 
 def plot_curves(results: SweepResults, metric: str, out: Path, *, dpi: int = DPI) -> Layout:
@@ -33,6 +40,21 @@ def plot_curves(results: SweepResults, metric: str, out: Path, *, dpi: int = DPI
     out = Path(out)
     if out.suffix.lower() not in FORMATS:
         raise GdError(f"-o {out}: unknown image type '{out.suffix}'; use one of {', '.join(FORMATS)}")
+    figure, layout = draw_curves(results, metric, dpi=dpi)
+    import matplotlib.pyplot as plt  # after draw_curves has chosen the file-only backend
+
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(out, dpi=dpi)
+    except OSError as exc:
+        raise GdError(f"cannot write {out}: {exc.strerror}; choose a writable path") from None
+    finally:
+        plt.close(figure)
+    return layout
+
+
+def draw_curves(results: SweepResults, metric: str, *, dpi: int = DPI) -> tuple[Any, Layout]:
+    """The figure of ``plot_curves``, not saved; the caller closes it (``matplotlib.pyplot.close``)."""
     curves = results.curves
     if curves.empty:
         raise GdError(f"{results.root} holds no finished run yet; run `gd sweep` first (see `gd report`)")
@@ -59,6 +81,7 @@ def plot_curves(results: SweepResults, metric: str, out: Path, *, dpi: int = DPI
 
     figure, axes = plt.subplots(len(rows), len(columns), figsize=size, dpi=dpi, squeeze=False,
                                 sharex="col", sharey="row", layout="constrained")
+    drawn: set[str] = set()
     for i, row in enumerate(rows):
         selected = curves
         for column, value in zip(varying, row):
@@ -73,6 +96,8 @@ def plot_curves(results: SweepResults, metric: str, out: Path, *, dpi: int = DPI
                 spread = stats["std"].fillna(0).to_numpy()  # one seed: no band
                 ax.fill_between(x, mean - spread, mean + spread, color=colours[acquisition], alpha=0.15,
                                 linewidth=0)
+            if metric == "hit_ratio" and not panel.empty:
+                drawn.update(_draw_baselines(ax, panel, results.runs))
             if panel.empty:
                 ax.text(0.5, 0.5, "no finished runs", ha="center", va="center", transform=ax.transAxes,
                         color="0.5")
@@ -83,23 +108,35 @@ def plot_curves(results: SweepResults, metric: str, out: Path, *, dpi: int = DPI
             if j == 0:
                 ax.set_ylabel(f"{' · '.join(row)}\n{LABELS.get(metric, metric)}")
             ax.grid(alpha=0.3, linewidth=0.5)
+    baselines = tuple(name for name in BASELINE_STYLES if name in drawn)
     handles = [plt.Line2D([], [], color=colours[a], linewidth=2) for a in acquisitions]
+    handles += [plt.Line2D([], [], **BASELINE_STYLES[name]) for name in baselines]
+    names = [*acquisitions, *baselines]
     if legend_right:
-        figure.legend(handles, acquisitions, loc="outside right center", frameon=False)
+        figure.legend(handles, names, loc="outside right center", frameon=False)
     else:
-        figure.legend(handles, acquisitions, loc="outside lower center", ncols=min(len(acquisitions), 5),
-                      frameon=False)
+        figure.legend(handles, names, loc="outside lower center", ncols=min(len(names), 5), frameon=False)
     seeds = curves["seed"].nunique()
     figure.suptitle(f"{LABELS.get(metric, metric)}: mean ± sd over {seeds} seed{'s' if seeds != 1 else ''}",
                     fontsize="medium")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(out, dpi=dpi)
-    except OSError as exc:
-        raise GdError(f"cannot write {out}: {exc.strerror}; choose a writable path") from None
-    finally:
-        plt.close(figure)
-    return Layout(tuple(" · ".join(r) for r in rows), tuple(columns), tuple(acquisitions), size, dpi)
+    return figure, Layout(tuple(" · ".join(r) for r in rows), tuple(columns), tuple(acquisitions), size, dpi,
+                          baselines)
+
+
+def _draw_baselines(ax: Any, panel: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
+    """Random's expected hit ratio and the oracle's ceiling as thin grey lines; returns the labels drawn.
+
+    Pool size and hits are the mean over the panel's runs (they differ only when the split follows the seed).
+    """
+    known = runs[runs["key"].isin(panel["key"].unique())].dropna(subset=["n_pool", "n_hits"])
+    if known.empty:  # runs written before config.json recorded them
+        return []
+    n_pool, n_hits = known["n_pool"].mean(), known["n_hits"].mean()
+    lo, hi = panel["n_acquired"].min(), panel["n_acquired"].max()
+    x = np.unique(np.concatenate([[lo, hi], [n_hits] if lo < n_hits < hi else []])).astype(float)  # the kink
+    ax.plot(x, expected_random(x, n_pool), label=EXPECTED_RANDOM, zorder=1, **BASELINE_STYLES[EXPECTED_RANDOM])
+    ax.plot(x, oracle_ceiling(x, n_hits), label=CEILING_ORACLE, zorder=1, **BASELINE_STYLES[CEILING_ORACLE])
+    return [EXPECTED_RANDOM, CEILING_ORACLE]
 
 
 def _palette(n: int) -> list[tuple[float, float, float, float]]:
