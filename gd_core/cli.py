@@ -39,6 +39,19 @@ def parse_params(items: list[str]) -> dict[str, dict[str, Any]]:
     return params
 
 
+def parse_split_seed(raw: str) -> int | str:
+    """``--split-seed``: a whole number ≥ 0, or ``seed`` to follow the run seed."""
+    from gd_core.loop import SPLIT_FOLLOWS_SEED
+
+    text = raw.strip()
+    if text == SPLIT_FOLLOWS_SEED:
+        return text
+    if not text.isdigit():
+        raise GdError(f"--split-seed {raw!r} must be a whole number ≥ 0 or '{SPLIT_FOLLOWS_SEED}' (a new test "
+                      "split for every --seed)")
+    return int(text)
+
+
 def _value(raw: str) -> Any:
     python_words = {"True": True, "False": False, "None": None}
     if raw in python_words:
@@ -117,7 +130,10 @@ def build_app(host: PluginHost) -> typer.Typer:
         batch_size: Annotated[int, typer.Option(help="Genes acquired per cycle.")] = 64,
         cycles: Annotated[int, typer.Option(
             help="Cycles: the model is fitted this many times; batch-size × cycles genes are acquired.")] = 8,
-        seed: Annotated[int, typer.Option(help="Seed for the split, first batch, models and acquisitions.")] = 0,
+        seed: Annotated[int, typer.Option(help="Seed for the first batch, models and acquisitions.")] = 0,
+        split_seed: Annotated[str, typer.Option(
+            help="Seed of the test split (and so of the hits), fixed apart from --seed so that seeds repeat the "
+                 "experiment on one test set; 'seed' draws a new split for every --seed.")] = "0",
         metric: Annotated[Optional[list[str]], typer.Option(
             help="Metric to record, repeatable (default: mse, hit_ratio, spearman).")] = None,
         param: Annotated[Optional[list[str]], typer.Option(
@@ -142,7 +158,7 @@ def build_app(host: PluginHost) -> typer.Typer:
         config = RunConfig(
             assay=assay, descriptor=descriptor, model=model, acquisition=acquisition, batch_size=batch_size,
             cycles=cycles, seed=seed, metrics=tuple(metric or DEFAULT_METRICS), test_fraction=test_fraction,
-            hit_fraction=hit_fraction, params=parse_params(param or []),
+            hit_fraction=hit_fraction, params=parse_params(param or []), split_seed=parse_split_seed(split_seed),
         )
         out = out or _default_out(assay, descriptor, model, acquisition, batch_size, seed)
         run_dir = RunDirectory(out, force=force)

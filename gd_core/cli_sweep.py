@@ -19,6 +19,7 @@ stdout = Console()
 stderr = Console(stderr=True)
 EXECUTORS = ("local", "dask")
 FORMATS = ("table", "markdown", "csv")
+CSV_TABLES = ("summary", "differences", "baselines")  # gd report --format csv --what
 
 
 def add_sweep_commands(app: typer.Typer, host: PluginHost) -> None:
@@ -28,7 +29,8 @@ def add_sweep_commands(app: typer.Typer, host: PluginHost) -> None:
     def sweep(
         spec: Annotated[Optional[Path], typer.Argument(
             help="TOML file with the grid (keys: assays, descriptors, models, acquisitions, batch_sizes, seeds, "
-                 "cycles, metrics, test_fraction, hit_fraction, [params.KIND]); options override it.")] = None,
+                 "cycles, metrics, test_fraction, hit_fraction, split_seed, [params.KIND]); options override it.")
+        ] = None,
         out: Annotated[Path, typer.Option(help="Sweep directory; an existing one is resumed.")] = ...,
         assay: Annotated[Optional[list[str]], typer.Option(help="Assay (repeatable).")] = None,
         descriptor: Annotated[Optional[list[str]], typer.Option(help="Descriptor (repeatable).")] = None,
@@ -44,6 +46,9 @@ def add_sweep_commands(app: typer.Typer, host: PluginHost) -> None:
             help="KIND.KEY=VALUE for every component of a kind, or NAME.KEY=VALUE for one (repeatable).")] = None,
         test_fraction: Annotated[Optional[float], typer.Option(help="Share of genes held out (0.2).")] = None,
         hit_fraction: Annotated[Optional[float], typer.Option(help="Share of genes that are hits (0.05).")] = None,
+        split_seed: Annotated[Optional[str], typer.Option(
+            help="Seed of the test split, the same for every run seed (default 0); 'seed' draws one per seed.")
+        ] = None,
         executor: Annotated[str, typer.Option(help="local (process pool) or dask.")] = "local",
         jobs: Annotated[Optional[int], typer.Option(
             help="Runs at once on this machine (local, or a Dask LocalCluster); default: one per core.")] = None,
@@ -57,7 +62,7 @@ def add_sweep_commands(app: typer.Typer, host: PluginHost) -> None:
             help="A Python file with @hookimpl functions, loaded here and by every worker (repeatable).")] = None,
     ) -> None:
         """Run a grid of active-learning runs; resumes an existing --out, skipping finished runs."""
-        from gd_core.cli import parse_params
+        from gd_core.cli import parse_params, parse_split_seed
         from gd_core.plugins import load_plugin_file
         from gd_core.sweep import SweepSpec, expand, read_spec, run_sweep
 
@@ -66,7 +71,8 @@ def add_sweep_commands(app: typer.Typer, host: PluginHost) -> None:
         values = read_spec(spec) if spec is not None else {}
         cli_values = {"assays": assay, "descriptors": descriptor, "models": model, "acquisitions": acquisition,
                       "batch_sizes": batch_size, "seeds": seeds, "cycles": cycles, "metrics": metric,
-                      "test_fraction": test_fraction, "hit_fraction": hit_fraction}
+                      "test_fraction": test_fraction, "hit_fraction": hit_fraction,
+                      "split_seed": None if split_seed is None else parse_split_seed(split_seed)}
         params = values.pop("params", {})
         for target, given in parse_params(param or []).items():
             params.setdefault(target, {}).update(given)
@@ -129,18 +135,35 @@ def add_sweep_commands(app: typer.Typer, host: PluginHost) -> None:
         fmt: Annotated[str, typer.Option("--format", help="table, markdown or csv.")] = "table",
         metric: Annotated[Optional[list[str]], typer.Option(
             help="Metric to summarise (repeatable; default mse and hit_ratio).")] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON (every table).")] = False,
+        what: Annotated[Optional[str], typer.Option(
+            help="The table --format csv prints: summary (default; mean, sd and rank per acquisition, relative "
+                 "MSE, the AUC range), differences (paired vs random and vs the best: 95% CI, p, verdict, seeds "
+                 "needed) or baselines (hit ratio of random in expectation and of an oracle).")] = None,
     ) -> None:
-        """Mean ± sd over seeds of final and area-under-curve metrics per setting, with ranks and missing runs."""
-        from gd_core.report import display_rows, load_results, markdown_table, mean_ranks, summarise
+        """Per setting: mean ± sd over seeds of final and area-under-curve metrics with ranks, paired differences vs
+        random and vs the best (95% CI, paired t-test, seeds for 80% power), hit-ratio baselines, missing runs."""
+        from gd_core.report import (ALPHA, CONFIDENCE, MAX_SEEDS, POWER, auc_range, baselines, load_results,
+                                    mean_ranks, paired_differences, per_run, summarise)
 
         if fmt not in FORMATS:
             raise GdError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
+        if what is not None and (fmt != "csv" or as_json):
+            raise GdError("--what picks the table of --format csv; the other formats and --json show every table, "
+                          "so drop --what or add --format csv")
+        what = what or "summary"
+        if what not in CSV_TABLES:
+            raise GdError(f"--what {what!r} is not one of {', '.join(CSV_TABLES)}")
         results = load_results(directory)
         metrics = metric or [m for m in ("mse", "hit_ratio") if m in results.metrics or results.curves.empty]
         lower = {e.name for e in host.registries.metrics if e.metadata.get("better") == "lower"}
-        summary = summarise(results, metrics, lower)
+        span = auc_range(results.curves)
+        per_run_table = per_run(results, metrics, span)
+        summary = summarise(per_run_table, metrics, lower)
         ranks = mean_ranks(summary, metrics)
+        differences = paired_differences(per_run_table, metrics, lower)
+        base = baselines(results, span)
+        base = base if "hit_ratio" in metrics else base.iloc[:0]
         runs = results.runs
         unfinished = runs[runs["state"] != "done"]
         if as_json:
@@ -151,27 +174,24 @@ def add_sweep_commands(app: typer.Typer, host: PluginHost) -> None:
                          "failed": _records(unfinished[unfinished["state"] == "failed"], ["key", "label", "error"]),
                          "missing": _records(unfinished[unfinished["state"] == "missing"], ["key", "label"])},
                 "skipped": results.skipped,
+                "auc_range": span.as_dict(),
                 "summary": _records(summary, list(summary.columns)),
                 "mean_ranks": _records(ranks, list(ranks.columns)),
+                "baselines": _records(base, list(base.columns)),
+                "differences": _records(differences, list(differences.columns)),
+                "method": {"difference": "acquisition − reference, paired by seed within a setting",
+                           "interval": f"{CONFIDENCE:.0%} Student t on the paired differences, n−1 df",
+                           "test": "two-sided paired t-test", "alpha": ALPHA, "power": POWER,
+                           "seeds_needed": "post-hoc: pairs for the observed mean and sd of the differences "
+                                           f"(noncentral t), capped at {MAX_SEEDS}"},
             }, indent=2))
             return
         if fmt == "csv":
-            sys.stdout.write(summary.to_csv(index=False, lineterminator="\n"))
+            table = {"summary": summary.assign(auc_from=span.lo, auc_to=span.hi), "differences": differences,
+                     "baselines": base}[what]
+            sys.stdout.write(table.to_csv(index=False, lineterminator="\n"))
             return
-        caption, headers, rows = display_rows(summary, metrics)
-        rank_headers = ["acquisition", "settings", *[c.removesuffix("_rank").replace("_", " ") for c in
-                                                     ranks.columns[2:]]]
-        rank_rows = [[str(r[0]), str(r[1]), *[f"{v:.2f}" for v in r[2:]]] for r in ranks.itertuples(index=False)]
-        several = summary[["assay", "descriptor", "model", "batch_size"]].drop_duplicates().shape[0] > 1
-        title = f"{caption}: mean ± sd over seeds (rank)" if caption else "mean ± sd over seeds (rank within setting)"
-        if fmt == "markdown":
-            print(f"**{title}**\n\n{markdown_table(headers, rows)}")
-            if several:
-                print(f"\n**Mean rank over settings (1 = best)**\n\n{markdown_table(rank_headers, rank_rows)}")
-        else:
-            stdout.print(_rich_table(headers, rows, title))
-            if several:
-                stdout.print(_rich_table(rank_headers, rank_rows, "mean rank over settings (1 = best)"))
+        _print_report(fmt == "markdown", metrics, span, summary, ranks, differences, base)
         _show_unfinished(runs, results.skipped, directory)
 
     @app.command("plot")
@@ -181,13 +201,17 @@ def add_sweep_commands(app: typer.Typer, host: PluginHost) -> None:
         metric: Annotated[str, typer.Option(help="Metric on the y axis (mse, hit_ratio, spearman, …).")
                           ] = "hit_ratio",
     ) -> None:
-        """Learning curves in the paper's style: assays in rows, batch sizes in columns, a line per acquisition."""
+        """Learning curves in the paper's style: assays in rows, batch sizes in columns, a line per acquisition.
+
+        For hit_ratio, thin grey lines add random's expected hit ratio (n / n_pool) and the oracle's ceiling
+        (min(n, n_hits) / n_hits)."""
         from gd_core.plot import plot_curves
         from gd_core.report import load_results
 
         layout = plot_curves(load_results(directory), metric, output)
         stderr.print(f"wrote {output}: {len(layout.rows)} × {len(layout.columns)} panels, "
-                     f"{len(layout.acquisitions)} acquisitions", soft_wrap=True)
+                     f"{len(layout.acquisitions)} acquisitions"
+                     + "".join(f", {name}" for name in layout.baselines), soft_wrap=True)
 
 
 def _executor(name: str, jobs: int | None, scheduler: str | None, n_runs: int) -> Any:
@@ -250,11 +274,49 @@ def _records(frame: Any, columns: list[str]) -> list[dict[str, Any]]:
     return [{c: json_value(v) for c, v in row.items()} for row in frame[columns].to_dict(orient="records")]
 
 
-def _rich_table(headers: list[str], rows: list[list[str]], title: str) -> Table:
-    table = Table(*(Column(h, overflow="fold") for h in headers), title=title)
-    for row in rows:
-        table.add_row(*(escape(cell) for cell in row))
+def _rich_table(headers: list[str], rows: list[list[str]], title: str, caption: str | None = None,
+                group: int | None = None) -> Table:
+    """A rich table; with ``group``, a rule wherever that column's value changes."""
+    table = Table(*(Column(h, overflow="fold") for h in headers), title=title, caption=caption)
+    for i, row in enumerate(rows):
+        last = i + 1 == len(rows)
+        table.add_row(*(escape(cell) for cell in row),
+                      end_section=group is not None and not last and rows[i + 1][group] != row[group])
     return table
+
+
+def _print_report(markdown: bool, metrics: list[str], span: Any, summary: Any, ranks: Any, differences: Any,
+                  base: Any) -> None:
+    """The report for people: the summary with the baselines, mean ranks, and each setting's paired differences."""
+    from gd_core.report import (DIFFERENCE_HEADERS, POWER, baseline_notes, difference_tables, display_rows,
+                                markdown_table)
+
+    caption, headers, rows = display_rows(summary, metrics, base)
+    title = f"{caption}: mean ± sd over seeds (rank)" if caption else "mean ± sd over seeds (rank within setting)"
+    rank_headers = ["acquisition", "settings", *[c.removesuffix("_rank").replace("_", " ") for c in
+                                                 ranks.columns[2:]]]
+    rank_rows = [[str(r[0]), str(r[1]), *[f"{v:.2f}" for v in r[2:]]] for r in ranks.itertuples(index=False)]
+    several = summary[["assay", "descriptor", "model", "batch_size"]].drop_duplicates().shape[0] > 1
+    notes = baseline_notes(base)
+    tables = difference_tables(differences)
+    if tables:
+        notes.append("paired differences: 'not separable' when the 95% CI contains 0; seeds for "
+                     f"{POWER:.0%} power is a post-hoc estimate from the observed mean and sd of the differences")
+    if markdown:
+        print(f"**{title}**\n\n{markdown_table(headers, rows)}" + (f"\n\n_{span.caption()}_" if len(summary) else ""))
+        if several:
+            print(f"\n**Mean rank over settings (1 = best)**\n\n{markdown_table(rank_headers, rank_rows)}")
+        for difference_title, difference_rows in tables:
+            print(f"\n**{difference_title}**\n\n{markdown_table(DIFFERENCE_HEADERS, difference_rows)}")
+        print("".join(f"\n_{note}_\n" for note in notes))
+        return
+    stdout.print(_rich_table(headers, rows, title, span.caption() if len(summary) else None))
+    if several:
+        stdout.print(_rich_table(rank_headers, rank_rows, "mean rank over settings (1 = best)"))
+    for difference_title, difference_rows in tables:
+        stdout.print(_rich_table(DIFFERENCE_HEADERS, difference_rows, difference_title, group=0))
+    for note in notes:
+        stdout.print(f"[dim]{escape(note)}[/]", soft_wrap=True, highlight=False)
 
 
 def _show_unfinished(runs: Any, skipped: list[dict[str, str]], directory: Path) -> None:

@@ -37,12 +37,16 @@ class Dataset:
 
     def checksums(self) -> dict[str, str]:
         """sha256 of the aligned features, outcomes and gene list, for the run manifest."""
-        genes = "\n".join(self.genes).encode()
         return {
             "X_sha256": hashlib.sha256(np.ascontiguousarray(self.X).tobytes()).hexdigest(),
             "y_sha256": hashlib.sha256(self.y.tobytes()).hexdigest(),
-            "genes_sha256": hashlib.sha256(genes).hexdigest(),
+            "genes_sha256": genes_checksum(self.genes),
         }
+
+
+def genes_checksum(genes: Any) -> str:
+    """sha256 of gene symbols, one per line in the given order (the aligned order is sorted)."""
+    return hashlib.sha256("\n".join(map(str, genes)).encode()).hexdigest()
 
 
 def align(descriptor: Any, assay: Any, *, descriptor_name: str, assay_name: str) -> Dataset:
@@ -172,7 +176,10 @@ class GradientEmbedder(Protocol):
     """Gradients of the loss with respect to the last layer's parameters (BADGE)."""
 
     def gradient_embedding(self, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Gradient embeddings ``[len(X), e]``."""
+        """Gradient embeddings ``[len(X), e]`` at pseudo-labels ŷ ~ N(ĝ(x), σ²) drawn with ``rng`` (paper eq. 2).
+
+        A model may take further keyword arguments, e.g. ``pseudo_label=`` for other ways to draw ŷ.
+        """
 
 
 @runtime_checkable

@@ -23,6 +23,7 @@ log = logging.getLogger("gd")
 # Independent random streams, so e.g. the test split never depends on the model or batch size.
 _SPLIT, _INITIAL, _MODEL, _ACQUIRE = 0, 1, 2, 3
 PARAM_KINDS = ("descriptor", "assay", "model", "acquisition")
+SPLIT_FOLLOWS_SEED = "seed"  # split_seed value that draws a new test split for every run seed
 DEFAULT_METRICS = ("mse", "hit_ratio", "spearman")
 
 
@@ -41,12 +42,20 @@ class RunConfig:
     test_fraction: float = 0.2
     hit_fraction: float = 0.05
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Seed of the test split, apart from ``seed`` so that seeds repeat the experiment on one test set
+    #: (the paper keeps the test set "fixed across all experimental settings"); ``"seed"`` follows ``seed``.
+    split_seed: int | str = 0
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-ready settings."""
         settings = asdict(self)
         settings["metrics"] = list(self.metrics)
         return settings
+
+    @property
+    def resolved_split_seed(self) -> int:
+        """The seed the test split is drawn from."""
+        return self.seed if self.split_seed == SPLIT_FOLLOWS_SEED else self.split_seed
 
 
 @dataclass(frozen=True)
@@ -91,6 +100,11 @@ def check_settings(config: RunConfig) -> None:
         value = getattr(config, name)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise GdError(f"{name.replace('_', '-')} must be a positive whole number, got {value!r}")
+    split_seed = config.split_seed
+    if split_seed != SPLIT_FOLLOWS_SEED and (not isinstance(split_seed, int) or isinstance(split_seed, bool)
+                                            or split_seed < 0):
+        raise GdError(f"split-seed must be a whole number ≥ 0 or '{SPLIT_FOLLOWS_SEED}' (a new test split per "
+                      f"run seed), got {split_seed!r}")
     if not 0 < config.test_fraction < 1:
         raise GdError(f"test_fraction must lie strictly between 0 and 1, got {config.test_fraction}")
     if not 0 < config.hit_fraction <= 1:
@@ -107,7 +121,8 @@ def check_settings(config: RunConfig) -> None:
 
 
 def split_test(n: int, test_fraction: float, seed: int) -> np.ndarray:
-    """Sorted positions of the test genes: a seeded share of ``n``, the same for every model and batch size."""
+    """Sorted positions of the test genes: a seeded share of ``n``, the same for every model, acquisition,
+    batch size and (with a fixed split seed) run seed."""
     n_test = int(round(test_fraction * n))
     return np.sort(np.random.default_rng([seed, _SPLIT]).permutation(n)[:n_test])
 
@@ -183,7 +198,7 @@ def prepare(config: RunConfig, registries: Registries, *, on_status: Callable[[s
                           config.params.get("assay", {})], sort_keys=True)
         dataset = cache.get(key, load)
 
-    test = split_test(dataset.n, config.test_fraction, config.seed)
+    test = split_test(dataset.n, config.test_fraction, config.resolved_split_seed)
     if len(test) == 0:
         raise GdError(f"test_fraction {config.test_fraction} of {dataset.n} genes leaves no test gene; "
                       "raise --test-fraction")
@@ -198,12 +213,25 @@ def prepare(config: RunConfig, registries: Registries, *, on_status: Callable[[s
         )
     hits = top_hits(dataset.y, pool, config.hit_fraction)
     initial = np.random.default_rng([config.seed, _INITIAL]).choice(pool, config.batch_size, replace=False)
-    on_status(f"{dataset.n} genes × {dataset.X.shape[1]} features; {len(test)} test, {len(hits)} hits")
+    on_status(f"{dataset.n} genes × {dataset.X.shape[1]} features; {len(test)} test (split seed "
+              f"{config.resolved_split_seed}), {len(hits)} hits")
     return Plan(config, entries, dataset, test, pool, hits, initial.astype(np.int64), acquisition)
 
 
 def execute(plan: Plan, *, on_cycle: Callable[[CycleReport], None] | None = None) -> RunResult:
-    """Run the cycles of a prepared plan."""
+    """Run the cycles of a prepared plan.
+
+    Every cycle runs with numpy's BLAS held to one thread: a matrix product's last bits depend on how its
+    work is split between threads, and selections must not depend on the machine's core count. Models that
+    want parallel work use their own pools (joblib for the forest), which this does not touch.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _execute(plan, on_cycle)
+
+
+def _execute(plan: Plan, on_cycle: Callable[[CycleReport], None] | None) -> RunResult:
     config, data = plan.config, plan.dataset
     started = time.perf_counter()
     X = data.X.view()

@@ -23,6 +23,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from gd_core.data import genes_checksum
 from gd_core.errors import GdError
 from gd_core.loop import Plan, RunResult
 
@@ -204,6 +207,12 @@ def build_manifest(result: RunResult, *, started: datetime, command: list[str] |
             "n_test": len(plan.test),
             "n_pool": len(plan.pool),
             "n_hits": len(plan.hits),
+            "split_seed": plan.config.resolved_split_seed,
+            # Which genes were held out and which count as hits, so paired runs can be checked to share them.
+            "test_genes_sha256": genes_checksum(data.genes[plan.test]),
+            "hit_genes_sha256": genes_checksum(data.genes[plan.hits]),
+            # Population variance of the test outcomes: MSE / test_variance = 1 is "no better than the mean".
+            "test_variance": float(np.var(data.y[plan.test], dtype=np.float64)),
             **data.checksums(),
         },
         "command": command if command is not None else [Path(sys.argv[0]).name, *sys.argv[1:]],

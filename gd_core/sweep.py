@@ -66,6 +66,7 @@ class SweepSpec:
     test_fraction: float = 0.2
     hit_fraction: float = 0.05
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    split_seed: int | str = 0
 
     def updated(self, values: dict[str, Any]) -> SweepSpec:
         """This spec with the given fields replaced (lists become tuples)."""
@@ -171,7 +172,7 @@ def expand(spec: SweepSpec, registries: Registries) -> Grid:
             assay=assay, descriptor=descriptor, model=model, acquisition=acquisition, batch_size=batch_size,
             cycles=spec.cycles if spec.cycles is not None else paper_cycles(batch_size), seed=seed,
             metrics=tuple(spec.metrics), test_fraction=spec.test_fraction, hit_fraction=spec.hit_fraction,
-            params=params,
+            params=params, split_seed=spec.split_seed,
         ))
     for config in runs[:1]:
         check_settings(config)  # cycles, fractions and metrics are the same for every run

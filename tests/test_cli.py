@@ -141,6 +141,7 @@ ERRORS = {
     "not a number": (["--batch-size", "many"], ["--batch-size", "integer"]),
     "test fraction": (["--test-fraction", "1.5"], ["test_fraction", "1.5"]),
     "unknown option": (["--bogus", "1"], ["--bogus"]),
+    "bad split seed": (["--split-seed", "first"], ["--split-seed 'first'", "'seed'"]),
 }
 
 

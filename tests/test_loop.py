@@ -258,18 +258,37 @@ def test_the_test_set_is_a_rounded_share_of_the_aligned_genes(host_with, n, test
     np.testing.assert_array_equal(plan.pool, np.setdiff1d(np.arange(n), plan.test))
 
 
-def test_the_test_set_depends_on_the_seed_only(host):
+def test_the_test_set_depends_on_the_split_seed_only_not_on_the_run_seed(host):
     plans = [
         quiet_prepare(config(model="recording", acquisition="random", batch_size=10), host),
         quiet_prepare(config(model="random_forest", acquisition="oracle", batch_size=25, cycles=3), host),
         quiet_prepare(config(model="tripwire", acquisition="watching", batch_size=1, cycles=1,
                              hit_fraction=0.2), host),
+        quiet_prepare(config(seed=1), host),  # seeds repeat the experiment on the same test set
+        quiet_prepare(config(seed=7, split_seed=0), host),
     ]
     for other in plans[1:]:
         np.testing.assert_array_equal(plans[0].test, other.test)
+    # Same test set, so the same hits; the run seed still draws another first batch.
+    np.testing.assert_array_equal(plans[0].hits, plans[3].hits)
+    assert set(plans[3].initial) != set(plans[0].initial)
 
-    reseeded = quiet_prepare(config(seed=1), host)
-    assert set(reseeded.test) != set(plans[0].test)
+    resplit = quiet_prepare(config(split_seed=1), host)
+    assert set(resplit.test) != set(plans[0].test)
+
+
+def test_split_seed_seed_draws_a_new_test_set_for_every_run_seed(host):
+    follow = [quiet_prepare(config(seed=seed, split_seed="seed"), host) for seed in (0, 1)]
+
+    np.testing.assert_array_equal(follow[0].test, quiet_prepare(config(split_seed=0), host).test)
+    assert set(follow[1].test) != set(follow[0].test)
+    np.testing.assert_array_equal(follow[1].test, quiet_prepare(config(seed=5, split_seed=1), host).test)
+
+
+@pytest.mark.parametrize("split_seed", [-1, 1.5, "0", "random", True, None])
+def test_a_split_seed_that_is_neither_a_whole_number_nor_seed_is_refused(host, split_seed):
+    with pytest.raises(GdError, match="split-seed must be a whole number ≥ 0 or 'seed'"):
+        quiet_prepare(config(split_seed=split_seed), host)
 
 
 # Hits

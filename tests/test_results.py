@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from gd_core import GdError, cli, hookimpl
@@ -125,9 +128,28 @@ def test_config_json_records_settings_versions_components_and_data(finished):
         "version": manifest["versions"]["gd"]}
     assert {"descriptor", "assay", "model", "acquisition", "metric:mse", "metric:hit_ratio",
             "metric:spearman"} <= set(manifest["components"])
+    genes, y = plan.dataset.genes, plan.dataset.y.astype(np.float64)
     assert manifest["data"] == {
-        "n_genes": 600, "n_features": 8, "n_test": 120, "n_pool": 480, "n_hits": 24,
+        "n_genes": 600, "n_features": 8, "n_test": 120, "n_pool": 480, "n_hits": 24, "split_seed": 0,
+        "test_genes_sha256": hashlib.sha256("\n".join(genes[plan.test]).encode()).hexdigest(),
+        "hit_genes_sha256": hashlib.sha256("\n".join(genes[plan.hits]).encode()).hexdigest(),
+        "test_variance": pytest.approx(np.mean((y[plan.test] - y[plan.test].mean()) ** 2), rel=1e-12),
         **plan.dataset.checksums()}
+
+
+def test_config_json_records_the_resolved_split_seed_and_runs_with_one_split_share_their_test_genes(tmp_path):
+    manifests = {}
+    for name, extra in [("a", ["--seed", "1"]), ("b", ["--seed", "2"]), ("c", ["--seed", "2", "--split-seed", "seed"])]:
+        with pytest.raises(SystemExit) as exit_:
+            cli.main(run_args(tmp_path / name) + extra)
+        assert exit_.value.code == 0
+        manifests[name] = json.loads((tmp_path / name / "config.json").read_text())
+
+    a, b, c = (manifests[k]["data"] for k in "abc")
+    assert a["split_seed"] == b["split_seed"] == 0 and c["split_seed"] == 2
+    assert a["test_genes_sha256"] == b["test_genes_sha256"] != c["test_genes_sha256"]
+    assert a["hit_genes_sha256"] == b["hit_genes_sha256"] != c["hit_genes_sha256"]
+    assert manifests["c"]["settings"]["split_seed"] == "seed"
 
 
 def test_run_log_tells_the_story_of_the_run(finished):
@@ -260,6 +282,48 @@ def test_results_are_byte_identical_across_processes_and_change_with_the_seed(tm
     for name in ("metrics.csv", "selections.csv"):
         assert (a / name).read_bytes() == (b / name).read_bytes()
         assert (a / name).read_bytes() != (c / name).read_bytes()
+
+
+def duplicated_screen(directory: Path) -> tuple[Path, Path]:
+    """A descriptor whose genes come in groups with identical rows (as genes with the same annotations do),
+    and an assay: ties in every distance, which rounding must not decide."""
+    rng = np.random.default_rng(3)
+    rows = rng.normal(size=(60, 16))[rng.integers(0, 60, size=900)]
+    from gd_plugins_builtin.genedisco import bundled_assay
+
+    genes = list(bundled_assay("schmidt_2021_il2").index[:900])  # real symbols: user tables are harmonised
+    descriptor, assay = directory / "descriptor.csv", directory / "assay.csv"
+    pd.DataFrame(rows, index=pd.Index(genes, name="gene")).add_prefix("f").to_csv(descriptor)
+    pd.DataFrame({"gene": genes, "value": rng.normal(size=900)}).to_csv(assay, index=False)
+    return descriptor, assay
+
+
+# Each setting changes how numpy's and torch's matrix products split and order their work.
+THREADS = {name: {variable: str(n) for variable in ("GD_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                                   "MKL_NUM_THREADS")} for name, n in (("one", 1), ("two", 2))}
+KERNELS = {"older_blas_kernels": {"OPENBLAS_CORETYPE": "Sandybridge"}} if platform.machine() == "x86_64" else {}
+
+
+@pytest.mark.parametrize("model, acquisition", [("random_forest", "kmeans_data"), ("bnn", "coreset"),
+                                                ("bnn", "badge")])
+def test_selections_do_not_depend_on_thread_counts_or_blas_kernels(tmp_path, model, acquisition):
+    descriptor, assay = duplicated_screen(tmp_path)
+    settings = {**THREADS, **KERNELS}
+    runs = {}
+    for name, env in settings.items():
+        args = ["run", "--assay", str(assay), "--descriptor", str(descriptor), "--model", model, "--acquisition",
+                acquisition, "--batch-size", "20", "--cycles", "4", "--out", str(tmp_path / name)]
+        args += ["--param", "model.n_estimators=10"] if model == "random_forest" else []
+        runs[name] = subprocess.Popen([str(GD), *args], env={**os.environ, "GD_LOAD_PLUGINS": "", **env},
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    for process in runs.values():
+        _, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err.decode()
+
+    first, *others = settings
+    for name in ("metrics.csv", "selections.csv"):
+        for other in others:
+            assert (tmp_path / first / name).read_bytes() == (tmp_path / other / name).read_bytes(), (other, name)
 
 
 def test_a_recorded_failure_is_published_and_replaced_by_the_next_attempt(tmp_path, capsys):

@@ -72,7 +72,7 @@ def test_all_stands_for_every_registered_acquisition(builtin_host):
     grid = expand(small_spec(acquisitions=("all",), seeds=1), builtin_host.registries)
     ran = {c.acquisition for c in grid.runs} | {s.acquisition for s in grid.skipped}
     assert ran == set(builtin_host.registries.acquisitions.names())
-    assert len(ran) == 9
+    assert len(ran) == 10  # the paper's nine and the descriptor_norm baseline
 
 
 def test_an_unknown_name_is_an_error_not_a_skip(builtin_host):
@@ -116,6 +116,18 @@ def test_a_spec_file_gives_the_axes_and_options_override_it(tmp_path, capsys):
     assert code == 0, err
     assert "grid: 6 runs" in " ".join(err.split())  # 3 acquisitions × 2 batch sizes × 1 seed (option wins)
     assert not (tmp_path / "s").exists()  # a dry run writes nothing
+
+
+def test_every_run_of_a_sweep_shares_split_seed_0_unless_told_to_follow_the_seed(builtin_host, tmp_path):
+    assert {c.split_seed for c in expand(small_spec(), builtin_host.registries).runs} == {0}
+    spec = tmp_path / "grid.toml"
+    spec.write_text('split_seed = "seed"\n')
+    follow = expand(small_spec(**read_spec(spec)), builtin_host.registries).runs
+    assert {(c.seed, c.resolved_split_seed) for c in follow} == {(0, 0), (1, 1)}
+    assert {run_key(c) for c in follow}.isdisjoint({run_key(c) for c in expand(small_spec(),
+                                                                               builtin_host.registries).runs})
+    with pytest.raises(GdError, match="split-seed must be a whole number ≥ 0 or 'seed'"):
+        expand(small_spec(split_seed=-3), builtin_host.registries)
 
 
 @pytest.mark.parametrize("text, message", [
