@@ -13,6 +13,8 @@ from gd_plugins_builtin._checks import check_batch_size, positive_float, refuse_
 
 # Genes scored per call of model.sample: 100 trees × 2^15 genes is 26 MB of float64 samples.
 _ROWS_PER_CHUNK = 1 << 15
+# Relative size below which differences between scores are taken for float rounding (float32 models).
+_ROUNDING = 1e-6
 
 
 @hookimpl
@@ -21,6 +23,7 @@ def gd_register_acquisitions(register):
     register("topuncertain", TopUncertainAcquisition)
     register("softuncertain", SoftUncertainAcquisition)
     register("marginsample", MarginSamplingAcquisition)
+    register("descriptor_norm", DescriptorNormAcquisition)
 
 
 class RandomAcquisition:
@@ -41,7 +44,17 @@ def bald_score(samples: np.ndarray) -> np.ndarray:
     minus the expected entropy of the likelihood, ½·log(2πe(1 + Var)) − ½·log(2πe) = ½·log(1 + Var).
     It ranks genes exactly as the variance does; its scale matters only to ``softuncertain``.
     """
-    return 0.5 * np.log1p(np.var(samples, axis=0, dtype=np.float64))
+    return 0.5 * np.log1p(posterior_variance(samples))
+
+
+def posterior_variance(samples: np.ndarray) -> np.ndarray:
+    """Variance over the posterior samples, one value per gene: BALD's order without its logarithm.
+
+    Ranking by it rather than by ½·log(1 + Var) gives the same order in exact arithmetic, and the same bits
+    on every CPU: numpy's vectorised log1p differs in the last bit between instruction sets, which can
+    reorder genes whose scores are within rounding of each other.
+    """
+    return np.var(samples, axis=0, dtype=np.float64)
 
 
 def margin_score(samples: np.ndarray) -> np.ndarray:
@@ -50,13 +63,17 @@ def margin_score(samples: np.ndarray) -> np.ndarray:
 
 
 class TopUncertainAcquisition:
-    """BALD: the genes whose posterior samples disagree most, by ½·log(1 + variance) (paper eq. 5–6)."""
+    """BALD: the genes whose posterior samples disagree most, by ½·log(1 + variance) (paper eq. 5–6).
+
+    The top b by BALD score are the top b by posterior variance, which is what is ranked (see
+    ``posterior_variance``).
+    """
 
     requires: tuple[str, ...] = ("sample",)
 
     def select(self, pool: Pool, model: object, batch_size: int, rng: np.random.Generator) -> np.ndarray:
         """The ``batch_size`` available genes of highest BALD score, ties going to the lower position."""
-        return _top(pool.available, _scores(pool, model, batch_size, bald_score), batch_size)
+        return _top(pool.available, _scores(pool, model, batch_size, posterior_variance), batch_size)
 
 
 class MarginSamplingAcquisition:
@@ -70,29 +87,69 @@ class MarginSamplingAcquisition:
 
 
 class SoftUncertainAcquisition:
-    """SoftBALD: genes drawn without replacement with probability ∝ exp(BALD score / temperature) (paper eq. 7).
+    """SoftBALD (paper eq. 7): genes drawn without replacement with probability ∝ exp(Î / Temp), Î the BALD score.
 
-    The reference (genedisco 1.0.5) exponentiates twice, softmax(exp(x / T)), which flattens the
-    distribution to nearly uniform; here the scores are exponentiated once. Small temperatures approach
-    ``topuncertain``, large ones ``random``. The default 0.9 is the reference's. The weight
-    exp(score / T) = (1 + Var)^(1 / 2T) is in the outcome's units: where the variances are small next to 1
-    it hardly varies and temperatures near 1 draw almost at random, so lower the temperature (e.g. 0.05).
+    Args:
+        temperature: the temperature; with ``relative`` (the default) in units of the spread of the scores.
+        relative: Temp = ``temperature`` × the standard deviation of Î over the available genes, so the
+            temperature means the same on every assay, model and cycle (Î is in the outcome's units, and on
+            real screens the bnn's Î spans ~1e-4 nats, where any fixed Temp near 1 draws at random). Shifting or
+            scaling every score alike leaves the draw unchanged. ``relative=False`` takes ``temperature`` in
+            nats as written in eq. 7 (the reference's default was 0.9).
+
+    Temp → 0 gives ``topuncertain``, Temp → ∞ ``random``. The default, 0.5 relative, puts softuncertain
+    between the two (see benchmarks/README.md for its share of picks from the top BALD decile). The reference
+    (genedisco 1.0.5) took softmax(exp(Î / Temp)), exponentiating twice, which flattens the draw to nearly
+    uniform; here the scores are exponentiated once. Scores equal to within 1e-6 of their size: a uniform draw.
     """
 
     requires: tuple[str, ...] = ("sample",)
 
-    def __init__(self, temperature: float = 0.9) -> None:
-        self.temperature = positive_float("temperature", temperature, "0.9")
+    def __init__(self, temperature: float = 0.5, relative: bool = True) -> None:
+        self.temperature = positive_float("temperature", temperature, "0.5")
+        if not isinstance(relative, bool):
+            raise ValueError(f"relative must be true or false, got {relative!r}")
+        self.relative = relative
 
     def select(self, pool: Pool, model: object, batch_size: int, rng: np.random.Generator) -> np.ndarray:
         """``batch_size`` distinct available genes, drawn in order of decreasing Gumbel-perturbed log-weight."""
         scores = _scores(pool, model, batch_size, bald_score)
         # Gumbel-top-k: the k largest of log w + Gumbel noise are a draw without replacement with
         # probability ∝ w (successive sampling), so w = exp(score / T) is never formed and cannot overflow.
-        # Shifting by the maximum keeps the best gene at log w = 0; a vanishing w underflows to −inf (w = 0).
+        return _top(pool.available, self.log_weights(scores) + rng.gumbel(size=len(scores)), batch_size)
+
+    def log_weights(self, scores: np.ndarray) -> np.ndarray:
+        """log w = (Î − max Î) / Temp for each gene; the best gene has 0, and a vanishing w is −inf."""
+        temperature = self.temperature
+        if self.relative:
+            spread = float(np.std(scores))
+            # A spread within rounding of the scores' size is no information: a relative temperature would
+            # blow it up into a confident ranking.
+            if spread <= _ROUNDING * float(np.max(np.abs(scores))):
+                return np.zeros(len(scores))
+            temperature *= spread
         with np.errstate(over="ignore"):
-            log_weights = (scores - scores.max()) / self.temperature
-        return _top(pool.available, log_weights + rng.gumbel(size=len(scores)), batch_size)
+            return (scores - scores.max()) / temperature
+
+
+class DescriptorNormAcquisition:
+    """A model-free baseline: the available genes whose descriptors have the largest Euclidean norm.
+
+    Not in the paper. On annotation-derived descriptors (``gene_ontology``) the norm grows with how much is
+    known about a gene, so this asks how much of an acquisition's hit rate "well-studied genes are hits"
+    explains. Equal norms go to the lower position; ``rng`` and the model are not used.
+    """
+
+    requires: tuple[str, ...] = ()
+
+    def select(self, pool: Pool, model: object, batch_size: int, rng: np.random.Generator) -> np.ndarray:
+        """The ``batch_size`` available genes of largest descriptor norm, largest first."""
+        check_batch_size(batch_size, pool.available)
+        norms = np.empty(len(pool.available))
+        for start in range(0, len(pool.available), _ROWS_PER_CHUNK):
+            block = pool.X[pool.available[start:start + _ROWS_PER_CHUNK]].astype(np.float64)
+            norms[start:start + len(block)] = np.einsum("ij,ij->i", block, block)
+        return _top(pool.available, norms, batch_size)
 
 
 def _scores(pool: Pool, model: object, batch_size: int,

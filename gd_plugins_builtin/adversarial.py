@@ -1,26 +1,28 @@
-"""Adversarial BIM: the genes whose predictive variance a small input perturbation raises most (eqs. 11–13).
+"""Adversarial BIM (paper Appendix B, eqs. 11–13): real genes nearest the descriptors of highest uncertainty
+reachable by a small perturbation of each available gene.
 
-The basic iterative method (Kurakin et al. 2017) climbs the model's predictive variance from each
-available gene's descriptor, inside a box around it: the adversarial point is the nearby descriptor the
-model is least sure about. We measure the real genes nearest the strongest adversarial points.
+Eq. 12: from every available gene's descriptor t, ``steps`` sign steps climb the model's predictive
+variance, t̂ ← Π(t̂ + α·sign(∇ Var(t̂))), where Π projects onto the L2 ball ‖t̂ − t‖₂ ≤ γ‖t‖₂ (every
+iterate, as BIM's clip does). Eq. 13: each adversarial point t̂ is mapped to its nearest available gene
+(Euclidean distance between descriptors; the gene it started from is a candidate like any other), and the
+acquisition is the union of those genes.
 
-The reference (genedisco 1.0.5, ``AdversarialBIM``) steps ``eta += eps·sign(∂Var/∂x)`` (``eps = 0.05``)
-until ``‖eta‖ ≥ gamma·‖x‖`` (``gamma = 0.35``, at most 1000 steps) and takes the genes of smallest
-``‖eta‖²``. In regression there is no label to flip, so that rule never looks at the variance: ``‖eta‖``
-follows from ``‖x‖`` and the step size, and it picks genes of small descriptor norm. It also scores only
-the first 100 available genes. Here:
+Where the paper is silent, chosen here:
 
-- The box is BIM's clip: feature j moves at most ``epsilon·σ_j``, σ_j its standard deviation over all
-  genes of the descriptor, so one ε suits descriptors of any scale; the default 0.35 keeps the
-  reference's ``gamma`` as the relative size of the neighbourhood.
-- ``steps`` sign steps of ``step_size·σ_j`` climb the variance; the default step, ``2.5·epsilon/steps``
-  (Madry et al.'s choice), reaches the edge of the box in 40% of the steps and slides along it after.
-- A gene's score is the variance its perturbation gained, Var(x_adv) − Var(x), as the path integral of
-  the gradient along the BIM path (trapezoid rule, exact for a quadratic variance), so the model needs
-  only ``input_gradient``. Every available gene is scored, a block of rows at a time.
-- The b best-scoring adversarial points, best first, each take their nearest available gene (Euclidean
-  distance between descriptors; usually the gene they started from), a different gene each. Equal scores
-  go to the lower position.
+- **Step size.** Eq. 12 writes a unit sign step. In descriptor units that depends on the descriptor (on
+  ``gene_ontology`` a unit step in all 128 features is ten times the median ball radius), so a step moves
+  every feature by ``step_size · γ‖t‖₂ / √d``: a step whose every feature moves has L2 length
+  ``step_size`` times the ball's radius. The default ``step_size = 2.5 / steps`` (Madry et al. 2018) lets the
+  iterate reach the ball's edge within 40% of the steps and slide along it after.
+- **Which b of the mapped genes.** The union of eq. 13 holds up to one gene per available gene. The
+  adversarial points are ranked by the predictive variance at the point, Var(t̂), highest first, and their
+  nearest genes are taken in that order, skipping a gene already taken (a union counts a gene once), until
+  b are chosen. Equal variances go to the lower position. If all points together map to fewer than b
+  genes, the rest are the unchosen starting genes in the same order.
+
+The reference (genedisco 1.0.5, ``AdversarialBIM``) steps ``eta += 0.05·sign(∂Var/∂x)`` until
+``‖eta‖ ≥ 0.35·‖x‖`` and takes the genes of smallest ``‖eta‖²``, which never looks at the variance (the
+stopping norm follows from ‖x‖ and the step), of the first 100 available genes only: a bug, not the method.
 """
 
 from __future__ import annotations
@@ -33,9 +35,9 @@ from gd_core import hookimpl
 from gd_core.data import Pool
 from gd_core.errors import GdError
 from gd_plugins_builtin._checks import check_batch_size, positive_float, positive_int, refuse_non_finite
-from gd_plugins_builtin.diversity import nearest_distinct
+from gd_plugins_builtin.diversity import nearest_rows
 
-# Genes perturbed together: each of steps + 1 input_gradient calls sees at most this many rows.
+# Genes perturbed together: each of steps + 1 model calls sees at most this many rows.
 _ROWS_PER_CALL = 1 << 14
 
 
@@ -45,96 +47,129 @@ def gd_register_acquisitions(register):
 
 
 class AdversarialBIMAcquisition:
-    """Adversarial BIM: genes nearest the points of largest variance gain within an ε-box (paper eqs. 11–13).
+    """Adversarial BIM: sign steps up the predictive variance inside ‖t̂ − t‖₂ ≤ γ‖t‖₂, then each adversarial
+    point's nearest available gene, most uncertain point first (paper eqs. 11–13).
 
-    Each available gene's descriptor x climbs the predictive variance by ``steps`` steps
-    x ← clip_{x0, ε·σ}(x + step_size·σ·sign(∂Var/∂x)), σ being each feature's standard deviation; the
-    genes nearest the adversarial points that gained most variance are chosen (the module docstring gives
-    the reasoning and how it departs from the reference).
+    Args:
+        gamma: radius of each gene's ball relative to its descriptor's norm (γ of eq. 12; the reference's 0.35).
+        steps: sign steps per gene (m of eq. 12).
+        step_size: the L2 length of a full sign step as a fraction of the ball's radius (default 2.5 / steps).
+
+    After ``select``, ``origins_`` holds, for each chosen gene, the position of the gene whose adversarial
+    point nominated it, and ``scores_`` that point's predictive variance.
     """
 
-    requires: tuple[str, ...] = ("input_gradient",)
+    requires: tuple[str, ...] = ("input_gradient", "sample")
 
-    def __init__(self, epsilon: float = 0.35, steps: int = 10, step_size: float | None = None) -> None:
-        self.epsilon = positive_float("epsilon", epsilon, "0.35")
+    def __init__(self, gamma: float = 0.35, steps: int = 10, step_size: float | None = None) -> None:
+        self.gamma = positive_float("gamma", gamma, "0.35")
         self.steps = positive_int("steps", steps, "10")
-        self.step_size = 2.5 * self.epsilon / self.steps if step_size is None \
-            else positive_float("step_size", step_size, f"{2.5 * self.epsilon / self.steps:.3g}")
+        self.step_size = 2.5 / self.steps if step_size is None \
+            else positive_float("step_size", step_size, f"{2.5 / self.steps:.3g}")
+        self.origins_: np.ndarray | None = None
+        self.scores_: np.ndarray | None = None
 
     def select(self, pool: Pool, model: object, batch_size: int, rng: np.random.Generator) -> np.ndarray:
-        """``batch_size`` distinct available positions, for the strongest adversarial point first."""
+        """``batch_size`` distinct available positions, nominated by the most uncertain adversarial point first."""
         check_batch_size(batch_size, pool.available)
         available = pool.available
-        scale = feature_scale(pool.X)
-        radius, step = (self.epsilon * scale).astype(np.float32), (self.step_size * scale).astype(np.float32)
-        gradient = _checked(model.input_gradient, pool.X.shape[1])
-        # Keep a running top-b of (gain, index) and the adversarial points that go with it.
-        gains, index = np.empty(0), np.empty(0, dtype=np.int64)
+        gradient = _checked(model.input_gradient, "input_gradient", pool.X.shape[1])
+        variance = _variance(model)
+        # Keep the best `keep` adversarial points; a second pass with all of them is needed only when their
+        # nearest genes coincide so much that fewer than batch_size distinct genes come out.
+        keep = min(len(available), max(4 * batch_size, 256))
+        while True:
+            scores, index, points = self._best_points(pool, available, gradient, variance, keep)
+            nearest = nearest_rows(pool.X, points, rows=available)
+            chosen, origins = _union_in_order(nearest, index, batch_size)
+            if len(chosen) == batch_size or keep == len(available):
+                break
+            keep = min(len(available), keep * 4)
+        if len(chosen) < batch_size:  # every point mapped: fill with unchosen starting genes, same order
+            taken = set(chosen.tolist())
+            spare = [i for i in index.tolist() if i not in taken][:batch_size - len(chosen)]
+            chosen, origins = np.concatenate([chosen, spare]), np.concatenate([origins, spare])
+        order = {int(i): k for k, i in enumerate(index)}
+        self.origins_ = available[origins]
+        self.scores_ = scores[[order[int(i)] for i in origins]]
+        return available[chosen]
+
+    def _best_points(self, pool: Pool, available: np.ndarray, gradient: Callable, variance: Callable,
+                     keep: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The ``keep`` adversarial points of highest variance: variances, indices into ``available``, points."""
+        scores, index = np.empty(0), np.empty(0, dtype=np.int64)
         points = np.empty((0, pool.X.shape[1]), dtype=np.float32)
         for start in range(0, len(available), _ROWS_PER_CALL):
             rows = available[start:start + _ROWS_PER_CALL]
-            adversarial, gain = bim_perturb(gradient, pool.X[rows], radius, step, self.steps)
-            gains = np.concatenate([gains, gain])
+            adversarial = bim_perturb(gradient, pool.X[rows], self.gamma, self.steps, self.step_size)
+            scores = np.concatenate([scores, variance(adversarial)])
             index = np.concatenate([index, np.arange(start, start + len(rows))])
             points = np.concatenate([points, adversarial])
-            keep = np.lexsort((index, -gains))[:batch_size]
-            gains, index, points = gains[keep], index[keep], points[keep]
-        chosen = nearest_distinct(pool.X, points, rows=available, serve=np.arange(batch_size))
-        return available[chosen]
+            best = np.lexsort((index, -scores))[:keep]
+            scores, index, points = scores[best], index[best], points[best]
+        return scores, index, points
 
 
-def feature_scale(X: np.ndarray) -> np.ndarray:
-    """Standard deviation of each feature over all rows (float64, two passes over blocks of rows)."""
-    total = np.zeros(X.shape[1])
-    for start in range(0, len(X), _ROWS_PER_CALL):
-        total += X[start:start + _ROWS_PER_CALL].sum(axis=0, dtype=np.float64)
-    mean = total / max(len(X), 1)
-    spread = np.zeros(X.shape[1])
-    for start in range(0, len(X), _ROWS_PER_CALL):
-        spread += ((X[start:start + _ROWS_PER_CALL] - mean) ** 2).sum(axis=0)
-    return np.sqrt(spread / max(len(X), 1))
-
-
-def bim_perturb(gradient: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, radius: np.ndarray,
-                step: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """The basic iterative method on the variance: adversarial points and the variance each gained.
+def bim_perturb(gradient: Callable[[np.ndarray], np.ndarray], t: np.ndarray, gamma: float, steps: int,
+                step_size: float) -> np.ndarray:
+    """Eq. 12: ``steps`` sign steps along ``gradient`` from each row of ``t``, each iterate projected onto
+    the L2 ball ‖t̂ − t‖₂ ≤ γ‖t‖₂ (a gene with a zero descriptor stays where it is).
 
     Args:
-        gradient: ``∂Var/∂x`` for rows of inputs, ``[len(x), d]``.
-        x0: starting descriptors ``[n, d]``.
-        radius: how far each feature may move, ``[d]`` (the box is ``|x − x0| ≤ radius``).
-        step: the size of a sign step per feature, ``[d]``.
-        steps: number of steps.
+        gradient: ∂Var/∂t for rows of descriptors, ``[len(t), d]``.
+        t: starting descriptors ``[n, d]``.
+        gamma: the ball's radius relative to ‖t‖₂.
+        steps: number of sign steps.
+        step_size: a full sign step's L2 length as a fraction of the radius.
 
     Returns:
-        ``x [n, d]`` float32 inside the box, and the gain ``Var(x) − Var(x0)`` estimated by the
-        trapezoid rule along the path (``steps + 1`` gradient calls).
+        The adversarial descriptors ``[n, d]``, float32.
     """
-    x0 = np.asarray(x0, dtype=np.float32)
-    low, high = x0 - radius, x0 + radius
-    x, g = x0, gradient(x0)
-    gain = np.zeros(len(x0))
+    t = np.asarray(t, dtype=np.float64)
+    radius = gamma * np.linalg.norm(t, axis=1)
+    alpha = (step_size * radius / np.sqrt(t.shape[1]))[:, None]  # per gene, per feature
+    moved = t.copy()
     for _ in range(steps):
-        # float32 and in place: on a million genes this loop is memory-bound, not arithmetic-bound.
-        moved = np.sign(g).astype(np.float32, copy=False)
-        moved *= step
-        moved += x
-        np.clip(moved, low, high, out=moved)
-        g_moved = gradient(moved)
-        gain += 0.5 * np.einsum("ij,ij->i", g + g_moved, moved - x)
-        x, g = moved, g_moved
-    return x, gain
+        moved += alpha * np.sign(gradient(moved.astype(np.float32)))
+        delta = moved - t
+        length = np.linalg.norm(delta, axis=1)
+        outside = length > radius
+        # Projection onto the ball: pull the step back along its own direction to the radius.
+        delta[outside] *= (radius[outside] / length[outside])[:, None]
+        moved = t + delta
+    return moved.astype(np.float32)
 
 
-def _checked(input_gradient: Callable[[np.ndarray], np.ndarray], d: int) -> Callable[[np.ndarray], np.ndarray]:
-    """``input_gradient`` as float32, refusing a wrong shape or non-finite values with a GdError."""
+def _union_in_order(nearest: np.ndarray, index: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Eq. 13's union taken in rank order: the first ``batch_size`` distinct nearest genes, and who chose them."""
+    _, first = np.unique(nearest, return_index=True)
+    first = np.sort(first)[:batch_size]  # the best-ranked point of each distinct gene, in rank order
+    return nearest[first], index[first]
 
-    def gradient(x: np.ndarray) -> np.ndarray:
-        g = np.asarray(input_gradient(x), dtype=np.float32)
+
+def _variance(model: object) -> Callable[[np.ndarray], np.ndarray]:
+    """Predictive variance over the model's own posterior samples (those ``input_gradient`` differentiates)."""
+
+    def variance(x: np.ndarray) -> np.ndarray:
+        samples = np.asarray(model.sample(x))
+        if samples.ndim != 2 or samples.shape[1] != len(x):
+            raise GdError(f"model.sample returned shape {samples.shape} for {len(x)} genes; "
+                          f"it must return [n_samples, {len(x)}]")
+        refuse_non_finite(samples.T, "sample")
+        return np.var(samples, axis=0, dtype=np.float64)
+
+    return variance
+
+
+def _checked(method: Callable[[np.ndarray], np.ndarray], name: str, d: int) -> Callable[[np.ndarray], np.ndarray]:
+    """``method`` as float32 ``[len(x), d]``, refusing a wrong shape or non-finite values with a GdError."""
+
+    def call(x: np.ndarray) -> np.ndarray:
+        g = np.asarray(method(x), dtype=np.float32)
         if g.shape != (len(x), d):
-            raise GdError(f"model.input_gradient returned shape {g.shape} for {len(x)} genes of {d} "
+            raise GdError(f"model.{name} returned shape {g.shape} for {len(x)} genes of {d} "
                           f"features; it must return [{len(x)}, {d}]")
-        refuse_non_finite(g, "input_gradient")
+        refuse_non_finite(g, name)
         return g
 
-    return gradient
+    return call

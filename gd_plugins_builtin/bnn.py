@@ -33,13 +33,14 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
-from gd_core.parallel import usable_cores
 
 # Rows per chunk at prediction: bounds memory to tens of MB (hidden [rows, h], samples [rows, m])
 # whatever the number of genes.
 _ROWS_PER_CHUNK = 1 << 15
 # Streams derived from the seed drawn from the fit's rng, so each part of a fit has its own.
 _CV, _FINAL, _MASKS, _EXTRA_MASKS = 0, 1, 2, 3
+# How BADGE's pseudo-label is drawn (see BayesianMLP.gradient_embedding); the first is the paper's.
+PSEUDO_LABELS = ("likelihood", "mc_dropout")
 
 
 def build(**params) -> BayesianMLP:
@@ -84,14 +85,15 @@ class BayesianMLP:
         folds: cross-validation folds for choosing the hidden size; fits on fewer than ``2 * folds`` genes
             skip the search and use the middle candidate.
         validation_fraction: share of the genes held out for early stopping.
-        n_threads: torch threads while fitting and predicting; ``None`` uses 1 for fitting (the matrices are
-            small) and the cores this process may use for predicting. The caller's setting is restored.
+        n_threads: torch threads while fitting and predicting (the caller's setting is restored). The default,
+            1, keeps results independent of the machine's core count: torch's MKL promises identical bits
+            only at a fixed thread count. A fit's matrices are small, and prediction is one product.
     """
 
     def __init__(self, hidden_sizes: int | Sequence[int] = (16, 64, 256), dropout: float = 0.1,
                  mc_samples: int = 100, max_epochs: int = 100, patience: int = 13, lr: float = 1e-3,
                  batch_size: int = 64, weight_decay: float = 1e-4, folds: int = 3,
-                 validation_fraction: float = 0.2, n_threads: int | None = None) -> None:
+                 validation_fraction: float = 0.2, n_threads: int = 1) -> None:
         self.hidden_sizes = _sizes(hidden_sizes)
         self.dropout = _number("dropout", dropout, low=0.0, high=1.0, high_open=True)
         self.mc_samples = _whole("mc_samples", mc_samples, minimum=1)
@@ -103,7 +105,7 @@ class BayesianMLP:
         self.folds = _whole("folds", folds, minimum=2)
         self.validation_fraction = _number("validation_fraction", validation_fraction, low=0.0, high=1.0,
                                            low_open=True, high_open=True)
-        self.n_threads = None if n_threads is None else _whole("n_threads", n_threads, minimum=1)
+        self.n_threads = _whole("n_threads", n_threads, minimum=1)
         self._net: _Net | None = None
         #: After ``fit``: the chosen width, the epochs the final training ran, its best epoch (1-based),
         #: per-epoch losses of the final training, and the mean held-out MSE of each candidate width.
@@ -129,7 +131,7 @@ class BayesianMLP:
         xs = self._standardised(X)
         ys = torch.from_numpy(((y.astype(np.float64) - self._y_mean) / self._y_std).astype(np.float32))
 
-        with _threads(self.n_threads or 1):
+        with _threads(self.n_threads):
             self.cv_scores_ = self._cross_validate(xs, ys, root)
             if self.cv_scores_:
                 self.hidden_size_ = min(self.cv_scores_, key=lambda h: (self.cv_scores_[h], h))
@@ -201,24 +203,34 @@ class BayesianMLP:
                 out[rows] = net.hidden(x).numpy()
         return out
 
-    def gradient_embedding(self, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """BADGE embeddings: the gradient of the squared error with respect to the output layer's weights and bias.
+    def gradient_embedding(self, X: np.ndarray, rng: np.random.Generator,
+                           pseudo_label: str = "likelihood") -> np.ndarray:
+        """BADGE embeddings (paper eq. 2): the gradient of the loss at a sampled pseudo-label with respect to the
+        output layer's weights and bias.
 
-        For gene x with hidden activations h(x) and output f(x) (no dropout), the loss ½(f(x) − ŷ)² at a
-        pseudo-label ŷ has gradient (f(x) − ŷ)·[h(x), 1] with respect to (w2, b2). The pseudo-label is drawn
-        from the predictive, ŷ = ĝ(x) + σ(x)·ε with ĝ and σ² the mean and variance over the ``mc_samples``
-        dropout passes and ε = ``rng.standard_normal(len(X))``: uncertain genes get long gradients, confident
-        ones short. Standardised target units; float32 ``[len(X), hidden_size_ + 1]``.
+        The loss is the Gaussian likelihood's ½(ĝ(x) − ŷ)² / σ², ĝ(x) the predictive mean (what ``predict``
+        returns); the output layer is linear, so its gradient is (ĝ(x) − ŷ)·y_std·[h(x), 1] with h(x) the hidden
+        activations (``embed``) and y_std the target scale the network works in. The pseudo-label:
+
+        - ``"likelihood"`` (the paper): ŷ ~ N(ĝ(x), σ²), σ² = 1 as in eq. 5, so the embedding is
+          −ε·y_std·[h(x), 1] with ε = ``rng.standard_normal(len(X))``: a unit normal multiple of [h, 1] (σ² and
+          y_std scale every gene alike, which k-means++ seeding ignores). The reference computes the same.
+        - ``"mc_dropout"``: ŷ ~ N(ĝ(x), Var_ω(x)), the spread of the ``mc_samples`` dropout passes, so uncertain
+          genes get long gradients and confident ones short (gd's behaviour before it followed the paper).
+
+        float32 ``[len(X), hidden_size_ + 1]``.
         """
+        if pseudo_label not in PSEUDO_LABELS:
+            raise ValueError(f"pseudo_label must be one of {', '.join(map(repr, PSEUDO_LABELS))}, got {pseudo_label!r}")
         net = self._require_fit("gradient_embedding")
         eps = torch.from_numpy(rng.standard_normal(len(X)).astype(np.float32))
         out = np.empty((len(X), net.W1.shape[0] + 1), dtype=np.float32)
         with self._inference():
-            mean_weights = self._masks.mean(dim=0)
             for rows, x in self._chunks(X):
                 hidden = net.hidden(x)
-                # Outputs without b2, which cancels in the residual.
-                residual = hidden @ (net.w2 - mean_weights) - _spread(hidden, self._masks).sqrt() * eps[rows]
+                # ĝ − ŷ = −σ·ε in target units: σ = 1, or the MC sd (the network's spread times y_std).
+                sigma = 1.0 if pseudo_label == "likelihood" else _spread(hidden, self._masks).sqrt() * self._y_std
+                residual = -eps[rows] * sigma * self._y_std  # times ∂ĝ/∂(h·w2 + b2) = y_std
                 out[rows, :-1] = (residual[:, None] * hidden).numpy()
                 out[rows, -1] = residual.numpy()
         return out
@@ -234,7 +246,7 @@ class BayesianMLP:
         X = self._features(X)
         out = np.empty(X.shape, dtype=np.float32)
         mean, std = torch.from_numpy(self._x_mean), torch.from_numpy(self._x_std)
-        with _threads(self._inference_threads()), torch.enable_grad():
+        with _threads(self.n_threads), torch.enable_grad():
             for start in range(0, len(X), _ROWS_PER_CHUNK):
                 x = torch.from_numpy(X[start:start + _ROWS_PER_CHUNK]).requires_grad_(True)
                 variance = _spread(net.hidden((x - mean) / std), self._masks) * self._y_std ** 2
@@ -283,12 +295,9 @@ class BayesianMLP:
     def _standardised(self, X: np.ndarray) -> torch.Tensor:
         return (torch.from_numpy(X) - torch.from_numpy(self._x_mean)) / torch.from_numpy(self._x_std)
 
-    def _inference_threads(self) -> int:
-        return self.n_threads or usable_cores()
-
     @contextlib.contextmanager
     def _inference(self) -> Iterator[None]:
-        with _threads(self._inference_threads()), torch.no_grad():
+        with _threads(self.n_threads), torch.no_grad():
             yield
 
 

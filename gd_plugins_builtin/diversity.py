@@ -3,10 +3,19 @@
 Every one works on a million-gene pool in bounded memory: model capabilities are called a block of rows
 at a time, and distances come from one matrix product per block (‖a‖² + ‖b‖² − 2a·b), never from a
 full genes × genes matrix. Python loops run over the batch slots only.
+
+Distances are computed in float64 and rounded to float32. A float32 product's last bits depend on the BLAS
+kernel (the CPU's instruction set), the thread count and where a row falls in a block, so genes with
+identical descriptors (common: genes with the same annotations) got unequal distances and "ties go to the
+lower position" was decided by that noise, differently on every machine. In float64 the noise is ~1e-16
+and vanishes in the rounding. Equal distances are then broken by position explicitly, never by how a
+partition algorithm happens to order them.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 from typing import Callable
 
@@ -112,19 +121,36 @@ class CoresetAcquisition:
 class BadgeAcquisition:
     """BADGE: k-means++ seeding over gradient embeddings (Ash et al. 2020; paper eq. 2).
 
-    The first gene is the one of largest gradient norm (as in Ash et al.'s code), each next one is drawn
-    with probability proportional to its squared distance from the nearest gene chosen so far (D² sampling
-    with ``rng``), so a batch is both uncertain (long gradients) and diverse. The reference (genedisco
-    1.0.5) seeded on hidden activations times a random normal number per gene: no gradient at all.
+    The model's ``gradient_embedding`` gives each gene the last layer's loss gradient at a pseudo-label drawn
+    from the likelihood, ŷ ~ N(ĝ(t), σ²) with σ² = 1 (the paper; for a linear output layer a unit normal
+    multiple of [h(t), 1]), or with ``pseudo_label="mc_dropout"`` from the model's MC-dropout spread. The
+    first gene is the one of largest gradient norm (as in Ash et al.'s code), each next one is drawn with
+    probability proportional to its squared distance from the nearest gene chosen so far (D² sampling with
+    ``rng``), so a batch is both diverse and, through the gradients' length, drawn to what the model is
+    unsure of.
+
+    Args:
+        pseudo_label: ``"likelihood"`` (paper eq. 2) or ``"mc_dropout"``; a model offering the second takes
+            ``pseudo_label=`` in its ``gradient_embedding``.
     """
 
     requires: tuple[str, ...] = ("gradient_embedding",)
 
+    def __init__(self, pseudo_label: str = "likelihood") -> None:
+        if pseudo_label not in ("likelihood", "mc_dropout"):
+            raise ValueError(f"pseudo_label must be 'likelihood' (the paper) or 'mc_dropout', got {pseudo_label!r}")
+        self.pseudo_label = pseudo_label
+
     def select(self, pool: Pool, model: object, batch_size: int, rng: np.random.Generator) -> np.ndarray:
         """``batch_size`` distinct available positions, in the order they were seeded."""
         check_batch_size(batch_size, pool.available)
-        gradients = model_rows(lambda X: model.gradient_embedding(X, rng), "gradient_embedding",
-                               pool.X, pool.available)
+        method = model.gradient_embedding
+        if self.pseudo_label != "likelihood":  # the paper's pseudo-label is every model's default
+            if "pseudo_label" not in inspect.signature(method).parameters:
+                raise GdError(f"badge pseudo_label={self.pseudo_label!r} needs a model whose gradient_embedding "
+                              "takes pseudo_label=; this model's does not, so use the default 'likelihood'")
+            method = functools.partial(method, pseudo_label=self.pseudo_label)
+        gradients = model_rows(lambda X: method(X, rng), "gradient_embedding", pool.X, pool.available)
         norms = row_norms(gradients)
         return pool.available[d2_seeding(gradients, batch_size, rng, first=int(np.argmax(norms)), norms=norms)]
 
@@ -171,23 +197,33 @@ def row_norms(points: np.ndarray) -> np.ndarray:
 def squared_distances(A: np.ndarray, B: np.ndarray, B_norms: np.ndarray | None = None) -> np.ndarray:
     """``‖a − b‖²`` for every row of ``A`` against every row of ``B``, float32 ``[len(A), len(B)]``.
 
-    One matrix product, ‖a‖² + ‖b‖² − 2a·b; rounding can make it slightly negative, so it is clipped
-    at 0.
+    One float64 matrix product, ‖a‖² + ‖b‖² − 2a·b, rounded to float32 (see the module docstring);
+    rounding can make it slightly negative, so it is clipped at +0.
     """
-    A = np.asarray(A, dtype=np.float32)
-    B = np.asarray(B, dtype=np.float32)
+    A = np.asarray(A, dtype=np.float64)
+    B = np.asarray(B, dtype=np.float64)
     out = A @ B.T
     out *= -2.0
     out += np.einsum("ij,ij->i", A, A)[:, None]
-    out += (np.einsum("ij,ij->i", B, B) if B_norms is None else B_norms.astype(np.float32))[None, :]
-    return np.maximum(out, 0.0, out=out)
+    out += (np.einsum("ij,ij->i", B, B) if B_norms is None else B_norms.astype(np.float64))[None, :]
+    return _rounded(out)
 
 
 def distances_to(points: np.ndarray, norms: np.ndarray, i: int) -> np.ndarray:
-    """``‖p − points[i]‖²`` for every row p, float64 (one matrix–vector product)."""
-    out = points @ points[i]
-    out = norms + norms[i] - 2.0 * out
-    return np.maximum(out, 0.0, out=out)
+    """``‖p − points[i]‖²`` for every row p: float64 products, rounded to float32 values (float64 array)."""
+    target = np.asarray(points[i], dtype=np.float64)
+    products = np.empty(len(points))
+    for start in range(0, len(points), _ROWS_PER_CALL):
+        products[start:start + _ROWS_PER_CALL] = np.asarray(points[start:start + _ROWS_PER_CALL],
+                                                            dtype=np.float64) @ target
+    return _rounded(norms + norms[i] - 2.0 * products).astype(np.float64)
+
+
+def _rounded(d2: np.ndarray) -> np.ndarray:
+    """Squared distances clipped at +0 and rounded to float32, the precision every gd machine agrees on."""
+    out = np.maximum(d2, 0.0, out=d2).astype(np.float32)
+    out += np.float32(0.0)  # −0.0 becomes +0.0, so the bits of a distance order as its value
+    return out
 
 
 def block_rows(columns: int) -> int:
@@ -197,25 +233,39 @@ def block_rows(columns: int) -> int:
 
 def _candidates(points: np.ndarray, rows: np.ndarray | None, queries: np.ndarray, m: int
                 ) -> tuple[np.ndarray, np.ndarray]:
-    """The ``m`` nearest rows to each query, nearest first (equal distances by index): distances, indices."""
+    """The ``m`` nearest rows to each query, nearest first (equal distances by index): distances, indices.
+
+    Each candidate is one int64 key, the float32 distance's bits (which order as the values, distances being
+    non-negative) above the row index, so equal distances go to the lower index whatever order a partition
+    algorithm leaves them in (it differs between numpy builds and instruction sets).
+    """
     n = len(points) if rows is None else len(rows)
-    best_d = np.empty((len(queries), 0), dtype=np.float32)
-    best_i = np.empty((len(queries), 0), dtype=np.int64)
+    best = np.empty((len(queries), 0), dtype=np.int64)
     step = block_rows(len(queries))
     for start in range(0, n, step):
         d = squared_distances(queries, take(points, rows, start, start + step))
-        if d.shape[1] > m:
-            keep = np.argpartition(d, m - 1, axis=1)[:, :m]
-            d, i = np.take_along_axis(d, keep, axis=1), keep + start
-        else:
-            i = np.broadcast_to(np.arange(start, start + d.shape[1]), d.shape)
-        d, i = np.concatenate([best_d, d], axis=1), np.concatenate([best_i, i], axis=1)
-        if d.shape[1] > m:
-            keep = np.argpartition(d, m - 1, axis=1)[:, :m]
-            d, i = np.take_along_axis(d, keep, axis=1), np.take_along_axis(i, keep, axis=1)
-        best_d, best_i = d, i
-    order = np.lexsort((best_i, best_d), axis=1)
-    return np.take_along_axis(best_d, order, axis=1), np.take_along_axis(best_i, order, axis=1)
+        keys = (d.view(np.int32).astype(np.int64) << 32) | np.arange(start, start + d.shape[1], dtype=np.int64)
+        keys = np.concatenate([best, keys], axis=1)
+        best = np.partition(keys, m - 1, axis=1)[:, :m] if keys.shape[1] > m else keys
+    best = np.sort(best, axis=1)
+    return (best >> 32).astype(np.int32).view(np.float32), best & 0xFFFFFFFF
+
+
+def nearest_rows(points: np.ndarray, queries: np.ndarray, *, rows: np.ndarray | None = None) -> np.ndarray:
+    """For each query point, the index of its nearest row of ``points[rows]`` (or ``points``); equal distances
+    go to the lower index. Rows may be chosen by several queries."""
+    queries = np.asarray(queries, dtype=np.float32)
+    n = len(points) if rows is None else len(rows)
+    best_d = np.full(len(queries), np.inf, dtype=np.float32)
+    best_i = np.zeros(len(queries), dtype=np.int64)
+    step = block_rows(len(queries))
+    for start in range(0, n, step):
+        d = squared_distances(queries, take(points, rows, start, start + step))
+        i = np.argmin(d, axis=1)  # the first of equal minima: the lower index
+        d = d[np.arange(len(queries)), i]
+        better = d < best_d  # strict: an earlier block keeps a tie
+        best_d[better], best_i[better] = d[better], i[better] + start
+    return best_i
 
 
 def nearest_distinct(points: np.ndarray, queries: np.ndarray, *, rows: np.ndarray | None = None,
@@ -290,13 +340,15 @@ def _assign(points: np.ndarray, centres: np.ndarray, norms: np.ndarray) -> tuple
     """
     labels = np.empty(len(points), dtype=np.int64)
     d2 = np.empty(len(points), dtype=np.float64)
-    half_norms = (0.5 * np.einsum("ij,ij->i", centres, centres)).astype(np.float32)
+    centres = np.asarray(centres, dtype=np.float64)
+    half_norms = 0.5 * np.einsum("ij,ij->i", centres, centres)
     step = block_rows(len(centres))
     for start in range(0, len(points), step):
-        scores = points[start:start + step] @ centres.T
+        scores = np.asarray(points[start:start + step], dtype=np.float64) @ centres.T
         scores -= half_norms
+        scores = scores.astype(np.float32)  # as for distances: float64 products, float32 values
         block = slice(start, start + len(scores))
-        labels[block] = np.argmax(scores, axis=1)
+        labels[block] = np.argmax(scores, axis=1)  # the first of equal scores: the lower centre
         d2[block] = norms[block] - 2.0 * scores[np.arange(len(scores)), labels[block]]
     return labels, np.maximum(d2, 0.0, out=d2)
 
@@ -319,7 +371,7 @@ def kmeans(points: np.ndarray, k: int, rng: np.random.Generator, *, n_init: int 
         centres = points[d2_seeding(points, k, rng, norms=norms)].astype(np.float64)
         labels = None
         for _ in range(max_iter):
-            new_labels, d2 = _assign(points, centres.astype(np.float32), norms)
+            new_labels, d2 = _assign(points, centres, norms)
             inertia = float(d2.sum())
             if labels is not None and np.array_equal(labels, new_labels):
                 break
@@ -333,7 +385,7 @@ def kmeans(points: np.ndarray, k: int, rng: np.random.Generator, *, n_init: int 
             shift = float(((moved - centres[filled]) ** 2).sum())
             centres[filled] = moved
             if shift <= tolerance:
-                inertia = float(_assign(points, centres.astype(np.float32), norms)[1].sum())
+                inertia = float(_assign(points, centres, norms)[1].sum())
                 break
         if inertia < best_inertia:
             best, best_inertia = centres, inertia

@@ -34,8 +34,9 @@ ACQUISITIONS = {
 class Capabilities:
     """A fake model: each capability is a function of the descriptor rows it is given."""
 
-    def __init__(self, embed=None, gradient_embedding=None, input_gradient=None) -> None:
+    def __init__(self, embed=None, gradient_embedding=None, input_gradient=None, variance=None) -> None:
         self._embed, self._gradient, self._input = embed, gradient_embedding, input_gradient
+        self._variance = variance
 
     def fit(self, X, y, rng):
         return self
@@ -52,13 +53,18 @@ class Capabilities:
     def input_gradient(self, X):
         return self._input(X)
 
+    def sample(self, X, n=None, rng=None):
+        """Two samples ±√Var(x), whose population variance is Var(x)."""
+        spread = np.sqrt(np.asarray(self._variance(np.asarray(X, dtype=np.float64)), dtype=np.float64))
+        return np.stack([spread, -spread])
+
 
 def linear_model(d: int, seed: int = 0) -> Capabilities:
     """Every capability from fixed random maps: a tanh embedding, gradients, and Var(x) = (x·v)²."""
     rng = np.random.default_rng([seed, d])
     W, U, v = rng.normal(size=(d, 6)), rng.normal(size=(d, 5)), rng.normal(size=d)
     return Capabilities(embed=lambda X: np.tanh(X @ W), gradient_embedding=lambda X: (X @ U) * (X[:, :1] + 1),
-                        input_gradient=lambda X: 2 * (X @ v)[:, None] * v[None, :])
+                        input_gradient=lambda X: 2 * (X @ v)[:, None] * v[None, :], variance=lambda X: (X @ v) ** 2)
 
 
 def make_pool(X: np.ndarray, available: np.ndarray | None = None, acquired: np.ndarray | None = None) -> Pool:
@@ -235,72 +241,115 @@ def test_badge_draws_differently_with_a_different_seed_and_identically_with_the_
     assert runs == again and len(runs) == 5
 
 
+def test_badge_asks_the_model_for_the_paper_pseudo_label_by_default_and_for_mc_dropout_when_told():
+    calls = []
+
+    class Labelled(Capabilities):
+        def gradient_embedding(self, X, rng, pseudo_label="likelihood"):
+            calls.append(pseudo_label)
+            return np.asarray(X, dtype=np.float64)
+
+    pool = make_pool(np.random.default_rng(0).normal(size=(30, 3)))
+    select(BadgeAcquisition(), pool, Labelled(), 4)
+    select(BadgeAcquisition(pseudo_label="mc_dropout"), pool, Labelled(), 4)
+    assert calls == ["likelihood", "mc_dropout"]
+    # A model whose gradient_embedding knows only the paper's pseudo-label is refused in one line.
+    with pytest.raises(GdError, match="badge pseudo_label='mc_dropout' needs a model whose gradient_embedding"):
+        select(BadgeAcquisition(pseudo_label="mc_dropout"), pool, linear_model(3), 4)
+
+
 # adversarialBIM
 
 
-def relu_variance_model() -> Capabilities:
-    """Var(x) = relu(x₀)²: only genes with a positive first feature have a variance gradient."""
-    def gradient(X):
-        g = np.zeros_like(X, dtype=np.float64)
-        g[:, 0] = 2 * np.maximum(X[:, 0], 0)
-        return g
-
-    return Capabilities(input_gradient=gradient)
+def quadratic_peak(peak: float, height: float = 20.0) -> Capabilities:
+    """One feature; Var(x) = height − (x − peak)², so sign steps climb towards the peak from either side."""
+    return Capabilities(input_gradient=lambda X: -2 * (X - peak), variance=lambda X: height - (X[:, 0] - peak) ** 2)
 
 
-def test_adversarial_bim_scores_the_whole_pool_not_the_first_hundred_genes():
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(1000, 5))
-    X[:500, 0] = -1 - rng.random(500)  # variance gradient 0, and the ε-box never reaches x₀ > 0
-    X[500:, 0] = 1 + rng.random(500)
-    available = np.setdiff1d(np.arange(1000), rng.choice(1000, 50, replace=False))
-
-    chosen = select(AdversarialBIMAcquisition(), make_pool(X, available), relu_variance_model(), 20)
-
-    assert len(set(chosen)) == 20 and (chosen >= 500).all()
-    # Var gains 2·x₀·r + r² on its way up, so the genes of largest x₀ win.
-    top = available[np.argsort(-X[available, 0])[:20]]
-    assert set(chosen) == set(top)
-
-
-def test_bim_stays_inside_the_box_reaches_its_edge_and_measures_the_variance_gained():
+def test_every_bim_iterate_stays_in_the_l2_ball_of_gamma_times_the_norm():
     rng = np.random.default_rng(1)
-    x0 = rng.normal(size=(50, 6)).astype(np.float32)
-    radius = np.array([0.1, 0.5, 1.0, 0.0, 2.0, 0.3], dtype=np.float32)
+    t = rng.normal(size=(40, 6)) * rng.uniform(0.1, 10, size=(40, 1))  # norms over two orders of magnitude
+    t[0] = 0.0  # a gene without annotations has a ball of radius 0
     A = rng.normal(size=(6, 6))
-    A = A @ A.T  # Var(x) = xᵀAx, quadratic, so the trapezoid rule is exact
+    iterates = []
 
-    x, gain = bim_perturb(lambda X: (2 * X @ A).astype(np.float32), x0, radius, radius / 4, 12)
+    def gradient(X):  # Var(x) = (Ax)·(Ax): a quadratic bowl, so steps keep pushing outwards
+        iterates.append(np.array(X, dtype=np.float64))
+        return 2 * X @ A.T @ A
 
-    assert (np.abs(x - x0) <= radius * (1 + 1e-6) + 1e-6).all()
-    assert (x[:, 3] == x0[:, 3]).all()  # a feature with no room does not move
-    assert np.isclose(np.abs(x - x0), radius, rtol=1e-5).mean() > 0.5  # most features end on the edge
-    exact = np.einsum("ij,jk,ik->i", x, A, x) - np.einsum("ij,jk,ik->i", x0, A, x0)
-    np.testing.assert_allclose(gain, exact, rtol=1e-4, atol=1e-4)
-    assert (gain > 0).all()
+    final = bim_perturb(gradient, t, gamma=0.35, steps=12, step_size=0.25)
 
-
-def test_adversarial_bim_measures_the_genes_nearest_to_the_adversarial_points_each_once():
-    # Var(x) = 1 − (x − 4)²/4 near x = 4, flat elsewhere. The genes at 2.5 and 3 gain most by climbing to
-    # the peak, where another gene sits (gain 0 itself): the strongest climber takes that gene, the next
-    # one its own next nearest gene.
-    X = np.array([[-10.0], [2.5], [3.0], [4.0], [10.0]])
-    model = Capabilities(input_gradient=lambda X: np.where(np.abs(X - 4) < 2, -(X - 4) / 2, 0.0))
-
-    assert list(select(AdversarialBIMAcquisition(), make_pool(X), model, 1)) == [3]
-    assert list(select(AdversarialBIMAcquisition(), make_pool(X), model, 2)) == [3, 2]
+    radius = 0.35 * np.linalg.norm(t, axis=1)
+    for x in iterates[1:] + [final.astype(np.float64)]:  # the first call is at t itself
+        assert (np.linalg.norm(x - t, axis=1) <= radius * (1 + 1e-6) + 1e-6).all()
+    np.testing.assert_array_equal(final[0], 0.0)
+    # Pushed outwards all the way, every other gene ends on the edge of its ball.
+    np.testing.assert_allclose(np.linalg.norm(final[1:] - t[1:], axis=1), radius[1:], rtol=1e-5)
 
 
-def test_adversarial_bim_epsilon_is_relative_to_each_features_spread():
-    # Feature 1 is 1000× wider than feature 0; the same ε lets it move 1000× further.
-    rng = np.random.default_rng(4)
-    X = rng.normal(size=(200, 2)) * np.array([1.0, 1000.0])
-    scale = adversarial.feature_scale(X.astype(np.float32))
+def test_a_sign_step_moves_every_feature_by_the_step_size_times_the_radius_over_root_d():
+    t = np.array([[3.0, 4.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]])  # norms 5 and 1
+    gradient = lambda X: np.tile([1.0, -2.0, 0.5, 0.0], (len(X), 1))  # noqa: E731
 
-    np.testing.assert_allclose(scale, X.std(axis=0), rtol=1e-5)
-    x, _ = bim_perturb(lambda X: np.ones_like(X), X[:5].astype(np.float32), (0.35 * scale).astype(np.float32),
-                       (0.0875 * scale).astype(np.float32), 10)
-    np.testing.assert_allclose(x - X[:5].astype(np.float32), np.tile(0.35 * scale, (5, 1)), rtol=1e-3)
+    one_step = bim_perturb(gradient, t, gamma=0.4, steps=1, step_size=0.5)
+
+    # α = 0.5 × 0.4 × ‖t‖ / √4: 0.5 for the first gene, 0.1 for the second; sign(0) = 0 leaves feature 3 alone.
+    np.testing.assert_allclose(one_step, [[3.5, 3.5, 0.5, 0.0], [0.1, -0.1, 1.1, 0.0]], rtol=1e-6)
+    # A step is √3·α long, inside the first ball (radius 2); three would be 2.6, so the third is pulled back
+    # along the same direction to the radius.
+    three_steps = bim_perturb(gradient, t, gamma=0.4, steps=3, step_size=0.5)
+    np.testing.assert_allclose(three_steps[0] - t[0], 2.0 * np.array([1, -1, 1, 0]) / np.sqrt(3), rtol=1e-6)
+
+
+def test_adversarial_points_map_to_their_nearest_available_gene_which_need_not_be_their_own():
+    # Var peaks at x = 2. Gene A (1.5) climbs to ≈2.03, nearer to gene B (2.1) than to itself: eq. 13 nominates
+    # B, from A's point. B's own point (2.1) is less uncertain and names B again, which counts once; C (−3)
+    # climbs only to −1.95 and names itself.
+    X = np.array([[1.5], [2.1], [-3.0]])
+    bim = AdversarialBIMAcquisition()
+
+    assert list(select(bim, make_pool(X), quadratic_peak(2.0), 1)) == [1]
+    assert list(bim.origins_) == [0]
+    assert list(select(bim, make_pool(X), quadratic_peak(2.0), 2)) == [1, 2]
+    assert list(bim.origins_) == [0, 2]
+    # Only available genes are candidates: without B, A's point falls back on A.
+    assert list(select(bim, make_pool(X, available=[0, 2]), quadratic_peak(2.0), 1)) == [0]
+
+
+def test_the_batch_follows_the_variance_at_the_adversarial_points_over_the_whole_pool():
+    # Var(x) = relu(x₀)²: genes with x₀ < −1 cannot climb out of zero variance within their balls; the rest
+    # climb, and the highest adversarial variances belong to the largest x₀ — wherever they are in the pool.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(1000, 5)) * 0.1
+    X[:500, 0] = -3 - rng.random(500)
+    X[500:, 0] = 1 + 2 * rng.random(500)
+    available = np.setdiff1d(np.arange(1000), rng.choice(1000, 50, replace=False))
+    model = Capabilities(input_gradient=lambda X: np.c_[2 * np.maximum(X[:, :1], 0), np.zeros((len(X), 4))],
+                         variance=lambda X: np.maximum(X[:, 0], 0) ** 2)
+
+    bim = AdversarialBIMAcquisition()
+    chosen = select(bim, make_pool(X, available), model, 20)
+
+    assert (chosen >= 500).all() and len(set(chosen)) == 20
+    # By brute force: rank the points by their variance, map each to its nearest available gene, keep the
+    # first 20 distinct genes.
+    points = bim_perturb(model.input_gradient, X[available], 0.35, 10, 0.25).astype(np.float64)
+    ranked = np.argsort(-np.maximum(points[:, 0], 0) ** 2, kind="stable")
+    distances = ((points[ranked, None, :] - X[None, available, :]) ** 2).sum(axis=2)
+    nearest = available[np.argmin(distances, axis=1)]
+    expected = list(dict.fromkeys(nearest.tolist()))[:20]
+    assert chosen.tolist() == expected
+    assert (np.diff(bim.scores_) <= 0).all()  # best first
+
+
+def test_when_every_point_names_the_same_gene_the_batch_is_filled_with_their_own_genes_in_rank_order():
+    # All three climb to the peak at 2.0, where gene B sits: the union of eq. 13 is {B}.
+    X = np.array([[1.9], [2.0], [2.1]])
+    bim = AdversarialBIMAcquisition()
+
+    chosen = select(bim, make_pool(X), quadratic_peak(2.0), 3)
+
+    assert chosen[0] == 1 and sorted(chosen) == [0, 1, 2]
 
 
 # Every acquisition
@@ -349,7 +398,7 @@ def test_a_batch_size_outside_one_to_the_available_count_is_refused(name, batch_
 
 @pytest.mark.parametrize("name, requires", [("kmeans_data", ()), ("kmeans_embedding", ("embed",)),
                                             ("coreset", ("embed",)), ("badge", ("gradient_embedding",)),
-                                            ("adversarialBIM", ("input_gradient",))])
+                                            ("adversarialBIM", ("input_gradient", "sample"))])
 def test_each_declares_the_capability_it_needs_and_the_random_forest_is_refused_by_name(name, requires):
     acquisition = ACQUISITIONS[name]()
     assert tuple(acquisition.requires) == requires
@@ -366,8 +415,9 @@ def test_each_declares_the_capability_it_needs_and_the_random_forest_is_refused_
     (lambda: KMeansDataAcquisition(n_init=0), "n_init must be a positive integer"),
     (lambda: KMeansEmbeddingAcquisition(max_iter=2.5), "max_iter must be a positive integer"),
     (lambda: KMeansDataAcquisition(max_fit_genes=-1), "max_fit_genes must be a positive integer"),
-    (lambda: AdversarialBIMAcquisition(epsilon=0), "epsilon must be a positive finite number"),
-    (lambda: AdversarialBIMAcquisition(epsilon=float("nan")), "epsilon must be a positive finite number"),
+    (lambda: AdversarialBIMAcquisition(gamma=0), "gamma must be a positive finite number"),
+    (lambda: AdversarialBIMAcquisition(gamma=float("nan")), "gamma must be a positive finite number"),
+    (lambda: BadgeAcquisition(pseudo_label="mean"), "pseudo_label must be 'likelihood'"),
     (lambda: AdversarialBIMAcquisition(steps=0), "steps must be a positive integer"),
     (lambda: AdversarialBIMAcquisition(step_size=-0.1), "step_size must be a positive finite number"),
 ])
@@ -381,6 +431,7 @@ def test_bad_parameters_are_refused_naming_the_parameter(make, message):
     ("coreset", Capabilities(embed=lambda X: np.full((len(X), 2), np.nan))),
     ("badge", Capabilities(gradient_embedding=lambda X: np.zeros((len(X) + 1, 3)))),
     ("adversarialBIM", Capabilities(input_gradient=lambda X: np.zeros((len(X), 7)))),
+    ("adversarialBIM", Capabilities(input_gradient=lambda X: X, variance=lambda X: np.full(len(X), np.nan))),
 ])
 def test_a_model_capability_of_the_wrong_shape_or_with_nan_is_a_one_line_error(name, broken):
     pool = make_pool(np.random.default_rng(0).normal(size=(10, 2)), acquired=None)

@@ -160,22 +160,25 @@ def test_topuncertain_and_marginsample_agree_with_the_forests_own_trees():
 # softuncertain
 
 
-def test_a_tiny_temperature_reproduces_topuncertain():
+@pytest.mark.parametrize("relative", [True, False])
+def test_a_tiny_temperature_reproduces_topuncertain(relative):
     sd = np.random.default_rng(11).permutation(np.linspace(0.0, 3.0, 50))
     pool = make_pool(50, np.arange(0, 50, 2)[1:])
     top = select(TopUncertainAcquisition(), pool, with_sd(sd), 7)
 
     for seed in range(20):
-        np.testing.assert_array_equal(select(SoftUncertainAcquisition(1e-6), pool, with_sd(sd), 7, seed), top)
+        soft = SoftUncertainAcquisition(1e-6, relative=relative)
+        np.testing.assert_array_equal(select(soft, pool, with_sd(sd), 7, seed), top)
 
 
-def test_a_huge_temperature_is_indistinguishable_from_uniform_and_a_moderate_one_is_not():
-    scores = np.linspace(0.0, 3.0, 20)  # exp(score) spans a factor of 20
+@pytest.mark.parametrize("relative", [True, False])
+def test_a_huge_temperature_is_indistinguishable_from_uniform_and_a_moderate_one_is_not(relative):
+    scores = np.linspace(0.0, 3.0, 20)  # exp(score) spans a factor of 20; their sd is 0.91
     pool, model = make_pool(20), with_bald_scores(scores)
     repeats, batch = 2000, 3
 
-    hot = counts_over_repeats(SoftUncertainAcquisition(1e6), pool, model, batch, repeats, seed=0)
-    mild = counts_over_repeats(SoftUncertainAcquisition(1.0), pool, model, batch, repeats, seed=0)
+    hot = counts_over_repeats(SoftUncertainAcquisition(1e6, relative=relative), pool, model, batch, repeats, 0)
+    mild = counts_over_repeats(SoftUncertainAcquisition(1.0, relative=relative), pool, model, batch, repeats, 0)
 
     assert hot.sum() == mild.sum() == repeats * batch
     assert stats.chisquare(hot).pvalue > 0.01
@@ -184,18 +187,47 @@ def test_a_huge_temperature_is_indistinguishable_from_uniform_and_a_moderate_one
 
 
 @pytest.mark.parametrize("temperature", [1.0, 0.5])
-def test_selection_frequencies_follow_exp_score_over_temperature_exponentiated_once(temperature):
+@pytest.mark.parametrize("relative", [True, False])
+def test_selection_frequencies_follow_exp_score_over_temperature_exponentiated_once(temperature, relative):
     scores = np.linspace(0.0, 1.5, 8)
     pool, model = make_pool(8), with_bald_scores(scores)
     repeats = 10_000
 
-    counts = counts_over_repeats(SoftUncertainAcquisition(temperature), pool, model, 1, repeats, seed=1)
+    soft = SoftUncertainAcquisition(temperature, relative=relative)
+    counts = counts_over_repeats(soft, pool, model, 1, repeats, seed=1)
 
-    once = np.exp(scores / temperature) / np.exp(scores / temperature).sum()
-    twice = np.exp(np.exp(scores / temperature))  # the reference's softmax(exp(x / T))
+    # eq. 7 with Temp = temperature (nats) or temperature × sd of the scores (population sd: 0.5401 here)
+    temp = temperature * (np.sqrt(np.mean((scores - scores.mean()) ** 2)) if relative else 1.0)
+    once = np.exp(scores / temp) / np.exp(scores / temp).sum()
+    twice = np.exp(np.exp(scores / temp))  # the reference's softmax(exp(x / T))
     twice /= twice.sum()
     assert stats.chisquare(counts, repeats * once).pvalue > 0.01
     assert stats.chisquare(counts, repeats * twice).pvalue < 1e-12
+
+
+def test_a_relative_temperature_means_the_same_whatever_the_units_of_the_scores():
+    scores = np.random.default_rng(3).gamma(2.0, 1e-4, size=500)  # a bnn's BALD scores: ~1e-4 nats
+    relative = SoftUncertainAcquisition(0.5)
+
+    for scale, shift in [(1e4, 0.0), (3.0, 0.01), (1e-3, 0.0)]:
+        np.testing.assert_allclose(relative.log_weights(scale * scores + shift), relative.log_weights(scores),
+                                   rtol=1e-9, atol=1e-9)
+    absolute = SoftUncertainAcquisition(0.5, relative=False)
+    # In nats, the same temperature is a near-uniform draw on these scores and a sharp one on 1e4 × them.
+    assert np.ptp(absolute.log_weights(scores)) < 0.01
+    assert np.ptp(absolute.log_weights(1e4 * scores)) > 10
+    # Relative: the gene 2 sd above another has e^4 times its weight at T = 0.5, on any scale.
+    top, other = np.argmax(scores), np.argmin(np.abs(scores - (scores.max() - 2 * scores.std())))
+    gap = relative.log_weights(scores)[top] - relative.log_weights(scores)[other]
+    assert gap == pytest.approx((scores[top] - scores[other]) / (0.5 * scores.std()))
+
+
+def test_when_every_score_is_equal_a_relative_temperature_draws_uniformly():
+    pool, model = make_pool(30), with_sd(np.full(30, 0.2))
+
+    assert (SoftUncertainAcquisition().log_weights(np.full(30, 0.02)) == 0).all()
+    counts = counts_over_repeats(SoftUncertainAcquisition(), pool, model, 2, 1500, seed=2)
+    assert stats.chisquare(counts).pvalue > 0.01
 
 
 def test_softuncertain_is_deterministic_given_the_generator_and_varies_with_it():
@@ -211,9 +243,11 @@ def test_extreme_scores_and_temperatures_do_not_overflow():
     pool, model = make_pool(4), with_sd(np.array([0.0, 1e50, 1e100, 1e-4]))  # scores ≈ 0, 115, 230, 5e-9
 
     with np.errstate(all="raise"):
-        assert list(select(SoftUncertainAcquisition(1e-300), pool, model, 3)) == [2, 1, 3]
-        assert list(select(SoftUncertainAcquisition(5e-324), pool, model, 2)) == [2, 0]  # the rest tie at −inf
-        assert len(set(select(SoftUncertainAcquisition(1e300), pool, model, 4))) == 4
+        for relative in (False, True):
+            assert list(select(SoftUncertainAcquisition(1e-300, relative), pool, model, 3)) == [2, 1, 3]
+            assert len(set(select(SoftUncertainAcquisition(1e300, relative), pool, model, 4))) == 4
+        # the rest tie at −inf
+        assert list(select(SoftUncertainAcquisition(5e-324, relative=False), pool, model, 2)) == [2, 0]
 
 
 @pytest.mark.parametrize("temperature", [0, -1.0, float("nan"), float("inf"), "hot", True, None])
@@ -226,9 +260,12 @@ def test_the_cli_parameter_reaches_softuncertain_and_a_bad_one_is_one_clear_erro
     entry = PluginHost(entry_points=False).registries.acquisitions.get("softuncertain")
 
     assert entry.create(temperature=0.25).temperature == 0.25
-    assert SoftUncertainAcquisition().temperature == 0.9  # the reference's default
+    assert not entry.create(relative=False).relative
+    assert (SoftUncertainAcquisition().temperature, SoftUncertainAcquisition().relative) == (0.5, True)
     with pytest.raises(GdError, match="acquisition 'softuncertain': temperature must be a positive"):
         entry.create(temperature=0)
+    with pytest.raises(GdError, match="acquisition 'softuncertain': relative must be true or false"):
+        entry.create(relative="yes")
 
 
 # Contract, for every uncertainty acquisition
