@@ -289,12 +289,11 @@ def _print_report(markdown: bool, metrics: list[str], span: Any, summary: Any, r
                   base: Any) -> None:
     """The report for people: the summary with the baselines, mean ranks, and each setting's paired differences."""
     from gd_core.report import (DIFFERENCE_HEADERS, POWER, baseline_notes, difference_tables, display_rows,
-                                markdown_table)
+                                markdown_table, statistic_label)
 
     caption, headers, rows = display_rows(summary, metrics, base)
     title = f"{caption}: mean ± sd over seeds (rank)" if caption else "mean ± sd over seeds (rank within setting)"
-    rank_headers = ["acquisition", "settings", *[c.removesuffix("_rank").replace("_", " ") for c in
-                                                 ranks.columns[2:]]]
+    rank_headers = ["acquisition", "settings", *[statistic_label(c.removesuffix("_rank")) for c in ranks.columns[2:]]]
     rank_rows = [[str(r[0]), str(r[1]), *[f"{v:.2f}" for v in r[2:]]] for r in ranks.itertuples(index=False)]
     several = summary[["assay", "descriptor", "model", "batch_size"]].drop_duplicates().shape[0] > 1
     notes = baseline_notes(base)

@@ -47,8 +47,10 @@ def gd_register_acquisitions(register):
 
 
 class AdversarialBIMAcquisition:
-    """Adversarial BIM: sign steps up the predictive variance inside ‖t̂ − t‖₂ ≤ γ‖t‖₂, then each adversarial
-    point's nearest available gene, most uncertain point first (paper eqs. 11–13).
+    """Adversarial BIM: genes nearest the most uncertain points within ‖t̂ − t‖₂ ≤ γ‖t‖₂ (paper eqs. 11–13).
+
+    Sign steps climb the predictive variance from every available gene inside its ball; each adversarial
+    point is mapped to its nearest available gene, most uncertain point first.
 
     Args:
         gamma: radius of each gene's ball relative to its descriptor's norm (γ of eq. 12; the reference's 0.35).

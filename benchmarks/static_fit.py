@@ -1,0 +1,163 @@
+"""Static-fit R² of the models on real screens: does the ``bnn`` learn what the data allows?
+
+For each assay (schmidt_2021_il2, sanchez_2021_tau) with the gene_ontology descriptor, the dataset is
+built through gd's own code (``gd_core.loop.prepare``: alignment, and the test split with seed 0 and
+test_fraction 0.2, as every run uses). For each training size (1,280 and 5,000) and seed (0, 1, 2), that
+many training genes are drawn uniformly from the non-test pool; on them are fitted
+
+- ``mean``: predicting the training mean (the line every model should stay above),
+- ``ridge``: scikit-learn RidgeCV on the raw features, alphas = logspace(-2, 5, 30),
+- ``bnn`` and ``random_forest``: gd's built-in models with their default parameters,
+
+and each is scored on the test genes by R² = 1 − MSE / var(y_test) (so ``mean`` is slightly below 0).
+Prints a markdown table (assay, n_train, model, mean R² ± sd over the seeds).
+
+    .venv/bin/python benchmarks/static_fit.py            # the table (about 2.5 minutes on 2 cores)
+    .venv/bin/python benchmarks/static_fit.py --json     # also the per-seed R² as JSON on stdout
+    .venv/bin/python benchmarks/static_fit.py --variance # also the bnn's MC-dropout predictive variance
+    .venv/bin/python benchmarks/static_fit.py --timing   # also one bnn fit's time, 2,560 genes, 1 thread
+
+``--variance`` reports the median and 90th percentile over the non-test pool of the per-gene variance of
+the ``bnn``'s posterior samples (outcome units²) after fitting on 1,280 genes (seed 0) of schmidt_2021_il2.
+``--timing`` fits the default ``bnn`` on 2,560 pool genes of schmidt_2021_il2 on one torch thread (best
+of three).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+
+ASSAYS = ("schmidt_2021_il2", "sanchez_2021_tau")
+DESCRIPTOR = "gene_ontology"
+SIZES = (1280, 5000)
+SEEDS = (0, 1, 2)
+MODELS = ("mean", "ridge", "bnn", "random_forest")
+
+
+class _Mean:
+    def fit(self, X, y, rng):
+        self.value = float(np.mean(y, dtype=np.float64))
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.value)
+
+
+class _Ridge:
+    def fit(self, X, y, rng):
+        from sklearn.linear_model import RidgeCV
+
+        self.ridge = RidgeCV(alphas=np.logspace(-2, 5, 30)).fit(X, y)
+        return self
+
+    def predict(self, X):
+        return self.ridge.predict(X)
+
+
+def plan_for(assay: str, registries):
+    """gd's own prepared run for this assay: aligned data, test split (seed 0) and the non-test pool."""
+    from gd_core.loop import RunConfig, prepare
+
+    config = RunConfig(assay=assay, descriptor=DESCRIPTOR, model="bnn", acquisition="random", batch_size=64,
+                       cycles=1, seed=0, test_fraction=0.2)
+    return prepare(config, registries, on_status=lambda message: None)
+
+
+def model_for(name: str, registries):
+    if name == "mean":
+        return _Mean()
+    if name == "ridge":
+        return _Ridge()
+    return registries.models.get(name).create()
+
+
+def r2(y_true: np.ndarray, predicted: np.ndarray) -> float:
+    y_true = y_true.astype(np.float64)
+    return 1.0 - float(np.mean((predicted - y_true) ** 2)) / float(np.var(y_true))
+
+
+def measure(registries) -> dict:
+    """Per-seed R² for every assay × size × model: ``{assay: {n: {model: [r2 per seed]}}}``."""
+    results: dict = {}
+    for assay in ASSAYS:
+        plan = plan_for(assay, registries)
+        X, y = plan.dataset.X, plan.dataset.y
+        X_test, y_test = X[plan.test], y[plan.test]
+        results[assay] = {}
+        for n in SIZES:
+            results[assay][n] = {model: [] for model in MODELS}
+            for seed in SEEDS:
+                train = np.random.default_rng([seed, n]).choice(plan.pool, n, replace=False)
+                for name in MODELS:
+                    model = model_for(name, registries).fit(X[train], y[train], np.random.default_rng(seed))
+                    results[assay][n][name].append(r2(y_test, np.asarray(model.predict(X_test))))
+                print(f"{assay} n={n} seed={seed}: "
+                      + ", ".join(f"{m} {results[assay][n][m][-1]:+.4f}" for m in MODELS), file=sys.stderr)
+    return results
+
+
+def table(results: dict) -> str:
+    lines = ["| assay | n_train | model | R² (mean ± sd, 3 seeds) |", "|---|---:|---|---:|"]
+    for assay, by_size in results.items():
+        for n, by_model in by_size.items():
+            for name, values in by_model.items():
+                lines.append(f"| {assay} | {n:,} | {name} | {np.mean(values):+.4f} ± {np.std(values, ddof=1):.4f} |")
+    return "\n".join(lines)
+
+
+def variance_scale(registries) -> dict:
+    plan = plan_for("schmidt_2021_il2", registries)
+    X, y = plan.dataset.X, plan.dataset.y
+    train = np.random.default_rng([0, 1280]).choice(plan.pool, 1280, replace=False)
+    model = registries.models.get("bnn").create().fit(X[train], y[train], np.random.default_rng(0))
+    variance = model.sample(X[plan.pool]).var(axis=0)
+    return {"median": float(np.median(variance)), "p90": float(np.quantile(variance, 0.9)),
+            "var_y_pool": float(np.var(y[plan.pool].astype(np.float64))), "hidden_size": model.hidden_size_}
+
+
+def fit_seconds(registries) -> float:
+    plan = plan_for("schmidt_2021_il2", registries)
+    X, y = plan.dataset.X, plan.dataset.y
+    train = np.random.default_rng([0, 2560]).choice(plan.pool, 2560, replace=False)
+    times = []
+    for _ in range(3):
+        model = registries.models.get("bnn").create(n_threads=1)
+        start = time.perf_counter()
+        model.fit(X[train], y[train], np.random.default_rng(0))
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="also print the per-seed R² as JSON")
+    parser.add_argument("--variance", action="store_true", help="also report the bnn's MC-dropout variance")
+    parser.add_argument("--timing", action="store_true", help="also time one bnn fit on 2,560 genes")
+    args = parser.parse_args(argv)
+
+    from gd_core.plugins import PluginHost
+
+    registries = PluginHost(entry_points=False).registries
+    results = measure(registries)
+    print(table(results))
+    extra = {}
+    if args.variance:
+        extra["mc_variance"] = variance_scale(registries)
+        v = extra["mc_variance"]
+        print(f"\nbnn MC-dropout predictive variance over the pool (schmidt_2021_il2, 1,280 genes, seed 0): "
+              f"median {v['median']:.3g}, 90th percentile {v['p90']:.3g} (var(y) {v['var_y_pool']:.3g}; "
+              f"width {v['hidden_size']})")
+    if args.timing:
+        extra["fit_seconds_2560"] = fit_seconds(registries)
+        print(f"\nbnn fit, 2,560 genes × 128 features, 1 thread: {extra['fit_seconds_2560']:.2f} s (best of 3)")
+    if args.json:
+        print(json.dumps({"r2": {a: {str(n): m for n, m in s.items()} for a, s in results.items()}, **extra}))
+
+
+if __name__ == "__main__":
+    main()
