@@ -1,11 +1,15 @@
 """Time a real sweep: the paper's protocol for one assay × one descriptor × bnn × nine acquisitions × batch 64.
 
-    python benchmarks/sweep.py grid [--seeds 5] [--jobs 2]   # 45 runs of 40 cycles × 64
+    python benchmarks/sweep.py grid [--seeds 5] [--jobs 2]   # 50 runs of 40 cycles × 64 (README's showcase)
+    python benchmarks/sweep.py check [--acquisition A] [--seed S]  # re-run one run of it, compare with the CSV
     python benchmarks/sweep.py batch [--jobs 2]              # run cost against model and batch size
     python benchmarks/sweep.py width [--jobs 2]              # run cost against model and descriptor width
     python benchmarks/sweep.py estimate                      # the paper's whole grid, from the three above
 
-`grid` is the benchmark of record. `batch` runs `topuncertain` once per model × batch size (paper cycle
+`grid` is the benchmark of record: the paper's nine acquisitions and the `descriptor_norm` baseline. It
+writes every run's final metrics and the sha256 of its result files to benchmarks/results/showcase_runs.csv
+(committed), so `check` can re-run any one run with `gd run` and say whether it reproduces exactly.
+`batch` runs `topuncertain` once per model × batch size (paper cycle
 rule) on the real screen. `width` runs it once per model × descriptor width on a simulated screen of the
 same size (10 cycles: only the ratio is used), because the paper's descriptors are wider (808, 799, 420)
 than `gene_ontology` (128). `estimate` scales the grid's CPU time per run by those ratios over the
@@ -25,8 +29,13 @@ from pathlib import Path
 
 GD = str(Path(sys.executable).parent / "gd")
 SETTING = ["--assay", "schmidt_2021_il2", "--descriptor", "gene_ontology"]
-ACQUISITIONS = ("random", "topuncertain", "softuncertain", "marginsample", "kmeans_data", "coreset", "badge",
-                "kmeans_embedding", "adversarialBIM")
+PAPER_ACQUISITIONS = ("random", "topuncertain", "softuncertain", "marginsample", "kmeans_data", "coreset", "badge",
+                      "kmeans_embedding", "adversarialBIM")
+ACQUISITIONS = (*PAPER_ACQUISITIONS, "descriptor_norm")
+GRID_SETTINGS = ["--model", "bnn", "--batch-size", "64", "--cycles", "40"]  # the paper's rule at batch 64
+RESULTS = Path(__file__).parent / "results" / "showcase_runs.csv"
+RESULT_COLUMNS = ["acquisition", "seed", "key", "final_mse", "final_hit_ratio", "final_spearman",
+                  "metrics_sha256", "selections_sha256"]
 BATCH_SIZES = (16, 32, 64, 128, 256, 512)
 PAPER_WIDTHS = (808, 799, 420)  # Achilles, STRING, CCLE
 PAPER_ASSAYS, PAPER_SEEDS = 4, 5
@@ -58,14 +67,61 @@ def run_seconds(out: Path) -> list[dict]:
 
 
 def grid(jobs: int, seeds: int) -> dict:
-    """The benchmark of record."""
+    """The benchmark of record; also writes each run's results to ``RESULTS``."""
     out = OUT / "grid"
-    args = [*SETTING, "--model", "bnn", *[a for q in ACQUISITIONS for a in ("--acquisition", q)],
-            "--batch-size", "64", "--seeds", str(seeds), "--jobs", str(jobs), "--out", str(out)]
+    args = [*SETTING, *GRID_SETTINGS, *[a for q in ACQUISITIONS for a in ("--acquisition", q)],
+            "--seeds", str(seeds), "--jobs", str(jobs), "--out", str(out)]
     timing = timed_sweep(args)
     runs = run_seconds(out)
+    write_results(out)
     return {"what": "grid", "jobs": jobs, "runs": len(runs), **timing,
             "cpu_seconds_per_run": round(timing["cpu_seconds"] / max(1, len(runs)), 1), "per_run": runs}
+
+
+def run_results(directory: Path) -> dict[str, str]:
+    """A finished run's final metrics (repr of the float, as in metrics.csv) and the sha256 of its result files."""
+    import hashlib
+
+    finals = {}
+    for line in (directory / "metrics.csv").read_text().splitlines()[1:]:
+        _, _, metric, value = line.split(",")
+        finals[f"final_{metric}"] = value  # the last cycle's row comes last
+    return {**finals, **{f"{name}_sha256": hashlib.sha256((directory / f"{name}.csv").read_bytes()).hexdigest()
+                         for name in ("metrics", "selections")}}
+
+
+def write_results(out: Path) -> None:
+    """One CSV row per finished run of the grid, sorted by acquisition and seed."""
+    import csv
+
+    rows = []
+    for manifest in (out / "runs").glob("*/config.json"):
+        settings = json.loads(manifest.read_text())["settings"]
+        rows.append({"acquisition": settings["acquisition"], "seed": settings["seed"], "key": manifest.parent.name,
+                     **run_results(manifest.parent)})
+    RESULTS.parent.mkdir(exist_ok=True)
+    with open(RESULTS, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, RESULT_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(sorted(rows, key=lambda r: (r["acquisition"], r["seed"])))
+
+
+def check(acquisition: str, seed: int) -> dict:
+    """Re-run one run of the grid with a plain `gd run` and compare its results with ``RESULTS``."""
+    import csv
+    import tempfile
+
+    with open(RESULTS, newline="") as handle:
+        stored = [r for r in csv.DictReader(handle) if r["acquisition"] == acquisition and int(r["seed"]) == seed]
+    if not stored:
+        raise SystemExit(f"{RESULTS} has no run of {acquisition} with seed {seed}")
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([GD, "run", *SETTING, *GRID_SETTINGS, "--acquisition", acquisition, "--seed", str(seed),
+                        "--out", f"{tmp}/run"], check=True, capture_output=True)
+        again = run_results(Path(tmp) / "run")
+    differing = [k for k in again if again[k] != stored[0][k]]
+    return {"what": "check", "acquisition": acquisition, "seed": seed, "identical": not differing,
+            "differing": {k: {"stored": stored[0][k], "now": again[k]} for k in differing}}
 
 
 def batch(jobs: int) -> dict:
@@ -95,6 +151,7 @@ def estimate() -> dict:
     width = {(r["model"], w): r["seconds"] for w in WIDTHS for r in run_seconds(OUT / f"width-{w}")}
     # CPU per second of run wall time in the grid (imports, data loading and the parent's share).
     overhead = grid_cpu / (sum(r["seconds"] for r in grid_runs) / len(grid_runs))
+    grid_runs = [r for r in grid_runs if r["acquisition"] in PAPER_ACQUISITIONS]
     acquisitions = {"bnn": 9, "random_forest": 5}  # coreset, badge, kmeans_embedding, adversarialBIM need the bnn
     total, rows = 0.0, []
     for model, n_acquisitions in acquisitions.items():
@@ -115,10 +172,16 @@ def estimate() -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["grid", "batch", "width", "estimate"])
+    parser.add_argument("what", choices=["grid", "check", "batch", "width", "estimate"])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--acquisition", default="topuncertain", help="check: the run's acquisition")
+    parser.add_argument("--seed", type=int, default=0, help="check: the run's seed")
     options = parser.parse_args()
+    if options.what == "check":
+        result = check(options.acquisition, options.seed)
+        print(json.dumps(result, indent=1))
+        raise SystemExit(0 if result["identical"] else 1)
     if options.what == "grid":
         result = grid(options.jobs, options.seeds)
     elif options.what == "batch":

@@ -261,7 +261,7 @@ def test_the_cli_parameter_reaches_softuncertain_and_a_bad_one_is_one_clear_erro
 
     assert entry.create(temperature=0.25).temperature == 0.25
     assert not entry.create(relative=False).relative
-    assert (SoftUncertainAcquisition().temperature, SoftUncertainAcquisition().relative) == (0.5, True)
+    assert (SoftUncertainAcquisition().temperature, SoftUncertainAcquisition().relative) == (1.5, True)
     with pytest.raises(GdError, match="acquisition 'softuncertain': temperature must be a positive"):
         entry.create(temperature=0)
     with pytest.raises(GdError, match="acquisition 'softuncertain': relative must be true or false"):
