@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 ACQUISITIONS = ("random", "topuncertain", "softuncertain", "marginsample", "kmeans_data", "coreset", "badge",
-                "kmeans_embedding", "adversarialBIM")
+                "kmeans_embedding", "adversarialBIM", "descriptor_norm")
 MODELS = ("random_forest", "bnn")
 GD = str(Path(sys.executable).parent / "gd")
 
@@ -78,7 +78,8 @@ def one_selection(model: str, acquisition: str, n_genes: int) -> None:
     seconds = time.perf_counter() - started
     assert len(set(chosen.tolist())) == 64
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
-    print(json.dumps({"seconds": seconds, "peak_gb": peak_gb}))
+    # The bnn's width, which its cross-validation picks anew on each pool, sets the cost of embeddings.
+    print(json.dumps({"seconds": seconds, "peak_gb": peak_gb, "width": getattr(fitted, "hidden_size_", None)}))
 
 
 def scale(sizes: list[int]) -> None:

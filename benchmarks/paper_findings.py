@@ -85,7 +85,7 @@ def verdict(differences: np.ndarray, expected_sign: int) -> dict:
         side = 1 if result["ci_low"] > 0 else -1
         result["outcome"] = "reproduced" if side == expected_sign else "contradicted"
     else:
-        result["outcome"] = result["verdict"]  # not separable, too few seeds or identical
+        result["outcome"] = result["verdict"]  # not separable, too few seeds, identical or constant difference
     return result
 
 

@@ -1,4 +1,4 @@
-"""Time a real sweep: the paper's protocol for one assay × one descriptor × bnn × nine acquisitions × batch 64.
+"""Time a real sweep: the paper's protocol for one assay × one descriptor × bnn × ten acquisitions × batch 64.
 
     python benchmarks/sweep.py grid [--seeds 5] [--jobs 2]   # 50 runs of 40 cycles × 64 (README's showcase)
     python benchmarks/sweep.py check [--acquisition A] [--seed S]  # re-run one run of it, compare with the CSV

@@ -8,7 +8,7 @@ import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -18,6 +18,9 @@ from rich.table import Column, Table
 from gd_core.errors import GdError
 from gd_core.plugins import PluginHost
 from gd_core.registry import KINDS
+
+if TYPE_CHECKING:  # imported where used, to keep `gd --help` fast
+    from gd_core.loop import RunConfig
 
 # `gd run` with no options: a real screen and a descriptor that ship with gd (so it works offline), the
 # paper's Bayesian network and its canonical uncertainty acquisition.
@@ -46,7 +49,7 @@ def parse_split_seed(raw: str) -> int | str:
     text = raw.strip()
     if text == SPLIT_FOLLOWS_SEED:
         return text
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise GdError(f"--split-seed {raw!r} must be a whole number ≥ 0 or '{SPLIT_FOLLOWS_SEED}' (a new test "
                       "split for every --seed)")
     return int(text)
@@ -62,9 +65,12 @@ def _value(raw: str) -> Any:
         return raw
 
 
-def _default_out(assay: str, descriptor: str, model: str, acquisition: str, batch_size: int, seed: int) -> Path:
-    assay, descriptor = (Path(name).name.split(".")[0] for name in (assay, descriptor))  # file paths → stems
-    return Path("runs") / f"{assay}-{descriptor}-{model}-{acquisition}-b{batch_size}-s{seed}"
+def _default_out(config: RunConfig) -> Path:
+    """``runs/ASSAY-DESCRIPTOR-MODEL-ACQUISITION-bBATCH-sSEED``, plus ``-splitS`` off the default split seed."""
+    assay, descriptor = (Path(name).name.split(".")[0] for name in (config.assay, config.descriptor))  # stems
+    split = "" if config.split_seed == 0 else f"-split{config.split_seed}"
+    return Path("runs") / (f"{assay}-{descriptor}-{config.model}-{config.acquisition}-b{config.batch_size}"
+                           f"-s{config.seed}{split}")
 
 
 def build_app(host: PluginHost) -> typer.Typer:
@@ -160,7 +166,7 @@ def build_app(host: PluginHost) -> typer.Typer:
             cycles=cycles, seed=seed, metrics=tuple(metric or DEFAULT_METRICS), test_fraction=test_fraction,
             hit_fraction=hit_fraction, params=parse_params(param or []), split_seed=parse_split_seed(split_seed),
         )
-        out = out or _default_out(assay, descriptor, model, acquisition, batch_size, seed)
+        out = out or _default_out(config)
         run_dir = RunDirectory(out, force=force)
         run_dir.check()
         started = datetime.now(timezone.utc)

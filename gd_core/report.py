@@ -102,7 +102,8 @@ def _variants(runs: dict[str, dict[str, Any]]) -> dict[str, str]:
     for key, settings in runs.items():
         values = {name: json.dumps(settings.get(name), sort_keys=True)
                   for name in ("test_fraction", "hit_fraction", "metrics")}
-        values["split_seed"] = json.dumps(settings.get("split_seed", 0))  # sweeps before split_seed used 0
+        # Runs from before split_seed existed drew the test split from the run seed.
+        values["split_seed"] = json.dumps(settings.get("split_seed", "seed"))
         for kind, params in sorted(settings.get("params", {}).items()):
             values.update({f"{kind}.{name}": json.dumps(value) for name, value in sorted(params.items())})
         values["cycles"] = str(settings["cycles"])
@@ -277,8 +278,9 @@ def paired_differences(runs: pd.DataFrame, metrics: Sequence[str], lower_is_bett
 
     Runs of one setting with the same seed share the test split, the hits and the initial batch, so the
     difference of two acquisitions is taken seed by seed over the seeds both have (``pairs``). The best is
-    the acquisition with the best mean of that statistic; it is not compared with itself, and when it is
-    ``random`` there are no rows vs the best (they would repeat those vs random). See ``compare``.
+    the acquisition with the best mean of that statistic among those with the most seeds; it is not
+    compared with itself, and when it is ``random`` there are no rows vs the best (they would repeat those
+    vs random). See ``compare``.
     """
     rows = []
     for setting, block in runs.groupby(SETTING, sort=True):
@@ -286,7 +288,9 @@ def paired_differences(runs: pd.DataFrame, metrics: Sequence[str], lower_is_bett
             lower = stat.split("_", 1)[1] in lower_is_better
             by_seed = block.pivot_table(index="seed", columns="acquisition", values=stat, aggfunc="mean",
                                         dropna=False)
-            means = by_seed.mean().dropna()
+            # The best is chosen among the acquisitions with the most seeds, so one lucky seed cannot win.
+            counts = by_seed.count()
+            means = by_seed.mean()[counts == counts.max()].dropna()
             references = [("random", REFERENCE)] if REFERENCE in by_seed.columns else []
             best = (means.idxmin() if lower else means.idxmax()) if len(means) else REFERENCE
             if best != REFERENCE:  # else its rows would repeat those vs random
@@ -307,8 +311,8 @@ def compare(differences: np.ndarray, lower_is_better: bool) -> dict[str, Any]:
 
     The interval is mean ± t(0.975, n−1)·sd/√n and p = 2·P(T_{n−1} > |mean|/(sd/√n)). The verdict is
     "not separable" when the interval contains 0, else "better" or "worse" for the acquisition (lower is
-    better where ``lower_is_better``). Fewer than 2 pairs, or differences that do not vary, allow no test:
-    the verdict is then "identical" when every difference is 0, else "too few seeds", with a ``note``.
+    better where ``lower_is_better``). Fewer than 2 pairs ("too few seeds") or differences that do not vary
+    ("identical" when every one is 0, else "constant difference") allow no test; a ``note`` says which.
     ``seeds_needed`` is ``seeds_for_power`` of the observed mean and sd (``">10000"`` past the cap).
     """
     d = np.asarray(differences, dtype=float)
@@ -320,7 +324,8 @@ def compare(differences: np.ndarray, lower_is_better: bool) -> dict[str, Any]:
     if not d.any():
         return {**row, "verdict": "identical", "note": "every pair has the same value"}
     if np.ptp(d) <= 1e-12 * np.abs(d).max():  # rounding noise of a constant difference is no spread
-        return {**row, "note": "the differences do not vary, so the t-test is undefined"}
+        return {**row, "verdict": "constant difference",
+                "note": "every pair differs by the same amount, so the t-test is undefined"}
     from scipy import stats
 
     mean, sd = float(d.mean()), float(d.std(ddof=1))
@@ -463,7 +468,7 @@ def _difference_cells(record: dict[str, Any]) -> list[str]:
     mean, low, high, p = record["mean_diff"], record["ci_low"], record["ci_high"], record["p"]
     versus = "random" if record["reference"] == "random" else f"best: {record['versus']}"
     interval = "–" if pd.isna(low) else f"[{low:+.3g}, {high:+.3g}]"
-    if record["verdict"] == "too few seeds" and record["pairs"] >= 2:
+    if record["verdict"] == "constant difference":
         interval = "– (no spread)"
     needed = record["seeds_needed"]
     return [statistic_label(record["statistic"]), record["acquisition"], versus, str(record["pairs"]),

@@ -39,3 +39,12 @@ def refuse_non_finite(values: np.ndarray, method: str) -> None:
         bad = int((~finite.reshape(len(values), -1).all(axis=1)).sum())
         raise GdError(f"model.{method} gave NaN or infinite values for {bad} gene(s); "
                       "check the model's fit and inputs")
+
+
+def posterior_samples(model: object, X: np.ndarray) -> np.ndarray:
+    """``model.sample(X)``, refused with a GdError unless it is ``[n_samples ≥ 1, len(X)]``."""
+    samples = np.asarray(model.sample(X))
+    if samples.ndim != 2 or samples.shape[1] != len(X) or samples.shape[0] < 1:
+        raise GdError(f"model.sample returned shape {samples.shape} for {len(X)} genes; "
+                      f"it must return [n_samples, {len(X)}]")
+    return samples

@@ -8,8 +8,7 @@ import numpy as np
 
 from gd_core import hookimpl
 from gd_core.data import Pool
-from gd_core.errors import GdError
-from gd_plugins_builtin._checks import check_batch_size, positive_float, refuse_non_finite
+from gd_plugins_builtin._checks import check_batch_size, positive_float, posterior_samples, refuse_non_finite
 
 # Genes scored per call of model.sample: 100 trees × 2^15 genes is 26 MB of float64 samples.
 _ROWS_PER_CHUNK = 1 << 15
@@ -164,11 +163,7 @@ def _scores(pool: Pool, model: object, batch_size: int,
         rows = available[start:start + _ROWS_PER_CHUNK]
         # No rng: the model's own fixed samples (all trees; the dropout masks behind predict) score every
         # chunk alike, where fresh draws per chunk would make a gene's score depend on its chunk.
-        samples = np.asarray(model.sample(pool.X[rows]))
-        if samples.ndim != 2 or samples.shape[1] != len(rows) or samples.shape[0] < 1:
-            raise GdError(f"model.sample returned shape {samples.shape} for {len(rows)} genes; "
-                          f"it must return [n_samples, {len(rows)}]")
-        scores[start:start + len(rows)] = statistic(samples)
+        scores[start:start + len(rows)] = statistic(posterior_samples(model, pool.X[rows]))
     refuse_non_finite(scores, "sample")
     return scores
 

@@ -1,5 +1,5 @@
-"""Adversarial BIM (paper Appendix B, eqs. 11–13): real genes nearest the descriptors of highest uncertainty
-reachable by a small perturbation of each available gene.
+"""Adversarial BIM (paper Appendix B, eqs. 11–13): real genes nearest the descriptors of highest
+uncertainty reachable by a small perturbation of each available gene.
 
 Eq. 12: from every available gene's descriptor t, ``steps`` sign steps climb the model's predictive
 variance, t̂ ← Π(t̂ + α·sign(∇ Var(t̂))), where Π projects onto the L2 ball ‖t̂ − t‖₂ ≤ γ‖t‖₂ (every
@@ -34,7 +34,9 @@ import numpy as np
 from gd_core import hookimpl
 from gd_core.data import Pool
 from gd_core.errors import GdError
-from gd_plugins_builtin._checks import check_batch_size, positive_float, positive_int, refuse_non_finite
+from gd_plugins_builtin._checks import (check_batch_size, positive_float, positive_int, posterior_samples,
+                                        refuse_non_finite)
+from gd_plugins_builtin.acquisitions import posterior_variance
 from gd_plugins_builtin.diversity import nearest_rows
 
 # Genes perturbed together: each of steps + 1 model calls sees at most this many rows.
@@ -53,7 +55,8 @@ class AdversarialBIMAcquisition:
     point is mapped to its nearest available gene, most uncertain point first.
 
     Args:
-        gamma: radius of each gene's ball relative to its descriptor's norm (γ of eq. 12; the reference's 0.35).
+        gamma: radius of each gene's ball relative to its descriptor's norm (γ of eq. 12; the reference's
+            0.35).
         steps: sign steps per gene (m of eq. 12).
         step_size: the L2 length of a full sign step as a fraction of the ball's radius (default 2.5 / steps).
 
@@ -153,12 +156,9 @@ def _variance(model: object) -> Callable[[np.ndarray], np.ndarray]:
     """Predictive variance over the model's own posterior samples (those ``input_gradient`` differentiates)."""
 
     def variance(x: np.ndarray) -> np.ndarray:
-        samples = np.asarray(model.sample(x))
-        if samples.ndim != 2 or samples.shape[1] != len(x):
-            raise GdError(f"model.sample returned shape {samples.shape} for {len(x)} genes; "
-                          f"it must return [n_samples, {len(x)}]")
+        samples = posterior_samples(model, x)
         refuse_non_finite(samples.T, "sample")
-        return np.var(samples, axis=0, dtype=np.float64)
+        return posterior_variance(samples)
 
     return variance
 

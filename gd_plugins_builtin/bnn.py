@@ -23,11 +23,11 @@ per cent of the variance at best: on schmidt_2021_il2 (il2) and sanchez_2021_tau
 RidgeCV reaches a test R² of 0.004–0.025 from 1,280–5,000 genes. The earlier fitting (every feature
 standardised, PyTorch's random output layer, weight decay 1e-4, dropout 0.1, widths 16/64/256, each network
 early-stopped on its own 20% split, the final one on 80% of the genes) was best after 1–3 epochs, no width's
-CV loss beat the mean, and it scored R² −0.032 (il2) and −0.020 (tau) at 1,280 genes, below predicting the
-mean, and −0.007 on tau at 5,000. ``benchmarks/static_fit.py`` measures this (R² on gd's test split, mean of
-3 seeds). Each change below, with the change in that R² when it alone is undone from the final fitting, at
-il2 1,280 / il2 5,000 / tau 1,280 / tau 5,000 genes (negative: worse without it; differences under ~0.002
-are within seed noise):
+CV loss beat the mean, and it scored R² −0.029 (il2) and −0.025 (tau) at 1,280 genes, below predicting the
+mean, and −0.006 on tau at 5,000 (the "before" column of benchmarks/README.md, commit af370ff).
+``benchmarks/static_fit.py`` measures this (R² on gd's test split, mean of 3 seeds). Each change below, with
+the change in that R² when it alone is undone from the final fitting, at il2 1,280 / il2 5,000 / tau 1,280 /
+tau 5,000 genes (negative: worse without it; differences under ~0.002 are within seed noise):
 
 1. One input scale, the root mean square of the features' standard deviations, instead of one per feature
    (−0.003 / +0.001 / −0.004 / −0.002). Descriptors such as gene_ontology are SVD components of decreasing
@@ -64,8 +64,7 @@ are within seed noise):
    tau 5,000 falls below RidgeCV without it).
 
 Without cross-validation (one width, or fewer than ``2 * folds`` genes) the network is early-stopped on a
-held-out ``validation_fraction`` of the genes as before, with changes 1–3 and 6. All undone together, the
-same code scores about as the earlier fitting did (−0.029 / +0.024 / −0.025 / −0.006). The fitted model's
+held-out ``validation_fraction`` of the genes as before, with changes 1–3 and 6. The fitted model's
 MC-dropout spread is smaller after these changes: on il2 at 1,280 genes the per-gene predictive variance over
 the pool has median 4e-5 and 90th percentile 2.6e-4 (y variance 0.046), against 2.6e-4 and 1.3e-3 before.
 
@@ -115,6 +114,7 @@ class _Net:
     b2: torch.Tensor  # [1]
 
     def hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """The hidden layer's activations, ``[len(x), h]``."""
         return torch.relu(torch.addmm(self.b1, x, self.W1.T))
 
     def mean_output(self, x: torch.Tensor) -> torch.Tensor:
@@ -284,9 +284,10 @@ class BayesianMLP:
         """BADGE embeddings (paper eq. 2): the gradient of the loss at a sampled pseudo-label with respect to the
         output layer's weights and bias.
 
-        The loss is the Gaussian likelihood's ½(ĝ(x) − ŷ)² / σ², ĝ(x) the predictive mean (what ``predict``
-        returns); the output layer is linear, so its gradient is (ĝ(x) − ŷ)·y_std·[h(x), 1] with h(x) the hidden
-        activations (``embed``) and y_std the target scale the network works in. The pseudo-label:
+        The loss is the Gaussian likelihood's ½(ĝ(x) − ŷ)² with σ² = 1 (eq. 5), ĝ(x) the predictive mean (what
+        ``predict`` returns); the output layer is linear, so its gradient is (ĝ(x) − ŷ)·y_std·[h(x), 1] with h(x)
+        the hidden activations (``embed``) and y_std the target scale the network works in. The two modes differ
+        only in the variance ŷ is drawn with, never in the loss:
 
         - ``"likelihood"`` (the paper): ŷ ~ N(ĝ(x), σ²), σ² = 1 as in eq. 5, so the embedding is
           −ε·y_std·[h(x), 1] with ε = ``rng.standard_normal(len(X))``: a unit normal multiple of [h, 1] (σ² and
@@ -603,7 +604,7 @@ def _sizes(value: int | Sequence[int]) -> tuple[int, ...]:
     except TypeError:
         sizes = ()
     if not sizes or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in sizes):
-        raise ValueError(f"hidden_sizes must be a positive whole number or a list of them (e.g. [16, 64, 256]), "
+        raise ValueError(f"hidden_sizes must be a positive whole number or a list of them (e.g. [128, 512]), "
                          f"got {value!r}")
     if len(set(sizes)) != len(sizes):
         raise ValueError(f"hidden_sizes lists a width twice: {list(sizes)}")

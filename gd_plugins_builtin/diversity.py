@@ -254,18 +254,7 @@ def _candidates(points: np.ndarray, rows: np.ndarray | None, queries: np.ndarray
 def nearest_rows(points: np.ndarray, queries: np.ndarray, *, rows: np.ndarray | None = None) -> np.ndarray:
     """For each query point, the index of its nearest row of ``points[rows]`` (or ``points``); equal distances
     go to the lower index. Rows may be chosen by several queries."""
-    queries = np.asarray(queries, dtype=np.float32)
-    n = len(points) if rows is None else len(rows)
-    best_d = np.full(len(queries), np.inf, dtype=np.float32)
-    best_i = np.zeros(len(queries), dtype=np.int64)
-    step = block_rows(len(queries))
-    for start in range(0, n, step):
-        d = squared_distances(queries, take(points, rows, start, start + step))
-        i = np.argmin(d, axis=1)  # the first of equal minima: the lower index
-        d = d[np.arange(len(queries)), i]
-        better = d < best_d  # strict: an earlier block keeps a tie
-        best_d[better], best_i[better] = d[better], i[better] + start
-    return best_i
+    return _candidates(points, rows, np.asarray(queries, dtype=np.float32), 1)[1][:, 0]
 
 
 def nearest_distinct(points: np.ndarray, queries: np.ndarray, *, rows: np.ndarray | None = None,

@@ -1,12 +1,13 @@
-"""Helpers shared by the CLI and results tests: a small `gd run` and in-process invocation."""
+"""Helpers shared by tests: a small `gd run`, in-process invocation, and a model with no posterior samples."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from gd_core import cli
+from gd_core import cli, hookimpl
 
 RUN_FILES = {"config.json", "metrics.csv", "selections.csv", "run.log"}
 SMALL = {"descriptor": {"n_genes": 600, "n_features": 8}, "assay": {"n_genes": 600}, "model": {"n_estimators": 10}}
@@ -28,3 +29,21 @@ def gd(capsys, argv: list[str]) -> tuple[int, str, str]:
         cli.main(argv)
     out, err = capsys.readouterr()
     return exit_.value.code, out, err
+
+
+class NoSamples:
+    """Registers model 'mean_only', which predicts but offers no posterior samples."""
+
+    @hookimpl
+    def gd_register_models(self, register):
+        register("mean_only", lambda: MeanOnly())
+
+
+class MeanOnly:
+    """Predicts zero; has no sample method."""
+
+    def fit(self, X, y, rng):
+        return self
+
+    def predict(self, X):
+        return np.zeros(len(X))

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from gd_core import Pool, hookimpl
+from gd_core import Pool
 from gd_core.data import check_compatible
 from gd_core.loop import RunConfig, execute, prepare
 from gd_plugins_builtin.acquisitions import DescriptorNormAcquisition
+from tests.helpers import MeanOnly, NoSamples
 
 
 def test_descriptor_norm_picks_the_available_genes_of_largest_norm_largest_first_ties_to_the_lower():
@@ -20,29 +21,12 @@ def test_descriptor_norm_picks_the_available_genes_of_largest_norm_largest_first
     assert chosen.tolist() == [5, 0, 3]
 
 
-class MeanOnly:
-    """A model that only predicts (no samples, embedding or gradients)."""
-
-    def fit(self, X, y, rng):
-        self.mean = float(np.mean(y))
-        return self
-
-    def predict(self, X):
-        return np.full(len(X), self.mean)
-
-
-class MeanOnlyPlugin:
-    @hookimpl
-    def gd_register_models(self, register):
-        register("mean_only", MeanOnly)
-
-
 def test_descriptor_norm_needs_no_model_capability_and_runs_with_any_model(host_with):
     acquisition = DescriptorNormAcquisition()
     assert acquisition.requires == ()
     check_compatible("mean_only", MeanOnly(), "descriptor_norm", acquisition)
 
-    host = host_with(MeanOnlyPlugin(), builtins=True)
+    host = host_with(NoSamples(), builtins=True)  # registers mean_only
     config = RunConfig("simulated", "simulated", "mean_only", "descriptor_norm", batch_size=10, cycles=3,
                        params={"descriptor": {"n_genes": 400, "n_features": 6}, "assay": {"n_genes": 400}})
     plan = prepare(config, host.registries, on_status=lambda message: None)

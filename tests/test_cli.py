@@ -142,6 +142,7 @@ ERRORS = {
     "test fraction": (["--test-fraction", "1.5"], ["test_fraction", "1.5"]),
     "unknown option": (["--bogus", "1"], ["--bogus"]),
     "bad split seed": (["--split-seed", "first"], ["--split-seed 'first'", "'seed'"]),
+    "non-ASCII digit split seed": (["--split-seed", "²"], ["--split-seed '²'", "whole number"]),
 }
 
 
@@ -325,3 +326,14 @@ def test_gd_debug_shows_the_traceback_of_a_plugin_bug(tmp_path, monkeypatch, hos
 
     with pytest.raises(KeyError):
         cli.main(run_args(tmp_path / "run", "--descriptor", "buggy"))
+
+
+def test_the_default_run_directory_names_a_split_seed_off_the_default():
+    from gd_core.cli import _default_out
+    from gd_core.loop import RunConfig
+
+    base = dict(assay="data/my_screen.csv", descriptor="gene_ontology", model="bnn", acquisition="badge",
+                batch_size=32, cycles=4, seed=3)
+    assert _default_out(RunConfig(**base)).as_posix() == "runs/my_screen-gene_ontology-bnn-badge-b32-s3"
+    assert _default_out(RunConfig(**base, split_seed=7)).name.endswith("-b32-s3-split7")
+    assert _default_out(RunConfig(**base, split_seed="seed")).name.endswith("-s3-splitseed")

@@ -372,7 +372,7 @@ def test_not_separable_exactly_when_the_interval_contains_zero(paired_sweep, fac
         assert (row["p"] >= 0.05) == (row["verdict"] == "not separable")
 
 
-def test_too_few_seeds_and_identical_results_are_said_not_computed(paired_sweep, capsys):
+def test_too_few_seeds_identical_and_constant_differences_are_said_not_computed(paired_sweep, capsys):
     report = paired_report(capsys, paired_sweep)
     row = difference(report, "final_hit_ratio", "coreset")  # one seed: one pair
     assert row["pairs"] == 1 and row["verdict"] == "too few seeds" and row["note"] == "one pair"
@@ -381,12 +381,12 @@ def test_too_few_seeds_and_identical_results_are_said_not_computed(paired_sweep,
     row = difference(report, "final_mse", "softuncertain")  # the same final mse on every seed
     assert row["verdict"] == "identical" and row["ci_low"] is None and row["p"] is None
     row = difference(report, "auc_mse", "softuncertain")  # 0.3 higher at 10 genes: 0.05 on every seed
-    assert row["mean_diff"] == pytest.approx(0.05) and row["verdict"] == "too few seeds"
-    assert "do not vary" in row["note"] and row["ci_low"] is None
+    assert row["mean_diff"] == pytest.approx(0.05) and row["verdict"] == "constant difference"
+    assert "differs by the same amount" in row["note"] and row["ci_low"] is None
     code, out, _ = gd(capsys, ["report", str(paired_sweep), "--format", "markdown"])
     assert "nan" not in out.lower()
     assert "| final hit ratio | coreset | random | 1 | +0 | – | – | too few seeds | – |" in out
-    assert "| AUC mse | softuncertain | random | 3 | +0.05 | – (no spread) | – | too few seeds | – |" in out
+    assert "| AUC mse | softuncertain | random | 3 | +0.05 | – (no spread) | – | constant difference | – |" in out
     assert "| final mse | softuncertain | random | 3 | +0 | – | – | identical | – |" in out
 
 
@@ -432,6 +432,9 @@ def test_seeds_needed_in_the_report_and_the_cap(paired_sweep, capsys):
     report = paired_report(capsys, paired_sweep)
     # softuncertain − random: mean 1/30, sd √(1/75), so the effect is 1/√12 ≈ 0.289 sd (pinned from scipy)
     assert difference(report, "final_hit_ratio", "softuncertain")["seeds_needed"] == 97
+    # By hand, the normal approximation with the usual t correction: n ≈ (z₀.₉₇₅ + z₀.₈)² / δ² + z₀.₉₇₅² / 2
+    # = (1.960 + 0.842)² · 12 + 1.92 = 96.1, so 97 pairs.
+    assert math.ceil((1.959964 + 0.841621) ** 2 * 12 + 1.959964 ** 2 / 2) == 97
     assert compare([0.01, -0.01, 0.0001], lower_is_better=False)["seeds_needed"] == ">10000"
 
 
@@ -525,6 +528,62 @@ def test_the_oracle_line_has_its_kink_at_the_number_of_hits(faceted_sweep):
         assert list(oracle.get_xdata()) == [32, 50, 96] and list(oracle.get_ydata()) == [0.64, 1.0, 1.0]
     finally:
         plt.close(figure)
+
+
+def test_the_best_is_chosen_among_the_acquisitions_with_the_most_seeds(tmp_path, capsys):
+    root = tmp_path / "lucky"
+    finals = {"random": [0.1, 0.2, 0.3], "topuncertain": [0.3, 0.4, 0.5], "badge": [0.9]}  # badge: one lucky seed
+    runs = [config(a, s) for a, values in finals.items() for s in range(len(values))]
+    record(root, runs)
+    for run in runs:
+        hit = finals[run.acquisition][run.seed]
+        write_run(root, run, {"mse": [1.0, 0.9, 0.8], "hit_ratio": [0.0, hit / 2, hit]})
+    best = [r for r in paired_report(capsys, root)["differences"]
+            if r["statistic"] == "final_hit_ratio" and r["reference"] == "best"]
+    assert {r["versus"] for r in best} == {"topuncertain"}  # not badge, whose mean 0.9 rests on one seed
+    assert {r["acquisition"]: r["pairs"] for r in best} == {"random": 3, "badge": 1}
+
+
+def test_without_random_only_the_best_is_a_reference_and_a_best_random_is_not_repeated(tmp_path, capsys):
+    root = tmp_path / "no-random"
+    runs = [config(a, s) for a in ("topuncertain", "coreset") for s in (0, 1, 2)]
+    record(root, runs)
+    for run in runs:
+        hit = (0.5 if run.acquisition == "topuncertain" else 0.2) + 0.01 * run.seed ** 2
+        write_run(root, run, {"mse": [1.0, 0.9, 0.8], "hit_ratio": [0.0, hit / 2, hit]})
+    rows = [r for r in paired_report(capsys, root)["differences"] if r["statistic"] == "final_hit_ratio"]
+    assert [(r["acquisition"], r["reference"], r["versus"]) for r in rows] == [("coreset", "best", "topuncertain")]
+    assert rows[0]["mean_diff"] == pytest.approx(-0.3) and rows[0]["verdict"] == "constant difference"
+
+    root = tmp_path / "random-best"
+    runs = [config(a, s) for a in ("random", "coreset") for s in (0, 1, 2)]
+    record(root, runs)
+    for run in runs:
+        hit = (0.5 if run.acquisition == "random" else 0.2) + 0.01 * run.seed ** 2 * (run.acquisition == "random")
+        write_run(root, run, {"mse": [1.0, 0.9, 0.8], "hit_ratio": [0.0, hit / 2, hit]})
+    rows = [r for r in paired_report(capsys, root)["differences"] if r["statistic"] == "final_hit_ratio"]
+    assert [(r["acquisition"], r["reference"]) for r in rows] == [("coreset", "random")]
+    assert rows[0]["verdict"] == "worse"
+
+
+def test_runs_from_before_split_seed_are_not_pooled_with_split_seed_0(tmp_path, capsys):
+    root = tmp_path / "old-and-new"
+    runs = [config("random", s, split_seed=0) for s in (0, 1)]
+    record(root, runs)
+    for run in runs:
+        write_run(root, run, CURVES[("random", run.seed)])
+    # Older sweeps drew the test split from the run seed and recorded no split_seed.
+    manifest = json.loads((root / "sweep.json").read_text())
+    old = {f"old{key}": {k: v for k, v in settings.items() if k != "split_seed"}
+           for key, settings in manifest["runs"].items()}
+    for key, settings in old.items():
+        scratch = root.parent / f"scratch-{key}"
+        write_run(scratch, config("random", settings["seed"]), CURVES[("random", settings["seed"])])
+        (scratch / "runs" / run_key(config("random", settings["seed"]))).rename(root / "runs" / key)
+    manifest["runs"].update(old)
+    (root / "sweep.json").write_text(json.dumps(manifest))
+    rows = {r["acquisition"]: r["seeds"] for r in paired_report(capsys, root)["summary"]}
+    assert rows == {"random [split_seed=0]": 2, 'random [split_seed="seed"]': 2}
 
 
 def test_a_differing_split_seed_is_a_variant_not_more_seeds(tmp_path, capsys):

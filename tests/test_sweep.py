@@ -135,6 +135,9 @@ def test_every_run_of_a_sweep_shares_split_seed_0_unless_told_to_follow_the_seed
     ("batch_sizes = ['64']\n", "'batch_sizes' must be a non-empty list of whole numbers"),
     ("seeds = \n", "not valid TOML"),
     ("params = 3\n", "'params' must be tables"),
+    ("split_seed = -1\n", "'split_seed' must be a whole number ≥ 0 or \"seed\""),
+    ("split_seed = 'run'\n", "'split_seed' must be .* got 'run'"),
+    ("split_seed = true\n", "'split_seed' must be"),
 ])
 def test_a_bad_spec_file_is_refused_by_key(tmp_path, text, message):
     spec = tmp_path / "bad.toml"
@@ -252,8 +255,9 @@ def test_one_sweep_at_a_time_per_directory(tmp_path, capsys):
     (["--jobs", "0"], "--jobs must be at least 1"),
     (["--scheduler", "tcp://127.0.0.1:8786"], "--scheduler is for --executor dask"),
     (["--executor", "slurm"], "--executor 'slurm' is not one of local, dask"),
+    (["--split-seed", "-1"], "--split-seed '-1' must be a whole number ≥ 0 or 'seed'"),
 ])
-def test_bad_executor_options_are_one_line_errors(tmp_path, capsys, extra, message):
+def test_bad_sweep_options_are_one_line_errors(tmp_path, capsys, extra, message):
     code, _, err = gd(capsys, sweep_args(tmp_path / "s", *extra))
     assert code == 1 and message in err and "Traceback" not in err
 

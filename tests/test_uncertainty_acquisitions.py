@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 import gd_plugins_builtin.acquisitions as acquisitions
-from gd_core import GdError, Pool, hookimpl
+from gd_core import GdError, Pool
 from gd_core.loop import RunConfig, execute, prepare
 from gd_core.plugins import PluginHost
 from gd_plugins_builtin.acquisitions import (
@@ -18,6 +18,7 @@ from gd_plugins_builtin.acquisitions import (
     TopUncertainAcquisition,
 )
 from gd_plugins_builtin.models import RandomForest
+from tests.helpers import NoSamples
 
 UNCERTAINTY = ("topuncertain", "softuncertain", "marginsample")
 # Standardised: mean 0 and population variance 1, so gene i's samples sd_i·Z have variance sd_i² exactly.
@@ -222,6 +223,22 @@ def test_a_relative_temperature_means_the_same_whatever_the_units_of_the_scores(
     assert gap == pytest.approx((scores[top] - scores[other]) / (0.5 * scores.std()))
 
 
+def test_the_default_lies_between_random_and_topuncertain_on_any_scale_where_nats_do_not():
+    # Scores shaped like a bnn's (~1e-4 nats) and the same scores 1e4 times larger (a forest's scale).
+    base = np.random.default_rng(5).gamma(2.0, 1e-4, size=2000)
+    top_decile = np.argsort(base)[-200:]  # random would take 10% of its picks from here, topuncertain 100%
+
+    def share(acquisition, scores):
+        pool, model, rng = make_pool(2000), with_bald_scores(scores), np.random.default_rng(0)
+        picks = np.concatenate([acquisition.select(pool, model, 64, rng) for _ in range(20)])
+        return np.isin(picks, top_decile).mean()
+
+    default = [share(SoftUncertainAcquisition(), scale * base) for scale in (1.0, 1e4)]
+    assert 0.2 < default[0] < 0.8 and default[0] == default[1]  # same weights, same draws, on both scales
+    nats = [share(SoftUncertainAcquisition(0.9, relative=False), scale * base) for scale in (1.0, 1e4)]
+    assert nats[0] < 0.15 < 0.5 < nats[1]  # the reference's T = 0.9 nats: random on one, sharp on the other
+
+
 def test_when_every_score_is_equal_a_relative_temperature_draws_uniformly():
     pool, model = make_pool(30), with_sd(np.full(30, 0.2))
 
@@ -323,24 +340,6 @@ def test_every_acquisition_returns_batch_size_distinct_available_genes_the_same_
 
 
 # Through the core
-
-
-class NoSamples:
-    """Registers model 'mean_only', which predicts but offers no posterior samples."""
-
-    @hookimpl
-    def gd_register_models(self, register):
-        register("mean_only", lambda: MeanOnly())
-
-
-class MeanOnly:
-    """Predicts zero; has no sample method."""
-
-    def fit(self, X, y, rng):
-        return self
-
-    def predict(self, X):
-        return np.zeros(len(X))
 
 
 SMALL = {"descriptor": {"n_genes": 800, "n_features": 8}, "assay": {"n_genes": 800},
