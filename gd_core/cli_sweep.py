@@ -29,7 +29,8 @@ def add_sweep_commands(app: typer.Typer, host: PluginHost) -> None:
     def sweep(
         spec: Annotated[Optional[Path], typer.Argument(
             help="TOML file with the grid (keys: assays, descriptors, models, acquisitions, batch_sizes, seeds, "
-                 "cycles, metrics, test_fraction, hit_fraction, split_seed, [params.KIND]); options override it.")
+                 "cycles, metrics, test_fraction, hit_fraction, split_seed, and tables params.KIND); options "
+                 "override it.")
         ] = None,
         out: Annotated[Path, typer.Option(help="Sweep directory; an existing one is resumed.")] = ...,
         assay: Annotated[Optional[list[str]], typer.Option(help="Assay (repeatable).")] = None,

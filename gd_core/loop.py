@@ -100,6 +100,8 @@ def check_settings(config: RunConfig) -> None:
         value = getattr(config, name)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise GdError(f"{name.replace('_', '-')} must be a positive whole number, got {value!r}")
+    if not isinstance(config.seed, int) or isinstance(config.seed, bool) or config.seed < 0:
+        raise GdError(f"seed must be a whole number ≥ 0, got {config.seed!r}")
     split_seed = config.split_seed
     if split_seed != SPLIT_FOLLOWS_SEED and (not isinstance(split_seed, int) or isinstance(split_seed, bool)
                                             or split_seed < 0):

@@ -460,6 +460,8 @@ def difference_tables(differences: pd.DataFrame) -> list[tuple[str, list[list[st
     for _, block in differences.groupby(SETTING, sort=False):
         title = (f"{setting_caption(block.iloc[0].to_dict())}: paired difference over seeds "
                  "(acquisition − reference; 95% CI and p of a paired t-test)")
+        if not (block["reference"] == "random").any():
+            title += f"; no {REFERENCE} runs here, so only differences from the best"
         tables.append((title, [_difference_cells(r) for r in block.to_dict(orient="records")]))
     return tables
 

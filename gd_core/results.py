@@ -189,6 +189,34 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def resolved_parameters(component: object) -> dict[str, Any]:
+    """The values a component holds for its constructor's parameters, defaults included.
+
+    Read from attributes named as the parameters (the scikit-learn convention all built-ins follow), so
+    ``config.json`` says e.g. which temperature a run used even when it took the default; a parameter a
+    component does not keep under its own name is left out, and a value JSON cannot hold is written as text.
+    """
+    import inspect
+
+    try:
+        parameters = inspect.signature(type(component)).parameters.values()
+    except (TypeError, ValueError):  # a builtin or C type
+        return {}
+    resolved = {}
+    for parameter in parameters:
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD) or not hasattr(component,
+                                                                                             parameter.name):
+            continue
+        value = getattr(component, parameter.name)
+        value = list(value) if isinstance(value, tuple) else value
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError):
+            value = repr(value)
+        resolved[parameter.name] = value
+    return resolved
+
+
 def build_manifest(result: RunResult, *, started: datetime, command: list[str] | None = None) -> dict[str, Any]:
     """The content of ``config.json``: resolved settings, versions, components and data checksums."""
     plan = result.plan
@@ -200,6 +228,9 @@ def build_manifest(result: RunResult, *, started: datetime, command: list[str] |
             key: {"name": e.name, "plugin": e.plugin, "distribution": e.distribution, "version": e.version}
             for key, e in plan.entries.items()
         },
+        # Every parameter value the model and acquisition ran with, defaults included (see resolved_parameters).
+        "parameters": {kind: resolved_parameters(plan.entries[kind].create(**plan.config.params.get(kind, {})))
+                       for kind in ("model", "acquisition")},
         "versions": package_versions(),
         "data": {
             "n_genes": data.n,

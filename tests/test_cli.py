@@ -143,6 +143,7 @@ ERRORS = {
     "unknown option": (["--bogus", "1"], ["--bogus"]),
     "bad split seed": (["--split-seed", "first"], ["--split-seed 'first'", "'seed'"]),
     "non-ASCII digit split seed": (["--split-seed", "²"], ["--split-seed '²'", "whole number"]),
+    "negative seed": (["--seed", "-1"], ["seed must be a whole number ≥ 0", "-1"]),
 }
 
 

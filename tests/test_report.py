@@ -554,6 +554,8 @@ def test_without_random_only_the_best_is_a_reference_and_a_best_random_is_not_re
     rows = [r for r in paired_report(capsys, root)["differences"] if r["statistic"] == "final_hit_ratio"]
     assert [(r["acquisition"], r["reference"], r["versus"]) for r in rows] == [("coreset", "best", "topuncertain")]
     assert rows[0]["mean_diff"] == pytest.approx(-0.3) and rows[0]["verdict"] == "constant difference"
+    code, out, _ = gd(capsys, ["report", str(root), "--format", "markdown"])
+    assert code == 0 and "no random runs here, so only differences from the best" in out
 
     root = tmp_path / "random-best"
     runs = [config(a, s) for a in ("random", "coreset") for s in (0, 1, 2)]

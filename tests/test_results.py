@@ -137,6 +137,30 @@ def test_config_json_records_settings_versions_components_and_data(finished):
         **plan.dataset.checksums()}
 
 
+def test_config_json_records_every_parameter_value_defaults_included(finished, tmp_path, capsys):
+    manifest = json.loads((finished / "config.json").read_text())
+    # SMALL sets n_estimators=10; the rest are the forest's defaults; random takes no parameters.
+    assert manifest["parameters"]["model"] == {"n_estimators": 10, "max_depth": None, "min_samples_leaf": 1,
+                                               "n_jobs": manifest["parameters"]["model"]["n_jobs"]}
+    assert manifest["parameters"]["acquisition"] == {}
+
+    code, _, err = gd(capsys, run_args(tmp_path / "soft", "--param", "acquisition.temperature=0.5",
+                                       acquisition="softuncertain"))
+    assert code == 0, err
+    manifest = json.loads((tmp_path / "soft" / "config.json").read_text())
+    assert manifest["parameters"]["acquisition"] == {"temperature": 0.5, "relative": True}
+
+
+def test_resolved_parameters_keep_what_json_can_hold_and_skip_what_is_not_kept():
+    from gd_core.results import resolved_parameters
+
+    class Component:
+        def __init__(self, widths=(1, 2), scale=float("nan"), hidden=3, *args, **kwargs):
+            self.widths, self.scale = widths, scale
+
+    assert resolved_parameters(Component()) == {"widths": [1, 2], "scale": "nan"}
+
+
 def test_config_json_records_the_resolved_split_seed_and_runs_with_one_split_share_their_test_genes(tmp_path):
     manifests = {}
     for name, extra in [("a", ["--seed", "1"]), ("b", ["--seed", "2"]), ("c", ["--seed", "2", "--split-seed", "seed"])]:
