@@ -353,14 +353,18 @@ def kmeans(points: np.ndarray, k: int, rng: np.random.Generator, *, n_init: int 
     from scipy import sparse
 
     points = np.asarray(points, dtype=np.float32)
-    norms = row_norms(points)
+    # The products run in float64 (see the module docstring). Converting the points once, rather than in
+    # every assignment and seeding step, gives the same values and so the same result, a quarter faster on
+    # wide embeddings, for twice the memory of the (at most max_fit_genes) points.
+    wide = points.astype(np.float64)
+    norms = row_norms(wide)
     tolerance = _KMEANS_TOL * float(np.mean(np.var(points, axis=0, dtype=np.float64)))
     best, best_inertia = None, math.inf
     for _ in range(n_init):
-        centres = points[d2_seeding(points, k, rng, norms=norms)].astype(np.float64)
+        centres = wide[d2_seeding(wide, k, rng, norms=norms)]
         labels = None
         for _ in range(max_iter):
-            new_labels, d2 = _assign(points, centres, norms)
+            new_labels, d2 = _assign(wide, centres, norms)
             inertia = float(d2.sum())
             if labels is not None and np.array_equal(labels, new_labels):
                 break
@@ -374,7 +378,7 @@ def kmeans(points: np.ndarray, k: int, rng: np.random.Generator, *, n_init: int 
             shift = float(((moved - centres[filled]) ** 2).sum())
             centres[filled] = moved
             if shift <= tolerance:
-                inertia = float(_assign(points, centres, norms)[1].sum())
+                inertia = float(_assign(wide, centres, norms)[1].sum())
                 break
         if inertia < best_inertia:
             best, best_inertia = centres, inertia
