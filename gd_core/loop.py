@@ -94,6 +94,11 @@ class RunResult:
     seconds: float
 
 
+def is_split_seed(value: object) -> bool:
+    """Whether ``value`` can be a split seed: a whole number ≥ 0 (not a bool) or ``SPLIT_FOLLOWS_SEED``."""
+    return value == SPLIT_FOLLOWS_SEED or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
+
+
 def check_settings(config: RunConfig) -> None:
     """Refuse settings no run could use: sizes, fractions, parameter kinds, metrics."""
     for name in ("batch_size", "cycles"):
@@ -102,11 +107,9 @@ def check_settings(config: RunConfig) -> None:
             raise GdError(f"{name.replace('_', '-')} must be a positive whole number, got {value!r}")
     if not isinstance(config.seed, int) or isinstance(config.seed, bool) or config.seed < 0:
         raise GdError(f"seed must be a whole number ≥ 0, got {config.seed!r}")
-    split_seed = config.split_seed
-    if split_seed != SPLIT_FOLLOWS_SEED and (not isinstance(split_seed, int) or isinstance(split_seed, bool)
-                                            or split_seed < 0):
+    if not is_split_seed(config.split_seed):
         raise GdError(f"split-seed must be a whole number ≥ 0 or '{SPLIT_FOLLOWS_SEED}' (a new test split per "
-                      f"run seed), got {split_seed!r}")
+                      f"run seed), got {config.split_seed!r}")
     if not 0 < config.test_fraction < 1:
         raise GdError(f"test_fraction must lie strictly between 0 and 1, got {config.test_fraction}")
     if not 0 < config.hit_fraction <= 1:

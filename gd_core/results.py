@@ -228,9 +228,12 @@ def build_manifest(result: RunResult, *, started: datetime, command: list[str] |
             key: {"name": e.name, "plugin": e.plugin, "distribution": e.distribution, "version": e.version}
             for key, e in plan.entries.items()
         },
-        # Every parameter value the model and acquisition ran with, defaults included (see resolved_parameters).
-        "parameters": {kind: resolved_parameters(plan.entries[kind].create(**plan.config.params.get(kind, {})))
-                       for kind in ("model", "acquisition")},
+        # Every parameter value the model and acquisition ran with, defaults included (see resolved_parameters);
+        # the loop builds a fresh model each cycle and keeps none, so one more is built to be read.
+        "parameters": {
+            "model": resolved_parameters(plan.entries["model"].create(**plan.config.params.get("model", {}))),
+            "acquisition": resolved_parameters(plan.acquisition),
+        },
         "versions": package_versions(),
         "data": {
             "n_genes": data.n,

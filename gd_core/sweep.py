@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterator, Sequence
 from gd_core.data import CAPABILITIES, capabilities_of, check_compatible
 from gd_core.errors import GdError
 from gd_core.loop import (DEFAULT_METRICS, PARAM_KINDS, SPLIT_FOLLOWS_SEED, DatasetCache, RunConfig, check_settings,
-                          dataset_entry)
+                          dataset_entry, is_split_seed)
 from gd_core.registry import Registries, check_params
 from gd_core.results import FAILURE, MANIFEST, remove_stale, write_synced
 
@@ -104,7 +104,7 @@ def read_spec(path: Path) -> dict[str, Any]:
             value = None
         elif key == "params" and not (isinstance(value, dict) and all(isinstance(v, dict) for v in value.values())):
             raise GdError(f"spec file {path}: 'params' must be tables like [params.acquisition]")
-        elif key == "split_seed" and not (value == SPLIT_FOLLOWS_SEED or (type(value) is int and value >= 0)):
+        elif key == "split_seed" and not is_split_seed(value):
             raise GdError(f"spec file {path}: 'split_seed' must be a whole number ≥ 0 or \"{SPLIT_FOLLOWS_SEED}\" "
                           f"(a new test split per seed), got {value!r}")
         values[key] = value

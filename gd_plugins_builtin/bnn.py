@@ -538,17 +538,15 @@ class _Adam:
 
     def __init__(self, params: torch.Tensor, lr: float, weight_decay: float | torch.Tensor,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
-        self.params, self.lr, self.weight_decay, self.betas, self.eps = params, lr, weight_decay, betas, eps
+        self.params, self.lr, self.betas, self.eps = params, lr, betas, eps
+        self.weight_decay = torch.as_tensor(weight_decay, dtype=params.dtype)
         self.first, self.second = torch.zeros_like(params), torch.zeros_like(params)
         self.steps = 0
 
     def step(self, grad: torch.Tensor) -> None:
         beta1, beta2 = self.betas
         self.steps += 1
-        if isinstance(self.weight_decay, torch.Tensor):
-            grad = torch.addcmul(grad, self.params, self.weight_decay)
-        elif self.weight_decay:
-            grad = grad.add(self.params, alpha=self.weight_decay)
+        grad = torch.addcmul(grad, self.params, self.weight_decay)
         self.first.lerp_(grad, 1 - beta1)
         self.second.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
         denominator = (self.second.sqrt() / math.sqrt(1 - beta2 ** self.steps)).add_(self.eps)
