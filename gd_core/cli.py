@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import signal
 import sys
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -15,9 +18,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Column, Table
 
-from gd_core.errors import GdError
+from gd_core.errors import GdError, Interrupted
 from gd_core.plugins import PluginHost
-from gd_core.registry import KINDS
+from gd_core.registry import KINDS, closest, literal
 
 if TYPE_CHECKING:  # imported where used, to keep `gd --help` fast
     from gd_core.loop import RunConfig
@@ -28,17 +31,23 @@ DEFAULTS = {"assay": "schmidt_2021_il2", "descriptor": "gene_ontology", "model":
             "acquisition": "topuncertain"}
 stdout = Console()
 stderr = Console(stderr=True)
+# One wording for `gd run` and `gd sweep`, so the two helps cannot drift apart.
+TEST_FRACTION_HELP = "Share of the aligned genes held out for testing, strictly between 0 and 1."
+HIT_FRACTION_HELP = "Share of the non-test genes, by |y|, that are hits: above 0 and at most 1."
 
 
 def parse_params(items: list[str]) -> dict[str, dict[str, Any]]:
-    """Turn ``KIND.KEY=VALUE`` strings into ``{kind: {key: value}}``; values are read as JSON when they can be."""
+    """Turn ``KIND.KEY=VALUE`` strings into ``{kind: {key: value}}``; values are read as JSON when they can be.
+
+    The values' types and ranges are checked by the component that takes them, when it is built.
+    """
     params: dict[str, dict[str, Any]] = {}
     for item in items:
         target, sep, raw = item.partition("=")
         kind, dot, key = target.partition(".")
         if not (sep and dot and kind and key):
             raise GdError(f"--param {item!r} must look like KIND.KEY=VALUE, e.g. acquisition.temperature=0.5")
-        params.setdefault(kind, {})[key] = _value(raw)
+        params.setdefault(kind, {})[key] = _value(raw)  # a later value for the same key wins
     return params
 
 
@@ -56,6 +65,8 @@ def parse_split_seed(raw: str) -> int | str:
 
 
 def _value(raw: str) -> Any:
+    """A ``--param`` value: JSON (``3``, ``0.5``, ``true``, ``null``, ``[8, 16]``), Python's True/False/None, or
+    else the text itself."""
     python_words = {"True": True, "False": False, "None": None}
     if raw in python_words:
         return python_words[raw]
@@ -63,6 +74,23 @@ def _value(raw: str) -> Any:
         return json.loads(raw)
     except ValueError:
         return raw
+
+
+def usage_message(exc: Any) -> str:
+    """A typer usage error's message, with the value the user gave when typer's wording leaves it out
+    (``Invalid value for '--seed': Input should be a valid integer …; got "abc"``)."""
+    message = exc.format_message()
+    # click's wording; "unexpected" is how gd marks its own bugs
+    message = message.replace("Got unexpected extra argument(s) ", "This command does not take the extra argument(s) ")
+    message = message.replace("Got unexpected extra argument ", "This command does not take the extra argument ")
+    errors = getattr(exc.__cause__, "errors", None)  # typer checks values with pydantic, which keeps the input
+    try:
+        given = errors()[0]["input"] if callable(errors) else None
+    except (TypeError, IndexError, KeyError):
+        given = None
+    if given is None or literal(given) in message:
+        return message
+    return f"{message}; got {literal(given)}"
 
 
 def _default_out(config: RunConfig) -> Path:
@@ -103,12 +131,26 @@ def build_app(host: PluginHost) -> typer.Typer:
 
     @app.command("list")
     def list_components(
-        kind: Annotated[Optional[str], typer.Argument(help=f"One of: {', '.join(KINDS)}.")] = None,
+        kind: Annotated[Optional[str], typer.Argument(
+            help=f"One of: {', '.join(KINDS)} (plurals too); or a component's name.")] = None,
+        name: Annotated[Optional[str], typer.Argument(
+            help="A component of that kind: show it in full, with its parameters and their defaults.")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:
-        """List registered components with their kind, plugin and summary."""
+        """List registered components with their kind, plugin and summary; KIND NAME shows one with its parameters."""
         if kind is not None:
             kind = kind[:-1] if kind.endswith("s") and kind[:-1] in KINDS else kind
+        if name is not None or (kind is not None and kind not in KINDS and host.registries.find(kind)):
+            # `gd list acquisition softuncertain`, or just `gd list softuncertain`
+            entries = [host.registries.of(kind).get(name)] if name is not None else host.registries.find(kind)
+            _show_components(entries, as_json)
+            return
+        if kind is not None and kind not in KINDS:
+            known = [*KINDS, *sorted({e.name for registry in host.registries for e in registry})]
+            meant = closest(kind, known)
+            hint = f"did you mean '{meant}'? " if meant else ""
+            raise GdError(f"'{kind}' is neither a kind nor a registered component; {hint}use a kind "
+                          f"({', '.join(KINDS)}), KIND NAME, or a name from `gd list`")
         registries = [host.registries.of(kind)] if kind else list(host.registries)
         rows = [
             {"kind": e.kind, "name": e.name, "plugin": e.plugin, "distribution": e.distribution,
@@ -143,9 +185,10 @@ def build_app(host: PluginHost) -> typer.Typer:
         metric: Annotated[Optional[list[str]], typer.Option(
             help="Metric to record, repeatable (default: mse, hit_ratio, spearman).")] = None,
         param: Annotated[Optional[list[str]], typer.Option(
-            help="KIND.KEY=VALUE passed to a factory, e.g. acquisition.temperature=0.5 (repeatable).")] = None,
-        test_fraction: Annotated[float, typer.Option(help="Share of genes held out for testing.")] = 0.2,
-        hit_fraction: Annotated[float, typer.Option(help="Share of non-test genes, by |y|, that are hits.")] = 0.05,
+            help="KIND.KEY=VALUE passed to a factory, e.g. acquisition.temperature=0.5 (repeatable; values are "
+                 "JSON; `gd list KIND NAME` shows a component's parameters).")] = None,
+        test_fraction: Annotated[float, typer.Option(help=TEST_FRACTION_HELP)] = 0.2,
+        hit_fraction: Annotated[float, typer.Option(help=HIT_FRACTION_HELP)] = 0.05,
         out: Annotated[Optional[Path], typer.Option(
             help="Run directory (default: a name made of the settings, under runs/).")] = None,
         force: Annotated[bool, typer.Option("--force", help="Replace a finished run in --out.")] = False,
@@ -156,42 +199,55 @@ def build_app(host: PluginHost) -> typer.Typer:
         """Run the active-learning loop for one assay, descriptor, model and acquisition."""
         from gd_core.loop import DEFAULT_METRICS, RunConfig, execute, prepare
         from gd_core.plugins import load_plugin_file
-        from gd_core.results import RunDirectory, build_manifest
+        from gd_core.results import RunDirectory, Unwritable, build_manifest
 
-        for path in plugin or []:
-            load_plugin_file(host, path)
-
-        config = RunConfig(
-            assay=assay, descriptor=descriptor, model=model, acquisition=acquisition, batch_size=batch_size,
-            cycles=cycles, seed=seed, metrics=tuple(metric or DEFAULT_METRICS), test_fraction=test_fraction,
-            hit_fraction=hit_fraction, params=parse_params(param or []), split_seed=parse_split_seed(split_seed),
-        )
-        out = out or _default_out(config)
-        run_dir = RunDirectory(out, force=force)
-        run_dir.check()
-        started = datetime.now(timezone.utc)
-        with stderr.status("checking and loading data…"):
-            plan = prepare(config, host.registries, on_status=lambda s: stderr.print(f"[dim]{escape(s)}[/]"))
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+        run_dir = None
         try:
-            with run_dir, Progress(
-                TextColumn("[bold]cycle"), MofNCompleteColumn(), BarColumn(), TimeElapsedColumn(),
-                TextColumn("{task.description}"), console=stderr, transient=False,
-            ) as progress:
-                task = progress.add_task("", total=config.cycles)
+            for path in plugin or []:
+                load_plugin_file(host, path)
+            config = RunConfig(
+                assay=assay, descriptor=descriptor, model=model, acquisition=acquisition, batch_size=batch_size,
+                cycles=cycles, seed=seed, metrics=tuple(metric or DEFAULT_METRICS), test_fraction=test_fraction,
+                hit_fraction=hit_fraction, params=parse_params(param or []), split_seed=parse_split_seed(split_seed),
+            )
+            out = out or _default_out(config)
+            run_dir = RunDirectory(out, force=force)
+            run_dir.claim()  # before the data loads: a second gd run into this --out stops here, not later
+            started = datetime.now(timezone.utc)
+            # Status lines update the spinner instead of piling up: a refusal after them stays the only line.
+            with stderr.status("checking and loading data…") as status:
+                plan = prepare(config, host.registries, on_status=lambda s: status.update(f"[dim]{escape(s)}[/]"))
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-                def on_cycle(report: Any) -> None:
-                    shown = " ".join(f"{k}={v:.4g}" for k, v in report.metrics.items())
-                    progress.update(task, advance=1, description=f"n={report.n_acquired} {shown}")
+            try:
+                with run_dir, Progress(
+                    TextColumn("[bold]cycle"), MofNCompleteColumn(), BarColumn(), TimeElapsedColumn(),
+                    # Off a terminal (a log file, a pipe) the bar's last frame would be noise: run.log has each cycle.
+                    TextColumn("{task.description}"), console=stderr, transient=False,
+                    disable=not stderr.is_terminal,
+                ) as progress:
+                    task = progress.add_task("", total=config.cycles)
 
-                run_dir.log_plan(plan)
-                result = execute(plan, on_cycle=on_cycle)
-                run_dir.commit(result, build_manifest(result, started=started))
-        except GdError:
-            raise
-        except Exception as exc:
-            raise GdError(f"run failed: {type(exc).__name__}: {exc} (traceback in {run_dir.log_path})") from exc
+                    def on_cycle(report: Any) -> None:
+                        shown = " ".join(f"{k}={v:.4g}" for k, v in report.metrics.items())
+                        progress.update(task, advance=1, description=f"n={report.n_acquired} {shown}")
+
+                    run_dir.log_plan(plan)
+                    result = execute(plan, on_cycle=on_cycle)
+                    run_dir.commit(result, build_manifest(result, started=started))
+            except Unwritable as exc:
+                run_dir.discard()  # its files are incomplete, and on a full disk the space is better freed
+                raise GdError(f"cannot write --out {out} (in {exc.place.resolve()}): {exc.why}; nothing was "
+                              f"published; {exc.way_out}") from None
+            except GdError:
+                raise
+            except Exception as exc:
+                raise GdError(f"run failed: {type(exc).__name__}: {exc} (traceback in {run_dir.log_path})") from exc
+        except KeyboardInterrupt:
+            raise Interrupted(_what_an_interrupted_run_left(run_dir)) from None
+        finally:
+            if run_dir is not None:
+                run_dir.release()
         _show_result(result, out, as_json)
 
     from gd_core.cli_data import add_data_commands
@@ -201,6 +257,77 @@ def build_app(host: PluginHost) -> typer.Typer:
     add_sweep_commands(app, host)
     host.add_commands(app)
     return app
+
+
+def _what_an_interrupted_run_left(run_dir: Any) -> str:
+    """The line for a `gd run` stopped by Ctrl-C or SIGTERM: what is in --out and where the partial run is."""
+    if run_dir is None:
+        return "stopped before the run began; nothing was written"
+    out = run_dir.out
+    if run_dir.published is not None:
+        return f"stopped after the run had finished; it is complete in {out}"
+    kept = f"; the finished run already in {out} is untouched" if (out / "config.json").is_file() else ""
+    if run_dir.staging is not None and run_dir.staging.is_dir():
+        return (f"nothing was published to --out {out}{kept}; the partial run and its log are in {run_dir.staging} "
+                f"(the next run into {out} removes it)")
+    return f"stopped before the run began; nothing was written to --out {out}{kept}"
+
+
+def describe(entry: Any) -> dict[str, Any]:
+    """One component for ``gd list KIND NAME --json``: who registered it, what it is, and its parameters with
+    their defaults as JSON values (``required`` where there is none; ``parameters`` null when the factory takes
+    any keyword, so they cannot be listed)."""
+    parameters = entry.parameters()
+    listed = None if parameters is None else [
+        {"name": p.name, "required": p.default is p.empty,
+         "default": None if p.default is p.empty else _json_ready(p.default)} for p in parameters]
+    return {"kind": entry.kind, "name": entry.name, "plugin": entry.plugin, "distribution": entry.distribution,
+            "version": entry.version, "summary": entry.summary, "description": entry.description,
+            "parameters": listed, "metadata": {k: _json_ready(v) for k, v in entry.metadata.items()}}
+
+
+def _json_ready(value: Any) -> Any:
+    """``value`` if JSON can hold it (tuples as lists), else its text."""
+    value = list(value) if isinstance(value, tuple) else value
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return literal(value)
+    return value
+
+
+def _show_components(entries: list[Any], as_json: bool) -> None:
+    """``gd list KIND NAME``: each component's summary, plugin and parameters, then its documentation."""
+    described = [describe(entry) for entry in entries]
+    if as_json:
+        print(json.dumps(described[0] if len(described) == 1 else described, indent=2))
+        return
+    for entry, about in zip(entries, described):
+        version = f" {about['version']}" if about["version"] else ""
+        stdout.print(f"[bold]{about['kind']} {escape(about['name'])}[/]: {escape(about['summary'] or '(no summary)')}",
+                     soft_wrap=True, highlight=False)
+        stdout.print(f"plugin: {escape(about['plugin'])} ({escape(about['distribution'])}{escape(version)})",
+                     soft_wrap=True, highlight=False)
+        parameters = entry.parameters()
+        if parameters is None:
+            stdout.print("parameters: not listed (the factory takes any keyword; see its documentation below)",
+                         highlight=False)
+        elif not parameters:
+            stdout.print("parameters: none", highlight=False)
+        else:
+            table = Table("parameter", "default", box=None, padding=(0, 2, 0, 2))
+            for p in parameters:
+                table.add_row(p.name, "(required)" if p.default is p.empty else escape(literal(p.default)))
+            stdout.print("parameters (set with --param KIND.KEY=VALUE):", highlight=False)
+            stdout.print(table)
+        for key, value in about["metadata"].items():
+            if key != "summary":
+                stdout.print(f"{escape(key)}: {escape(literal(value))}", soft_wrap=True, highlight=False)
+        body = about["description"].split("\n", 1)[1].strip() if "\n" in about["description"] else ""
+        if body:  # the docstring as written: its own line breaks, no rewrapping
+            stdout.print(body, soft_wrap=True, highlight=False, markup=False)
+        if entry is not entries[-1]:
+            stdout.print()
 
 
 def _show_result(result: Any, out: Path, as_json: bool) -> None:
@@ -230,17 +357,57 @@ def _error(message: str) -> None:
     stderr.print(f"[red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
 
 
+def _interrupted(message: str) -> None:
+    stderr.print(f"[yellow]interrupted:[/] {escape(message)}", soft_wrap=True, highlight=False)
+
+
+class _StopSignals:
+    """While gd runs, SIGTERM stops it the way Ctrl-C does (a KeyboardInterrupt, so every command cleans up and
+    says what it kept), and the signal is remembered for the exit code. A second signal stops gd at once."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+        if threading.current_thread() is not threading.main_thread():
+            return  # only the main thread may set handlers (gd called from a thread by a host program)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(signum) is not signal.SIG_IGN:  # started under nohup or `&`: stay deaf to it
+                self._previous[signum] = signal.signal(signum, self._stop)
+
+    def _stop(self, signum: int, frame: Any) -> None:
+        if self.signum is not None:  # the first one's cleanup takes too long for the user: leave now
+            with contextlib.suppress(OSError):
+                os.write(2, b"\ninterrupted again: stopping now\n")
+            os._exit(128 + signum)
+        self.signum = signum
+        raise KeyboardInterrupt
+
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal's number, as a shell reports a process the signal ended (130 for Ctrl-C)."""
+        return 128 + (self.signum or signal.SIGINT)
+
+    def restore(self) -> None:
+        """Put back the handlers gd found."""
+        for signum, handler in self._previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: one red line and exit code 1 for any error."""
+    """Console-script entry point: one line and exit code 1 for any error, 128 + signal when interrupted."""
+    stop = _StopSignals()
     try:
         app = build_app(PluginHost())
         code = app(args=argv, prog_name="gd", standalone_mode=False)
+    except Interrupted as exc:
+        _interrupted(str(exc))
+        sys.exit(stop.exit_code)
     except GdError as exc:
         _error(str(exc))
         sys.exit(1)
-    except KeyboardInterrupt:
-        _error("interrupted; nothing was published to --out")
-        sys.exit(130)
+    except KeyboardInterrupt:  # while plugins load, before any command runs
+        _interrupted("stopped before doing anything")
+        sys.exit(stop.exit_code)
     except Exception as exc:
         # Usage errors from typer's parser carry their own message; anything else is a bug of ours.
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
@@ -248,11 +415,17 @@ def main(argv: list[str] | None = None) -> None:
                 sys.exit(0)
             ctx = getattr(exc, "ctx", None)
             where = f" (see `{ctx.command_path} --help`)" if ctx is not None else " (see `gd --help`)"
-            _error(exc.format_message() + where)
+            _error(usage_message(exc) + where)
             sys.exit(1)
         if os.environ.get("GD_DEBUG"):
             raise
         # A bug (ours or a plugin's): still one line, with the way to the full traceback.
         _error(f"unexpected {type(exc).__name__}: {exc} (set GD_DEBUG=1 to see the traceback)")
         sys.exit(1)
+    finally:
+        stop.restore()
+    if stop.signum is not None or code == 130:
+        # typer turns a KeyboardInterrupt that a command did not catch into exit code 130, silently
+        _interrupted(f"stopped by {signal.Signals(stop.signum or signal.SIGINT).name}")
+        sys.exit(stop.exit_code)
     sys.exit(code if isinstance(code, int) else 0)

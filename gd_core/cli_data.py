@@ -8,6 +8,9 @@ to call for a listing.
 
 from __future__ import annotations
 
+import difflib
+import errno
+import functools
 import json
 import os
 import tempfile
@@ -32,15 +35,29 @@ def _entries(host: PluginHost) -> list[Entry]:
 
 
 def find_dataset(host: PluginHost, name: str, kind: str | None) -> Entry:
-    """The assay or descriptor called ``name``; ``kind`` settles a name registered as both."""
+    """The assay or descriptor called ``name``; ``kind`` settles a name registered as both.
+
+    An unknown name is looked for among every kind, and the refusal suggests close names with their kind.
+    """
     if kind is not None and kind not in _DATA_KINDS:
         raise GdError(f"--kind must be assay or descriptor, not '{kind}'")
-    kinds = [kind] if kind else [k for k in _DATA_KINDS if name in host.registries.of(k)]
-    if len(kinds) > 1:
+    found = [k for k in _DATA_KINDS if name in host.registries.of(k)]
+    if kind in found or (kind is None and len(found) == 1):
+        return host.registries.of(kind or found[0]).get(name)
+    if len(found) > 1:
         raise GdError(f"'{name}' is both an assay and a descriptor; pass --kind assay or --kind descriptor")
-    if not kinds:  # let the registries phrase the error, with close matches
-        host.registries.assays.get(name) if kind != "descriptor" else host.registries.descriptors.get(name)
-    return host.registries.of(kinds[0]).get(name)
+    if found:
+        raise GdError(f"'{name}' is {_a(found[0])}, not {_a(kind)}; pass --kind {found[0]} or leave --kind out")
+    names = {entry.name: entry.kind for entry in _entries(host)}
+    both = {entry.name for entry in host.registries.assays} & {entry.name for entry in host.registries.descriptors}
+    close = difflib.get_close_matches(name, list(names), n=3, cutoff=0.5)
+    shown = [f"'{c}'" + ("" if c in both else f" ({names[c]})") for c in close]
+    hint = f"did you mean {' or '.join(shown)}?" if close else "no dataset has a close name"
+    raise GdError(f"unknown dataset '{name}'; {hint} (see `gd data list` for every assay and descriptor)")
+
+
+def _a(kind: str | None) -> str:
+    return f"an {kind}" if str(kind)[:1] in "aeiou" else f"a {kind}"
 
 
 def describe(entry: Entry) -> dict[str, Any]:
@@ -70,11 +87,26 @@ def describe(entry: Entry) -> dict[str, Any]:
 
 
 def _write_atomically(frame: Any, path: Path) -> None:
+    """Write ``frame`` to ``path`` as its suffix says, whole or not at all, with the mode the umask gives.
+
+    Every refusal names the path and the way out: a directory in the way, a parent that is a file, a
+    place that cannot be written, a full disk.
+    """
+    from gd_core.downloads import file_mode
+
     suffix = "".join(path.suffixes[-2:]) if path.suffix == ".gz" else path.suffix
+    if path.is_dir():
+        raise GdError(f"cannot export to {path}: it is a directory; give a file name, e.g. {path / 'table.csv'}")
     if suffix not in (".csv", ".csv.gz", ".tsv", ".parquet"):
         raise GdError(f"cannot export to '{path.name}': use a .csv, .csv.gz, .tsv or .parquet file name")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise GdError(f"cannot export to {path}: {blocker} is a file, not a directory; choose another path")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise _export_error(path, exc) from None
     os.close(handle)
     try:
         if suffix == ".parquet":
@@ -85,10 +117,26 @@ def _write_atomically(frame: Any, path: Path) -> None:
         else:
             frame.to_csv(temporary, index=False, sep="\t" if suffix == ".tsv" else ",",
                          compression="gzip" if suffix == ".csv.gz" else None)
+        os.chmod(temporary, file_mode())  # mkstemp made it 0600; the user's umask decides instead
         os.replace(temporary, path)
+    except OSError as exc:
+        raise _export_error(path, exc) from None
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
+
+
+def _export_error(path: Path, exc: OSError) -> GdError:
+    """One line for an export the system refused, with the way out that fits the reason."""
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        way = f"choose a directory you can write to, or make {path.parent} writable"
+    elif exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        way = "free disk space there, or export to another disk"
+    elif exc.errno == errno.EISDIR:
+        way = "give a file name, not a directory"
+    else:
+        way = "choose another path"
+    return GdError(f"cannot export to {path}: {exc.strerror or exc}; nothing was written; {way}")
 
 
 def add_data_commands(app: typer.Typer, host: PluginHost) -> None:
@@ -169,12 +217,17 @@ def add_data_commands(app: typer.Typer, host: PluginHost) -> None:
         if not remotes:
             raise GdError(f"{entry.kind} '{name}' takes no imported files (it is "
                           f"{entry.metadata.get('source', 'a plugin dataset')})")
-        for file in files:
+        chosen = []
+        for file in files:  # every name is checked before anything is imported
             remote = remotes.get(file.name) or (next(iter(remotes.values())) if len(remotes) == 1 else None)
             if remote is None:
                 raise GdError(f"'{file.name}' is not a source file of '{name}'; name it as one of: "
                               f"{', '.join(remotes)}")
-            stdout.print(f"{file} → {downloads.import_file(remote, file)}")
+            chosen.append((file, remote))
+        check = entry.metadata.get("check")  # parses a file as a run would, so a bad one never enters the cache
+        for file, remote in chosen:
+            checker = functools.partial(check, remote) if callable(check) else None
+            stdout.print(f"{file} → {downloads.import_file(remote, file, name=name, check=checker)}")
 
     @data.command("export")
     def export(
@@ -184,12 +237,20 @@ def add_data_commands(app: typer.Typer, host: PluginHost) -> None:
         param: Annotated[Optional[list[str]], typer.Option(help="KEY=VALUE for the dataset's factory.")] = None,
     ) -> None:
         """Write the processed, harmonised table: column `gene`, then the value or feature columns."""
+        import pandas as pd
+
         from gd_core.cli import parse_params
 
         entry = find_dataset(host, name, kind)
+        for item in param or []:  # checked here: parse_params would name the KIND. prefix added below
+            if not item.partition("=")[0].strip() or "=" not in item:
+                raise GdError(f"--param {item!r} must look like KEY=VALUE, e.g. --param n_genes=500")
         params = parse_params([f"x.{item}" for item in param or []]).get("x", {})
         loaded = entry.create(**params)
-        frame = loaded.to_frame(name="value") if hasattr(loaded, "to_frame") and loaded.ndim == 1 else loaded
+        if not isinstance(loaded, (pd.Series, pd.DataFrame)):
+            raise GdError(f"{entry.kind} '{name}' returned {type(loaded).__name__}, not a pandas table by gene; "
+                          f"its plugin ({entry.plugin}) must return a DataFrame or Series indexed by gene")
+        frame = loaded.to_frame(name="value") if isinstance(loaded, pd.Series) else loaded
         frame = frame.rename_axis("gene").reset_index()
         _write_atomically(frame, file)
         stdout.print(f"wrote {len(frame)} genes × {frame.shape[1] - 1} columns of {entry.kind} '{name}' to {file}")

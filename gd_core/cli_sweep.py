@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -12,7 +13,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Column, Table
 
-from gd_core.errors import GdError
+from gd_core.cli import HIT_FRACTION_HELP, TEST_FRACTION_HELP
+from gd_core.errors import GdError, Interrupted
 from gd_core.plugins import PluginHost
 
 stdout = Console()
@@ -44,9 +46,10 @@ def add_sweep_commands(app: typer.Typer, host: PluginHost) -> None:
             help="Cycles per run (default: the paper's rule, 40 up to batch 64, then 40×64 genes in all).")] = None,
         metric: Annotated[Optional[list[str]], typer.Option(help="Metric to record (repeatable).")] = None,
         param: Annotated[Optional[list[str]], typer.Option(
-            help="KIND.KEY=VALUE for every component of a kind, or NAME.KEY=VALUE for one (repeatable).")] = None,
-        test_fraction: Annotated[Optional[float], typer.Option(help="Share of genes held out (0.2).")] = None,
-        hit_fraction: Annotated[Optional[float], typer.Option(help="Share of genes that are hits (0.05).")] = None,
+            help="KIND.KEY=VALUE for every component of a kind, or NAME.KEY=VALUE for one (repeatable; values "
+                 "are JSON; `gd list KIND NAME` shows a component's parameters).")] = None,
+        test_fraction: Annotated[Optional[float], typer.Option(help=f"{TEST_FRACTION_HELP} Default 0.2.")] = None,
+        hit_fraction: Annotated[Optional[float], typer.Option(help=f"{HIT_FRACTION_HELP} Default 0.05.")] = None,
         split_seed: Annotated[Optional[str], typer.Option(
             help="Seed of the test split, the same for every run seed (default 0); 'seed' draws one per seed.")
         ] = None,
@@ -65,7 +68,7 @@ def add_sweep_commands(app: typer.Typer, host: PluginHost) -> None:
         """Run a grid of active-learning runs; resumes an existing --out, skipping finished runs."""
         from gd_core.cli import parse_params, parse_split_seed
         from gd_core.plugins import load_plugin_file
-        from gd_core.sweep import SweepSpec, expand, read_spec, run_sweep
+        from gd_core.sweep import SweepSpec, SweepStore, expand, read_spec, run_sweep
 
         for path in plugin or []:
             load_plugin_file(host, path)
@@ -107,9 +110,8 @@ def add_sweep_commands(app: typer.Typer, host: PluginHost) -> None:
                 stderr.print(f"[{finished}/{progress.tasks[task].total}] {outcome.label}: done in "
                              f"{outcome.seconds:.1f}s", soft_wrap=True, highlight=False, markup=False)
             if not outcome.ok:
-                where = out / "runs" / outcome.key
-                progress.console.print(f"[red]failed[/] {escape(outcome.label)}: {escape(outcome.error)} "
-                                       f"[dim]({escape(str(where))})[/]", soft_wrap=True, highlight=False)
+                progress.console.print(f"[red]failed[/] {escape(outcome.label)}: {escape(_failed_run(outcome, out))}",
+                                       soft_wrap=True, highlight=False)
             progress.update(task, advance=1, description=escape(outcome.label))
 
         command = ["gd", *sys.argv[1:]] if sys.argv and Path(sys.argv[0]).name == "gd" else ["gd", "sweep"]
@@ -118,101 +120,174 @@ def add_sweep_commands(app: typer.Typer, host: PluginHost) -> None:
                 summary = run_sweep(grid, out, chosen, force=force, plugin_files=plugin or [], command=command,
                                     on_start=on_start, on_outcome=on_outcome)
         except KeyboardInterrupt:
-            stderr.print(f"[yellow]interrupted:[/] finished runs are kept in {escape(str(out))}; run the same "
-                         "command again to resume", soft_wrap=True)
-            raise typer.Exit(130) from None
+            done = SweepStore(out).count_done(grid)
+            raise Interrupted(f"{done} of {len(grid.runs)} runs are finished and kept in {out}; run the same command "
+                              "again to resume") from None
         if summary.cleared:
             stderr.print(f"[dim]cleared {summary.cleared} unfinished run(s) left by an earlier, stopped sweep[/]")
         ran = len(summary.outcomes)
         stderr.print(f"{ran - len(summary.failed)} of {ran} runs finished in {_duration(summary.seconds)}; "
                      f"see `gd report {out}` and `gd plot {out} -o curves.png`", soft_wrap=True)
+        unwritten = [o for o in summary.failed if o.unwritable]
+        if unwritten:
+            done = SweepStore(out).count_done(grid)
+            raise GdError(f"cannot write to {out}: {unwritten[0].unwritable}; {len(unwritten)} of {ran} runs could not "
+                          f"be written ({done} of {summary.total} runs are finished and kept); "
+                          f"{'free some space or ' if unwritten[0].unwritable.startswith('disk full') else ''}"
+                          "choose another --out, then run the same command again")
         if summary.failed:
-            raise GdError(f"{len(summary.failed)} of {ran} runs failed; each one's traceback is in "
-                          f"{out}/runs/<key>/failure.json; fix the cause and run the same command again to retry them")
+            raise GdError(_failures(summary.failed, ran, out))
 
     @app.command("report")
     def report(
         directory: Annotated[Path, typer.Argument(help="A sweep directory (gd sweep --out).")],
-        fmt: Annotated[str, typer.Option("--format", help="table, markdown or csv.")] = "table",
+        fmt: Annotated[Optional[str], typer.Option("--format", help="table (default), markdown or csv.")] = None,
         metric: Annotated[Optional[list[str]], typer.Option(
             help="Metric to summarise (repeatable; default mse and hit_ratio).")] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON (every table).")] = False,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON (every table); not with --format.")
+                           ] = False,
         what: Annotated[Optional[str], typer.Option(
             help="The table --format csv prints: summary (default; mean, sd and rank per acquisition, relative "
                  "MSE, the AUC range), differences (paired vs random and vs the best: 95% CI, p, verdict, seeds "
                  "needed) or baselines (hit ratio of random in expectation and of an oracle).")] = None,
     ) -> None:
         """Per setting: mean ± sd over seeds of final and area-under-curve metrics with ranks, paired differences vs
-        random and vs the best (95% CI, paired t-test, seeds for 80% power), hit-ratio baselines, missing runs."""
-        from gd_core.report import (ALPHA, CONFIDENCE, MAX_SEEDS, POWER, auc_range, baselines, load_results,
-                                    mean_ranks, paired_differences, per_run, summarise)
-
-        if fmt not in FORMATS:
-            raise GdError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
-        if what is not None and (fmt != "csv" or as_json):
-            raise GdError("--what picks the table of --format csv; the other formats and --json show every table, "
-                          "so drop --what or add --format csv")
-        what = what or "summary"
-        if what not in CSV_TABLES:
-            raise GdError(f"--what {what!r} is not one of {', '.join(CSV_TABLES)}")
-        results = load_results(directory)
-        metrics = metric or [m for m in ("mse", "hit_ratio") if m in results.metrics or results.curves.empty]
-        lower = {e.name for e in host.registries.metrics if e.metadata.get("better") == "lower"}
-        span = auc_range(results.curves)
-        per_run_table = per_run(results, metrics, span)
-        summary = summarise(per_run_table, metrics, lower)
-        ranks = mean_ranks(summary, metrics)
-        differences = paired_differences(per_run_table, metrics, lower)
-        base = baselines(results, span)
-        base = base if "hit_ratio" in metrics else base.iloc[:0]
-        runs = results.runs
-        unfinished = runs[runs["state"] != "done"]
-        if as_json:
-            print(json.dumps({
-                "directory": str(directory), "metrics": metrics,
-                "lower_is_better": sorted(m for m in metrics if m in lower),
-                "runs": {"expected": len(runs), "done": int((runs["state"] == "done").sum()),
-                         "failed": _records(unfinished[unfinished["state"] == "failed"], ["key", "label", "error"]),
-                         "missing": _records(unfinished[unfinished["state"] == "missing"], ["key", "label"])},
-                "skipped": results.skipped,
-                "auc_range": span.as_dict(),
-                "summary": _records(summary, list(summary.columns)),
-                "mean_ranks": _records(ranks, list(ranks.columns)),
-                "baselines": _records(base, list(base.columns)),
-                "differences": _records(differences, list(differences.columns)),
-                "method": {"difference": "acquisition − reference, paired by seed within a setting",
-                           "interval": f"{CONFIDENCE:.0%} Student t on the paired differences, n−1 df",
-                           "test": "two-sided paired t-test", "alpha": ALPHA, "power": POWER,
-                           "seeds_needed": "post-hoc: pairs for the observed mean and sd of the differences "
-                                           f"(noncentral t), capped at {MAX_SEEDS}"},
-            }, indent=2))
-            return
-        if fmt == "csv":
-            table = {"summary": summary.assign(auc_from=span.lo, auc_to=span.hi), "differences": differences,
-                     "baselines": base}[what]
-            sys.stdout.write(table.to_csv(index=False, lineterminator="\n"))
-            return
-        _print_report(fmt == "markdown", metrics, span, summary, ranks, differences, base)
-        _show_unfinished(runs, results.skipped, directory)
+        random and vs the best (95% CI, paired t-test, seeds for 80% power), hit-ratio baselines, missing runs;
+        damaged runs are left out and listed."""
+        fmt, what = _report_options(fmt, as_json, what)
+        _report(host, directory, fmt, metric or [], as_json, what)
 
     @app.command("plot")
     def plot(
         directory: Annotated[Path, typer.Argument(help="A sweep directory (gd sweep --out).")],
-        output: Annotated[Path, typer.Option("-o", "--output", help="Image file: .png, .svg or .pdf.")],
+        output: Annotated[Path, typer.Option("-o", "--output", help=(
+            "Image file: .png, .svg or .pdf; an existing file is replaced once the new one is complete, missing "
+            "directories are created."))],
         metric: Annotated[str, typer.Option(help="Metric on the y axis (mse, hit_ratio, spearman, …).")
                           ] = "hit_ratio",
     ) -> None:
         """Learning curves in the paper's style: assays in rows, batch sizes in columns, a line per acquisition.
 
         For hit_ratio, thin grey lines add random's expected hit ratio (n / n_pool) and the oracle's ceiling
-        (min(n, n_hits) / n_hits)."""
-        from gd_core.plot import plot_curves
+        (min(n, n_hits) / n_hits). Damaged runs are left out and listed."""
+        from gd_core.plot import check_output, plot_curves
         from gd_core.report import load_results
 
-        layout = plot_curves(load_results(directory), metric, output)
+        check_output(output)
+        results = load_results(directory)
+        _warn_damaged(results)
+        layout = plot_curves(results, metric, output)
         stderr.print(f"wrote {output}: {len(layout.rows)} × {len(layout.columns)} panels, "
                      f"{len(layout.acquisitions)} acquisitions"
-                     + "".join(f", {name}" for name in layout.baselines), soft_wrap=True)
+                     + "".join(f", {name}" for name in layout.baselines), soft_wrap=True, markup=False)
+
+
+def _report_options(fmt: str | None, as_json: bool, what: str | None) -> tuple[str, str]:
+    """The output format and csv table of ``gd report``; values and combinations it cannot honour are errors."""
+    from gd_core.report import did_you_mean
+
+    if fmt is not None and fmt not in FORMATS:
+        hint = did_you_mean(fmt, FORMATS).strip() or "choose one of them"
+        raise GdError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}; {hint}")
+    if what is not None and what not in CSV_TABLES:
+        hint = did_you_mean(what, CSV_TABLES).strip() or "choose one of them"
+        raise GdError(f"--what {what!r} is not one of {', '.join(CSV_TABLES)}; {hint}")
+    if as_json and fmt is not None:
+        raise GdError(f"--json and --format {fmt} both choose how the report is printed; drop one of them")
+    if as_json and what is not None:
+        raise GdError("--what picks the table of --format csv, but --json prints every table; drop --what, or use "
+                      "--format csv instead of --json")
+    if what is not None and fmt != "csv":
+        raise GdError(f"--what picks the table of --format csv; --format {fmt or 'table'} shows every table, so drop "
+                      "--what or use --format csv")
+    return fmt or "table", what or "summary"
+
+
+def _report(host: PluginHost, directory: Path, fmt: str, metric: list[str], as_json: bool, what: str) -> None:
+    """The body of ``gd report``, once its options are checked."""
+    from gd_core.report import (ALPHA, CONFIDENCE, DIGITS, MAX_SEEDS, POWER, auc_range, baselines,
+                                best_acquisitions, check_metric, load_results, mean_ranks, paired_differences,
+                                per_run, summarise)
+
+    results = load_results(directory)
+    for name in metric:
+        check_metric(results, name)
+    known = [*results.metrics, *results.planned_metrics]
+    metrics = list(dict.fromkeys(metric)) or [m for m in ("mse", "hit_ratio") if m in known or not known] or known
+    lower = {e.name for e in host.registries.metrics if e.metadata.get("better") == "lower"}
+    span = auc_range(results.curves)
+    per_run_table = per_run(results, metrics, span)
+    summary = summarise(per_run_table, metrics, lower)
+    ranks = mean_ranks(summary, metrics)
+    differences = paired_differences(per_run_table, metrics, lower)
+    best = best_acquisitions(per_run_table, metrics, lower)
+    base = baselines(results, span)
+    base = base if "hit_ratio" in metrics else base.iloc[:0]
+    runs = results.runs
+    if as_json:
+        print(json.dumps({
+            "directory": str(directory), "metrics": metrics,
+            "lower_is_better": sorted(m for m in metrics if m in lower),
+            "runs": {"expected": len(runs), "done": int((runs["state"] == "done").sum()),
+                     **{state: _records(runs[runs["state"] == state], columns)
+                        for state, columns in (("failed", ["key", "label", "error"]), ("started", ["key", "label"]),
+                                               ("missing", ["key", "label"]),
+                                               ("damaged", ["key", "label", "error"]))}},
+            "damaged": [damage.as_dict() for damage in results.damaged],
+            "skipped": results.skipped,
+            "auc_range": span.as_dict(),
+            "summary": _records(summary, list(summary.columns)),
+            "mean_ranks": _records(ranks, list(ranks.columns)),
+            "best": _records(best, list(best.columns)),
+            "baselines": _records(base, list(base.columns)),
+            "differences": _records(differences, list(differences.columns)),
+            "method": {"difference": "acquisition − reference, paired by seed within a setting",
+                       "interval": f"{CONFIDENCE:.0%} Student t on the paired differences, n−1 df",
+                       "test": "two-sided paired t-test", "alpha": ALPHA, "power": POWER,
+                       "seeds_needed": "post-hoc: pairs for the observed mean and sd of the differences "
+                                       f"(noncentral t), capped at {MAX_SEEDS}",
+                       "ranks": f"1 = best mean; means equal to {DIGITS} significant digits tie and share the "
+                                "better rank",
+                       "best": "the best mean among the acquisitions with the most seeds; when several tie, each "
+                               "is a reference of 'vs best'"},
+        }, indent=2))
+        return
+    if fmt == "csv":
+        _warn_damaged(results)  # stdout holds only the table
+        table = {"summary": summary.assign(auc_from=span.lo, auc_to=span.hi), "differences": differences,
+                 "baselines": base}[what]
+        sys.stdout.write(table.to_csv(index=False, lineterminator="\n"))
+        return
+    if len(summary):
+        _print_report(fmt == "markdown", metrics, span, summary, ranks, differences, base, best)
+    _show_unfinished(runs, results, directory, markdown=fmt == "markdown")
+
+def _failed_run(outcome: Any, out: Path) -> str:
+    """A failed run's error and where its record is (or that the earlier finished run was kept)."""
+    error, record_unwritable = outcome.error, bool(outcome.unwritable)
+    if outcome.unwritable and error.startswith("cannot write"):  # the run's own files could not be written
+        error = f"its files could not be written: {outcome.unwritable}"
+        record_unwritable = False
+    if outcome.kept:
+        return f"{error}; the earlier finished run is kept ({out / outcome.record})"
+    if outcome.record:
+        return f"{error} ({out / outcome.record})"
+    return f"{error} (nothing recorded{f': {outcome.unwritable}' if record_unwritable else ''})"
+
+
+def _failures(failed: list[Any], ran: int, out: Path) -> str:
+    """The closing line of a sweep in which runs failed: how many, where their records are, what to do."""
+    recorded = [o for o in failed if o.record]
+    kept = sum(o.kept for o in failed)
+    text = f"{len(failed)} of {ran} runs failed"
+    if kept:
+        text += f" ({kept} of them redone runs whose earlier finished result was kept)"
+    places = sorted({Path(o.record).parts[0] for o in recorded})
+    if places:
+        text += "; each one's error and traceback is in " + " or ".join(f"{out}/{p}/<key>/failure.json" for p in places)
+    if len(recorded) < len(failed):
+        text += f"; {len(failed) - len(recorded)} failed before writing anything (see their lines above)"
+    return text + "; fix the cause and run the same command again to retry them"
 
 
 def _executor(name: str, jobs: int | None, scheduler: str | None, n_runs: int) -> Any:
@@ -227,7 +302,8 @@ def _executor(name: str, jobs: int | None, scheduler: str | None, n_runs: int) -
         raise GdError("--scheduler is for --executor dask; add --executor dask or drop --scheduler")
     jobs = jobs or max(1, min(usable_cores(), n_runs))
     if name == "dask":
-        return DaskExecutor(scheduler, jobs)
+        return DaskExecutor(scheduler, jobs, notify=lambda line: stderr.print(
+            f"[yellow]{escape(line)}[/]", soft_wrap=True, highlight=False, emoji=False))
     return SerialExecutor() if jobs == 1 else LocalExecutor(jobs)
 
 
@@ -269,10 +345,14 @@ def _duration(seconds: float) -> str:
 
 
 def _records(frame: Any, columns: list[str]) -> list[dict[str, Any]]:
-    """JSON-ready rows of a table."""
+    """JSON-ready rows of a table; NaN and infinities (which JSON cannot hold) are null."""
     from gd_core.cli import json_value
 
-    return [{c: json_value(v) for c, v in row.items()} for row in frame[columns].to_dict(orient="records")]
+    def value(cell: Any) -> Any:
+        cell = json_value(cell)
+        return None if isinstance(cell, float) and not math.isfinite(cell) else cell
+
+    return [{c: value(v) for c, v in row.items()} for row in frame[columns].to_dict(orient="records")]
 
 
 def _rich_table(headers: list[str], rows: list[list[str]], title: str, caption: str | None = None,
@@ -287,10 +367,10 @@ def _rich_table(headers: list[str], rows: list[list[str]], title: str, caption: 
 
 
 def _print_report(markdown: bool, metrics: list[str], span: Any, summary: Any, ranks: Any, differences: Any,
-                  base: Any) -> None:
+                  base: Any, best: Any) -> None:
     """The report for people: the summary with the baselines, mean ranks, and each setting's paired differences."""
-    from gd_core.report import (DIFFERENCE_HEADERS, POWER, baseline_notes, difference_tables, display_rows,
-                                markdown_table, statistic_label)
+    from gd_core.report import (DIFFERENCE_HEADERS, POWER, RANK_RULE, baseline_notes, difference_tables,
+                                display_rows, markdown_table, statistic_label, tie_notes)
 
     caption, headers, rows = display_rows(summary, metrics, base)
     title = f"{caption}: mean ± sd over seeds (rank)" if caption else "mean ± sd over seeds (rank within setting)"
@@ -301,16 +381,20 @@ def _print_report(markdown: bool, metrics: list[str], span: Any, summary: Any, r
     tables = difference_tables(differences)
     if tables:
         notes.append("paired differences: 'not separable' when the 95% CI contains 0; seeds for "
-                     f"{POWER:.0%} power is a post-hoc estimate from the observed mean and sd of the differences")
+                     f"{POWER:.0%} power is a post-hoc estimate from the observed mean and sd of the differences; "
+                     "'best' is the best mean among the acquisitions with the most seeds, and when several tie, "
+                     "each of them is a reference")
+    notes += tie_notes(best)
+    table_caption = f"{span.caption()}; {RANK_RULE}"
     if markdown:
-        print(f"**{title}**\n\n{markdown_table(headers, rows)}" + (f"\n\n_{span.caption()}_" if len(summary) else ""))
+        print(f"**{title}**\n\n{markdown_table(headers, rows)}\n\n_{table_caption}_")
         if several:
             print(f"\n**Mean rank over settings (1 = best)**\n\n{markdown_table(rank_headers, rank_rows)}")
         for difference_title, difference_rows in tables:
             print(f"\n**{difference_title}**\n\n{markdown_table(DIFFERENCE_HEADERS, difference_rows)}")
         print("".join(f"\n_{note}_\n" for note in notes))
         return
-    stdout.print(_rich_table(headers, rows, title, span.caption() if len(summary) else None))
+    stdout.print(_rich_table(headers, rows, title, table_caption))
     if several:
         stdout.print(_rich_table(rank_headers, rank_rows, "mean rank over settings (1 = best)"))
     for difference_title, difference_rows in tables:
@@ -319,16 +403,43 @@ def _print_report(markdown: bool, metrics: list[str], span: Any, summary: Any, r
         stdout.print(f"[dim]{escape(note)}[/]", soft_wrap=True, highlight=False)
 
 
-def _show_unfinished(runs: Any, skipped: list[dict[str, str]], directory: Path) -> None:
-    done = int((runs["state"] == "done").sum())
-    failed = runs[runs["state"] == "failed"]
-    missing = runs[runs["state"] == "missing"]
-    stdout.print(f"{done} of {len(runs)} runs finished, {len(failed)} failed, {len(missing)} missing", highlight=False)
-    for row in failed.itertuples(index=False):
-        stdout.print(f"[red]failed[/] {escape(row.label)}: {escape(row.error)} "
-                     f"[dim]({directory}/runs/{row.key}/failure.json)[/]", soft_wrap=True, highlight=False)
-    for row in missing.itertuples(index=False):
-        stdout.print(f"[yellow]missing[/] {escape(row.label)} [dim]({row.key})[/]", highlight=False)
-    for skip in skipped:
-        stdout.print(f"[dim]skipped {skip['model']} × {skip['acquisition']}: {escape(skip['reason'])}[/]",
-                     highlight=False)
+def _show_unfinished(runs: Any, results: Any, directory: Path, *, markdown: bool) -> None:
+    """How many runs finished; each failed, started, missing and damaged run and skipped pair, one line each."""
+    from gd_core.report import REDO
+
+    def line(text: str, style: str = "") -> None:
+        if markdown:
+            print(f"- {text}")
+        else:
+            stdout.print(f"[{style}]{escape(text)}[/]" if style else escape(text), soft_wrap=True, highlight=False)
+
+    count = {state: int((runs["state"] == state).sum()) for state in ("done", "failed", "started", "missing")}
+    started = f", {count['started']} started" if count["started"] else ""
+    summary = (f"{count['done']} of {len(runs)} runs finished, {count['failed']} failed{started}, "
+               f"{count['missing']} missing" + (f", {len(results.damaged)} damaged" if results.damaged else ""))
+    if markdown:
+        print(f"\n**{summary}**\n")
+    else:
+        stdout.print(summary if count["done"] else f"no run has finished yet: {summary}", highlight=False)
+    for row in runs[runs["state"] == "failed"].itertuples(index=False):
+        line(f"failed {row.label}: {row.error} ({directory}/runs/{row.key}/failure.json)", "red")
+    for row in runs[runs["state"] == "started"].itertuples(index=False):
+        line(f"started {row.label} ({row.key}: being written, or left by a stopped sweep)", "yellow")
+    for row in runs[runs["state"] == "missing"].itertuples(index=False):
+        line(f"missing {row.label} ({row.key})", "yellow")
+    for damage in results.damaged:
+        line(f"damaged {damage}", "red")
+    if any(damage.of_run for damage in results.damaged):
+        line(f"damaged runs are left out of the report; {REDO}", "dim")
+    for skip in results.skipped:
+        line(f"skipped {skip['model']} × {skip['acquisition']}: {skip['reason']}", "dim")
+
+
+def _warn_damaged(results: Any) -> None:
+    """Each damaged file on stderr, one line each, for outputs whose stdout is data (csv) or a file (plot)."""
+    from gd_core.report import REDO
+
+    for damage in results.damaged:
+        stderr.print(f"[yellow]damaged[/] {escape(str(damage))}", soft_wrap=True, highlight=False)
+    if any(damage.of_run for damage in results.damaged):
+        stderr.print(f"[dim]damaged runs are left out; {escape(REDO)}[/]", soft_wrap=True, highlight=False)

@@ -3,7 +3,9 @@
 Raw files live in ``data_dir()/downloads``; ``data_dir()/manifest.json`` records each file's URL, size and
 sha256 when it arrives, and every later use checks the file against that record, so a damaged or edited
 file is refused instead of silently feeding a run. Processed tables live in ``data_dir()/processed``,
-keyed by the sha256 of their sources and a processing version. Third-party plugins use the same calls:
+keyed by the sha256 of their sources and a processing version; each is written with a sha256 record beside
+it and checked against it on every read, so a damaged one is rebuilt rather than used. A read-only cache
+can be read; only what needs to write to it is refused. Third-party plugins use the same calls:
 
     GENES = RemoteFile("https://example.org/genes.tsv", "example_genes.tsv", sha256="ab12...")
     path = fetch(GENES, name="example")
@@ -13,8 +15,11 @@ keyed by the sha256 of their sources and a processing version. Third-party plugi
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
+import io
 import json
+import logging
 import os
 import re
 import tempfile
@@ -30,10 +35,13 @@ from gd_core.errors import GdError
 if TYPE_CHECKING:
     import pandas as pd
 
+log = logging.getLogger("gd")
+
 TIMEOUT = 30.0  # seconds without progress before a download gives up
 CHUNK = 1 << 20
 MANIFEST = "manifest.json"
 CACHED, CORRUPT, NEEDS_DOWNLOAD = "cached", "corrupt", "needs download"
+RECORD_SUFFIX = ".sha256"  # the checksum record written beside a verified file, in `sha256sum -c` form
 _KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
 
 
@@ -52,13 +60,86 @@ class RemoteFile:
 
 
 def data_dir() -> Path:
-    """Where downloads and processed tables are kept: ``$GD_DATA_DIR``, else the user cache dir for gd."""
+    """Where downloads and processed tables are kept: ``$GD_DATA_DIR``, else the user cache dir for gd.
+
+    A path that is a file, or lies under one, is refused here, naming GD_DATA_DIR, so that no command
+    fails later with an obscure error; whether it can be written is only asked when something is written.
+    """
     configured = os.environ.get("GD_DATA_DIR")
     if configured:
-        return Path(configured).expanduser()
-    import platformdirs
+        folder = Path(configured).expanduser()
+    else:
+        import platformdirs
 
-    return Path(platformdirs.user_cache_dir("gd"))
+        folder = Path(platformdirs.user_cache_dir("gd"))
+    for place in (folder, *folder.parents):
+        try:
+            if not place.exists():
+                continue
+            if place.is_dir():
+                break
+        except OSError as exc:
+            raise GdError(f"cannot look into {_cache_label(folder)} ({place}: {exc.strerror or exc}); "
+                          f"{_way_out('point GD_DATA_DIR at a directory you can read')}") from None
+        where = "is a file" if place == folder else f"lies under {place}, which is a file"
+        raise GdError(f"{_cache_label(folder)} {where}, not a directory; "
+                      f"{_way_out('point GD_DATA_DIR at a directory')}")
+    return folder
+
+
+def _cache_label(folder: Path) -> str:
+    """How messages name the data cache: as the user set it, or as gd's default."""
+    configured = os.environ.get("GD_DATA_DIR")
+    return f"GD_DATA_DIR={configured}" if configured else f"gd's data cache {folder}"
+
+
+def _way_out(action: str) -> str:
+    return action if os.environ.get("GD_DATA_DIR") else action.replace("point GD_DATA_DIR at", "set GD_DATA_DIR to")
+
+
+def _cache_write_error(path: Path, exc: OSError) -> GdError:
+    """The one-line refusal for a write into the data cache that the system refused."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        way = _way_out("free disk space there, or point GD_DATA_DIR at a directory on another disk")
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        way = _way_out("make it writable, or point GD_DATA_DIR at a writable directory "
+                       "(a read-only cache can still be read once it holds the data)")
+    else:
+        way = _way_out("check that directory, or point GD_DATA_DIR at another one")
+    folder = data_dir()
+    reason = f"{path}: {exc.strerror or _one_line(exc)}"
+    blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:  # e.g. a file where the cache keeps its processed/ folder
+        reason = f"{blocker} is a file where a directory belongs"
+        way = _way_out(f"remove {blocker}, or point GD_DATA_DIR at another directory")
+    return GdError(f"cannot write to {_cache_label(folder)} ({reason}); {way}")
+
+
+def notice(message: str) -> None:
+    """A dim status line on stderr, and in the run log: something was repaired or skipped; nothing failed."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    log.info(message)
+    Console(stderr=True).print(f"[dim]{escape(message)}[/]", soft_wrap=True, highlight=False)
+
+
+def file_mode() -> int:
+    """The mode a new file gets from a plain ``open()`` under this process's umask (0644 under umask 022).
+
+    Files staged with ``mkstemp`` start as 0600; they are given this mode so that the umask decides who
+    may read them, as for any other file the user creates.
+    """
+    try:  # Linux states the umask without changing it, which is safe with other threads running
+        with open("/proc/self/status", encoding="ascii") as status_file:
+            for line in status_file:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def downloads_dir() -> Path:
@@ -87,7 +168,9 @@ def fetch(remote: RemoteFile, *, force: bool = False, name: str | None = None) -
     if state == CACHED and not force:
         if detail == "unrecorded":  # matches its pin: adopt it rather than download it again
             path = cached_path(remote)
-            _record(remote, path.stat().st_size, str(remote.sha256).lower())
+            # Recording only saves a later hash check, so a read-only cache still serves the file.
+            with contextlib.suppress(GdError):
+                _record(remote, path.stat().st_size, str(remote.sha256).lower())
         return cached_path(remote)
     if state == CORRUPT and not force:
         raise GdError(f"cached file {cached_path(remote)} {detail}, so it is not used; "
@@ -95,21 +178,48 @@ def fetch(remote: RemoteFile, *, force: bool = False, name: str | None = None) -
     return _download(remote, label)
 
 
-def import_file(remote: RemoteFile, source: str | Path) -> Path:
-    """Copy a file the user obtained by other means into the cache as ``remote`` (``gd data import``)."""
+def import_file(remote: RemoteFile, source: str | Path, *, name: str | None = None,
+                check: Callable[[Path, Path], None] | None = None) -> Path:
+    """Copy a file the user obtained by other means into the cache as ``remote`` (``gd data import``).
+
+    The copy must match ``remote``'s pinned size and sha256, if any, and pass ``check(copy, source)``,
+    which parses it as a run would and raises a ``GdError`` naming ``source``; only then does it replace
+    what the cache held, so a bad file never displaces a good one.
+    """
+    label = name or "NAME"
     source = Path(source).expanduser()
+    expected = f"the {remote.filename} of '{label}', from {remote.url}"
+    if source.is_dir():
+        raise GdError(f"cannot import {source}: it is a directory; give the path of {expected}")
     if not source.is_file():
-        raise GdError(f"cannot import {source}: no such file; give the path of the downloaded {remote.filename}")
+        what = "no such file" if not source.exists() else "not a regular file"
+        raise GdError(f"cannot import {source}: {what}; give the path of {expected}")
     target = cached_path(remote)
-    with _staged(target) as handle:
+    try:
+        reader = source.open("rb")
+    except OSError as exc:
+        raise GdError(f"cannot import {source}: {exc.strerror or _one_line(exc)}; check its permissions") from None
+    with reader, _staged(target) as handle:
         digest = hashlib.sha256()
-        with source.open("rb") as src:
-            for chunk in iter(lambda: src.read(CHUNK), b""):
+        try:
+            for chunk in iter(lambda: reader.read(CHUNK), b""):
                 digest.update(chunk)
                 handle.write(chunk)
-        size = handle.tell()
-        _verify_pins(remote, size, digest.hexdigest(), what=str(source), retry="check that it is the right file")
-    _record(remote, size, digest.hexdigest(), imported_from=str(source.resolve()))
+        except OSError as exc:  # a read error; write errors are GdErrors already
+            raise GdError(f"cannot import {source}: reading it failed ({exc.strerror or _one_line(exc)}); "
+                          "nothing was imported") from None
+        size, sha256 = handle.tell(), digest.hexdigest()
+        if remote.size is not None and size != remote.size:
+            raise GdError(f"cannot import {source}: it has {size} bytes, not the {remote.size} of {expected}; "
+                          "nothing was imported; import that file as downloaded")
+        if remote.sha256 and sha256 != remote.sha256.lower():
+            raise GdError(f"cannot import {source}: its checksum differs (sha256 {sha256[:16]}…) from the "
+                          f"pinned {remote.sha256[:16].lower()}… of {expected}; nothing was imported; "
+                          "import that file as downloaded")
+        if check is not None:
+            handle.flush()
+            check(handle.path, source)
+    _record(remote, size, sha256, imported_from=str(source.resolve()))
     return target
 
 
@@ -117,7 +227,10 @@ def cached_table(key: str, sources: list[Path], version: int, build: Callable[[]
     """A numeric table built from ``sources``, cached until a source changes or ``version`` is bumped.
 
     Bump ``version`` whenever the processing in ``build`` changes. The cached form is parquet when pyarrow
-    is installed, else an uncompressed npz (never a pickle); labels come back as strings either way.
+    is installed, else an uncompressed npz (never a pickle); labels come back as strings either way. The
+    cached file is checked against the sha256 recorded when it was written on every read; a damaged one,
+    or one without a record, is rebuilt (one dim line says so). Where the cache cannot be written (read-only,
+    full), the table is built and used all the same, and a dim line says it was not kept.
     """
     if not _KEY.match(key):
         raise ValueError(f"cached_table key {key!r}: use letters, digits, '_' and '-'")
@@ -126,22 +239,82 @@ def cached_table(key: str, sources: list[Path], version: int, build: Callable[[]
     suffix = ".parquet" if _has_pyarrow() else ".npz"
     folder = data_dir() / "processed"
     path = folder / f"{key}.v{int(version)}.{digest}{suffix}"
-    if path.exists():
-        try:
-            return _read_table(path)
-        except Exception:  # unreadable (a disk fault, a changed library): rebuild rather than fail
-            pass
+    damage = None
+    try:
+        return _parse_table(read_verified(path), suffix)
+    except FileNotFoundError:
+        pass
+    except Unverified as exc:
+        damage = str(exc)  # completes "processed cache for KEY …"
     frame = build()
     _check_table(frame, key)
-    folder.mkdir(parents=True, exist_ok=True)
+    data = _table_bytes(frame, suffix)
+    try:
+        with _locked(folder / ".lock"):  # sweep workers building one table at once write one at a time
+            write_verified(path, data)
+        _remove_stale(folder, key, keep=path)
+    except GdError as exc:
+        notice(f"processed table for {key} was built but not kept in the cache: {exc}")
+    else:
+        if damage:
+            notice(f"processed cache for {key} {damage}; rebuilt")
+    return _parse_table(data, suffix)
+
+
+class Unverified(Exception):
+    """A cached file that cannot be vouched for: no checksum record, a mismatch, or unreadable.
+
+    Its message completes a sentence about the file, e.g. "was damaged (… does not match …)".
+    """
+
+
+def write_verified(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically, its sha256 record first, so that ``read_verified`` can check it.
+
+    A crash between the two leaves a record without its file, or beside an older file that no longer
+    matches it: either way the next read rebuilds instead of trusting the file.
+    """
+    record = f"{hashlib.sha256(data).hexdigest()}  {path.name}\n".encode("ascii")
+    with _staged(_record_path(path)) as handle:
+        handle.write(record)
     with _staged(path) as handle:
-        _write_table(frame, handle, suffix)
-    # Older versions and sources of this table will never be read again.
-    stale = re.compile(rf"^{re.escape(key)}\.v\d+\.[0-9a-f]{{16}}\.(?:npz|parquet)$")
+        handle.write(data)
+
+
+def read_verified(path: Path) -> bytes:
+    """The bytes of a file written by ``write_verified``, after checking them against its sha256 record.
+
+    The bytes returned are the bytes hashed, so a file changed in between cannot slip through. Raises
+    ``FileNotFoundError`` when there is no such file and ``Unverified`` when it cannot be vouched for.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise Unverified(f"cannot be read ({path}: {exc.strerror or _one_line(exc)})") from None
+    try:
+        recorded = _record_path(path).read_text(encoding="ascii").split()
+    except FileNotFoundError:
+        raise Unverified(f"has no checksum record ({_record_path(path)} is missing)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise Unverified(f"has an unreadable checksum record ({_one_line(exc)})") from None
+    if not recorded or hashlib.sha256(data).hexdigest() != recorded[0].lower():
+        raise Unverified(f"was damaged ({path} no longer matches the sha256 recorded when it was written)")
+    return data
+
+
+def _record_path(path: Path) -> Path:
+    return path.with_name(path.name + RECORD_SUFFIX)
+
+
+def _remove_stale(folder: Path, key: str, *, keep: Path) -> None:
+    """Delete older versions of a processed table, and their records: they will never be read again."""
+    stale = re.compile(rf"^{re.escape(key)}\.v\d+\.[0-9a-f]{{16}}\.(?:npz|parquet)(?:{re.escape(RECORD_SUFFIX)})?$")
     for old in folder.iterdir():
-        if old != path and stale.match(old.name):
-            old.unlink(missing_ok=True)
-    return _read_table(path)
+        if old not in (keep, _record_path(keep)) and stale.match(old.name):
+            with contextlib.suppress(OSError):  # a leftover costs disk space, not correctness
+                old.unlink(missing_ok=True)
 
 
 # --- checking the cache -------------------------------------------------------------------------------
@@ -152,21 +325,24 @@ def _check(remote: RemoteFile) -> tuple[str, str]:
     if not path.is_file():
         return NEEDS_DOWNLOAD, "missing"
     entry = _read_manifest().get(remote.filename)
-    if entry is None or entry.get("url") != remote.url:
-        # Not ours to vouch for (a crash before the manifest was written, or another URL): download anew,
-        # unless it matches a pinned checksum, which is proof enough.
-        if remote.sha256 and _hash_file(path) == remote.sha256.lower():
-            return CACHED, "unrecorded"
-        return NEEDS_DOWNLOAD, "unrecorded"
-    if (remote.sha256 and entry.get("sha256") != remote.sha256.lower()) or (
-        remote.size is not None and entry.get("size") != remote.size
-    ):
-        return NEEDS_DOWNLOAD, "pinned to another version"
-    size = path.stat().st_size
-    if size != entry.get("size"):
-        return CORRUPT, f"has {size} bytes but {entry.get('size')} were downloaded"
-    if _hash_file(path) != entry.get("sha256"):
-        return CORRUPT, "no longer matches the sha256 recorded when it was downloaded"
+    try:
+        if entry is None or entry.get("url") != remote.url:
+            # Not ours to vouch for (a crash before the manifest was written, or another URL): download anew,
+            # unless it matches a pinned checksum, which is proof enough.
+            if remote.sha256 and _hash_file(path) == remote.sha256.lower():
+                return CACHED, "unrecorded"
+            return NEEDS_DOWNLOAD, "unrecorded"
+        if (remote.sha256 and entry.get("sha256") != remote.sha256.lower()) or (
+            remote.size is not None and entry.get("size") != remote.size
+        ):
+            return NEEDS_DOWNLOAD, "pinned to another version"
+        size = path.stat().st_size
+        if size != entry.get("size"):
+            return CORRUPT, f"has {size} bytes but {entry.get('size')} were downloaded"
+        if _hash_file(path) != entry.get("sha256"):
+            return CORRUPT, "no longer matches the sha256 recorded when it was downloaded"
+    except OSError as exc:  # e.g. a shared cache holding a file this user may not read
+        return CORRUPT, f"cannot be read ({exc.strerror or _one_line(exc)})"
     return CACHED, ""
 
 
@@ -174,7 +350,7 @@ def _sha256_of(path: Path) -> str:
     """A source's sha256: the manifest's record for a cached download (just verified by fetch), else hashed."""
     if path.parent.resolve() == downloads_dir().resolve():
         entry = _read_manifest().get(path.name)
-        if entry and path.is_file() and path.stat().st_size == entry.get("size"):
+        if entry and path.is_file() and path.stat().st_size == entry.get("size") and entry.get("sha256"):
             return str(entry["sha256"])
     try:
         return _hash_file(path)
@@ -196,17 +372,8 @@ def _download(remote: RemoteFile, label: str) -> Path:
     url, target = remote.url, cached_path(remote)
     offline = f"download it elsewhere and run `gd data import {label} /path/to/{remote.filename}`"
     request = urllib.request.Request(url, headers={"User-Agent": "gd (GeneDisco reimplementation)"})
-    try:
-        response = urllib.request.urlopen(request, timeout=TIMEOUT)
-    except urllib.error.HTTPError as exc:
-        raise GdError(f"download of {url} failed with HTTP {exc.code} {_one_line(exc.reason)}; "
-                      f"the file may have moved: check the URL, or {offline}") from None
-    except urllib.error.URLError as exc:
-        raise GdError(f"cannot reach {url} ({_one_line(exc.reason)}); check that you are online, "
-                      f"or {offline}") from None
-    except (OSError, ValueError) as exc:  # timeouts, resets, malformed URLs
-        raise GdError(f"cannot reach {url} ({_one_line(exc)}); check that you are online, or {offline}") from None
-    with response, _staged(target) as handle:
+    # The staged file comes first: a cache that cannot be written is refused before anything is transferred.
+    with _staged(target) as handle, _opened(request, offline) as response:
         length = response.headers.get("Content-Length")
         expected = int(length) if length and length.isdigit() else None
         digest = hashlib.sha256()
@@ -231,6 +398,24 @@ def _download(remote: RemoteFile, label: str) -> Path:
     return target
 
 
+@contextlib.contextmanager
+def _opened(request: urllib.request.Request, offline: str) -> Iterator[Any]:
+    """The HTTP response to ``request``, or a GdError naming the URL and the way to work offline."""
+    url = request.full_url
+    try:
+        response = urllib.request.urlopen(request, timeout=TIMEOUT)
+    except urllib.error.HTTPError as exc:
+        raise GdError(f"download of {url} failed with HTTP {exc.code} {_one_line(exc.reason)}; "
+                      f"the file may have moved: check the URL, or {offline}") from None
+    except urllib.error.URLError as exc:
+        raise GdError(f"cannot reach {url} ({_one_line(exc.reason)}); check that you are online, "
+                      f"or {offline}") from None
+    except (OSError, ValueError) as exc:  # timeouts, resets, malformed URLs
+        raise GdError(f"cannot reach {url} ({_one_line(exc)}); check that you are online, or {offline}") from None
+    with response:
+        yield response
+
+
 def _verify_pins(remote: RemoteFile, size: int, sha256: str, *, what: str, retry: str) -> None:
     if remote.size is not None and size != remote.size:
         raise GdError(f"{what} has {size} bytes, not the pinned {remote.size}; nothing was saved; {retry}")
@@ -253,24 +438,62 @@ def _progress(filename: str, total: int | None) -> Iterator[Callable[[int], None
         yield lambda n: progress.advance(task, n)
 
 
+class _Staged:
+    """The handle ``_staged`` yields: ``write`` and ``tell`` of the temporary file, whose ``path`` is known."""
+
+    def __init__(self, handle: Any, path: Path, target: Path) -> None:
+        self._handle, self.path, self._target = handle, path, target
+
+    def write(self, data: bytes) -> int:
+        """Write bytes; a refusal by the system (full disk, quota) becomes a GdError naming the cache."""
+        try:
+            return self._handle.write(data)
+        except OSError as exc:
+            raise _cache_write_error(self._target, exc) from None
+
+    def tell(self) -> int:
+        """Bytes written so far."""
+        return self._handle.tell()
+
+    def flush(self) -> None:
+        """Push buffered bytes to the file, e.g. before reading it back to check it."""
+        try:
+            self._handle.flush()
+        except OSError as exc:
+            raise _cache_write_error(self._target, exc) from None
+
+
 @contextlib.contextmanager
-def _staged(target: Path) -> Iterator[Any]:
+def _staged(target: Path) -> Iterator[_Staged]:
     """A binary file handle that becomes ``target`` atomically when the block ends without an error.
 
     Written beside ``target`` so the final rename stays on one file system; on any error the partial
-    file is removed and ``target`` is left as it was.
+    file is removed and ``target`` is left as it was. The file gets the mode the umask gives new files,
+    so a cache shared with others stays readable by them. Any refusal by the system (read-only place,
+    full disk, a directory in the way) is a GdError that names the data cache and the way out.
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    temp = Path(name)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    except OSError as exc:
+        raise _cache_write_error(target, exc) from None
+    temp = Path(name)
+    handle = os.fdopen(fd, "wb")
+    try:
+        yield _Staged(handle, temp, target)
+        try:
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temp, target)
+            handle.close()
+            os.chmod(temp, file_mode())
+            os.replace(temp, target)
+        except OSError as exc:
+            raise _cache_write_error(target, exc) from None
     finally:
-        temp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # closing again flushes again, which may fail as the write did
+            handle.close()
+        with contextlib.suppress(OSError):
+            temp.unlink(missing_ok=True)
 
 
 def _one_line(reason: object) -> str:
@@ -288,7 +511,7 @@ def _read_manifest() -> dict[str, dict[str, Any]]:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise GdError(f"download manifest {path} is unreadable ({_one_line(exc)}); delete it and run "
                       "`gd data fetch NAME --force` for each dataset") from None
-    if not isinstance(files, dict):
+    if not isinstance(files, dict) or not all(isinstance(entry, dict) for entry in files.values()):
         raise GdError(f"download manifest {path} is malformed; delete it and run `gd data fetch NAME --force`")
     return files
 
@@ -296,7 +519,6 @@ def _read_manifest() -> dict[str, dict[str, Any]]:
 def _record(remote: RemoteFile, size: int, sha256: str, **extra: str) -> None:
     """Write ``remote``'s size and sha256 into the manifest (read-modify-write under a lock, atomically)."""
     path = data_dir() / MANIFEST
-    path.parent.mkdir(parents=True, exist_ok=True)
     with _locked(path.with_name(f".{MANIFEST}.lock")):
         files = _read_manifest()
         when = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -315,7 +537,12 @@ def _locked(lock_path: Path) -> Iterator[None]:
     except ImportError:
         yield
         return
-    with lock_path.open("a") as handle:
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = lock_path.open("a")
+    except OSError as exc:
+        raise _cache_write_error(lock_path, exc) from None
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -341,27 +568,36 @@ def _check_table(frame: object, key: str) -> None:
         raise TypeError(f"cached_table {key!r}: columns {odd[:3]} are not numeric")
 
 
-def _write_table(frame: pd.DataFrame, handle: Any, suffix: str) -> None:
+def _table_bytes(frame: pd.DataFrame, suffix: str) -> bytes:
+    """The cached form of a table: parquet, or an npz without pickles; labels as strings."""
     import numpy as np
 
     index = frame.index.astype(str).rename(frame.index.name)
     columns = frame.columns.astype(str).rename(frame.columns.name)
+    buffer = io.BytesIO()
     if suffix == ".parquet":
-        frame.set_axis(index, axis=0).set_axis(columns, axis=1).to_parquet(handle)
-        return
-    names = json.dumps({"index": frame.index.name, "columns": frame.columns.name})
-    np.savez(handle, values=frame.to_numpy(), index=np.asarray(index, dtype=str),
-             columns=np.asarray(columns, dtype=str), names=np.asarray(names))
+        frame.set_axis(index, axis=0).set_axis(columns, axis=1).to_parquet(buffer)
+    else:
+        names = json.dumps({"index": frame.index.name, "columns": frame.columns.name})
+        np.savez(buffer, values=frame.to_numpy(), index=np.asarray(index, dtype=str),
+                 columns=np.asarray(columns, dtype=str), names=np.asarray(names))
+    return buffer.getvalue()
 
 
-def _read_table(path: Path) -> pd.DataFrame:
+def _parse_table(data: bytes, suffix: str) -> pd.DataFrame:
+    """A table from its cached bytes; ``Unverified`` if they do not parse (a changed library, say)."""
     import numpy as np
     import pandas as pd
 
-    if path.suffix == ".parquet":
-        return pd.read_parquet(path)
-    with np.load(path, allow_pickle=False) as archive:
-        names = json.loads(str(archive["names"]))
-        index = pd.Index(archive["index"].astype(object), dtype=object, name=names["index"])
-        columns = pd.Index(archive["columns"].astype(object), dtype=object, name=names["columns"])
-        return pd.DataFrame(archive["values"], index=index, columns=columns)
+    try:
+        if suffix == ".parquet":
+            import pyarrow
+
+            return pd.read_parquet(pyarrow.BufferReader(data))  # parsed in place, without another copy
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            names = json.loads(str(archive["names"]))
+            index = pd.Index(archive["index"].astype(object), dtype=object, name=names["index"])
+            columns = pd.Index(archive["columns"].astype(object), dtype=object, name=names["columns"])
+            return pd.DataFrame(archive["values"], index=index, columns=columns)
+    except Exception as exc:  # pyarrow's and numpy's parse errors share no narrower base class
+        raise Unverified(f"was damaged (it cannot be parsed: {type(exc).__name__}: {_one_line(exc)})") from None

@@ -8,3 +8,10 @@ class GdError(Exception):
 
     The CLI prints it as one red line and exits with code 1; anything else that escapes is a bug.
     """
+
+
+class Interrupted(GdError):
+    """The user stopped gd (Ctrl-C or SIGTERM): the message says what was kept and how to go on.
+
+    The CLI prints it as one line and exits with 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM).
+    """

@@ -8,6 +8,14 @@ arguments later without breaking plugins.
 Metadata understood by every kind: ``summary="one line"`` (shown by ``gd list``; defaults to the first
 line of the factory's docstring). Parameters reach a factory as keyword arguments, from
 ``gd run --param KIND.KEY=VALUE``.
+
+Parameters: the registry checks their names against the factory's signature before calling it (a name it
+lacks is refused with the closest one and the list, which ``gd list KIND NAME`` also shows with defaults). A
+factory written as ``def f(**params)`` cannot be checked that way; to put off a heavy import and keep the
+check, register ``gd_core.registry.Deferred("package.module:Class", "Summary.")``. A factory checks each
+value's type and range itself, raising ``gd_core.registry.BadParameter(name, allowed, value)`` (or a
+``ValueError``), so a bad value stops a run before any data loads, in one line naming the parameter as the
+user set it (``model.max_depth``).
 """
 
 from __future__ import annotations
@@ -62,6 +70,9 @@ def gd_register_models(register: Register) -> None:
             of the capabilities in ``gd_core.data.CAPABILITIES`` it offers (``sample``, ``embed``,
             ``gradient_embedding``, ``input_gradient``). ``X`` is float32 ``[n, d]``, ``y`` float32 ``[n]``
             and ``rng`` a ``numpy.random.Generator``; fitting must be deterministic given ``rng``.
+            Outputs must be finite numbers of the stated shape: the loop fails the run, naming the model and its
+            plugin, when ``predict`` gives a NaN, an infinity or a wrong shape (and the built-in acquisitions
+            do the same for ``sample``, ``embed`` and the gradients), rather than publish it.
     """
 
 
@@ -75,7 +86,8 @@ def gd_register_acquisitions(register: Register) -> None:
             capability names the model must offer, may be empty) and
             ``select(pool, model, batch_size, rng) -> positions``: exactly ``batch_size`` distinct
             entries of ``pool.available``. ``pool`` is a ``gd_core.data.Pool``: it carries features and
-            positions, never the labels of genes not yet acquired.
+            positions, never the labels of genes not yet acquired. Refuse non-finite scores with a
+            ``GdError`` (a NaN ranks arbitrarily); the loop adds the cycle, model and plugin to the message.
     """
 
 
@@ -88,6 +100,8 @@ def gd_register_metrics(register: Register) -> None:
             callable ``metric(pool, model, truth) -> float``; ``truth`` is a ``gd_core.data.Truth``
             (test set, its cached predictions, the hit genes). Metrics are evaluation: they may see labels.
             Metadata ``better="lower"`` (or ``"higher"``, the default) tells ``gd report`` how to rank.
+            Return NaN where the metric is undefined (``spearman`` of a constant prediction has no ranking):
+            it is recorded as such. An infinite value, or anything that is not a number, fails the run.
     """
 
 

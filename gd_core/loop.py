@@ -15,7 +15,7 @@ import pandas as pd
 
 from gd_core.data import Dataset, Pool, Truth, align, check_compatible
 from gd_core.errors import GdError
-from gd_core.registry import Entry, Registries
+from gd_core.registry import Entry, Registries, closest, literal
 from gd_core.tables import looks_like_path, read_assay_file, read_descriptor_file
 
 log = logging.getLogger("gd")
@@ -70,6 +70,7 @@ class Plan:
     hits: np.ndarray
     initial: np.ndarray
     acquisition: Any  # built once in prepare, where its parameters and needs were checked
+    metrics: dict[str, Any] = field(default_factory=dict)  # name → metric, built in prepare too
 
 
 @dataclass(frozen=True)
@@ -99,30 +100,51 @@ def is_split_seed(value: object) -> bool:
     return value == SPLIT_FOLLOWS_SEED or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
 
 
+def is_whole(value: object, minimum: int) -> bool:
+    """Whether ``value`` is a whole number ≥ ``minimum``; a bool is an int to Python, never a count to a user."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def is_fraction(value: object, *, one_allowed: bool) -> bool:
+    """Whether ``value`` is a number strictly above 0 and below 1 (or equal to 1 if ``one_allowed``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return 0 < value < 1 or (one_allowed and value == 1)
+
+
+#: How ``gd run`` spells each setting, for messages; a sweep checks its settings first, by its own names.
+RUN_OPTIONS = {"batch_size": "--batch-size", "cycles": "--cycles", "seed": "--seed", "split_seed": "--split-seed",
+               "test_fraction": "--test-fraction", "hit_fraction": "--hit-fraction", "metrics": "--metric",
+               "params": "--param"}
+
+
 def check_settings(config: RunConfig) -> None:
-    """Refuse settings no run could use: sizes, fractions, parameter kinds, metrics."""
+    """Refuse settings no run could use: sizes, fractions, parameter kinds, metrics; named as ``gd run`` options."""
     for name in ("batch_size", "cycles"):
-        value = getattr(config, name)
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise GdError(f"{name.replace('_', '-')} must be a positive whole number, got {value!r}")
-    if not isinstance(config.seed, int) or isinstance(config.seed, bool) or config.seed < 0:
-        raise GdError(f"seed must be a whole number ≥ 0, got {config.seed!r}")
+        if not is_whole(getattr(config, name), 1):
+            raise GdError(f"{RUN_OPTIONS[name]} must be a positive whole number, got {literal(getattr(config, name))}")
+    if not is_whole(config.seed, 0):
+        raise GdError(f"--seed must be a whole number ≥ 0, got {literal(config.seed)}")
     if not is_split_seed(config.split_seed):
-        raise GdError(f"split-seed must be a whole number ≥ 0 or '{SPLIT_FOLLOWS_SEED}' (a new test split per "
-                      f"run seed), got {config.split_seed!r}")
-    if not 0 < config.test_fraction < 1:
-        raise GdError(f"test_fraction must lie strictly between 0 and 1, got {config.test_fraction}")
-    if not 0 < config.hit_fraction <= 1:
-        raise GdError(f"hit_fraction must lie in (0, 1], got {config.hit_fraction}")
-    unknown = set(config.params) - set(PARAM_KINDS)
+        raise GdError(f"--split-seed must be a whole number ≥ 0 or '{SPLIT_FOLLOWS_SEED}' (a new test split per "
+                      f"run seed), got {literal(config.split_seed)}")
+    if not is_fraction(config.test_fraction, one_allowed=False):
+        raise GdError(f"--test-fraction must be a number strictly between 0 and 1 (the share of genes held out "
+                      f"for testing, e.g. 0.2), got {literal(config.test_fraction)}")
+    if not is_fraction(config.hit_fraction, one_allowed=True):
+        raise GdError(f"--hit-fraction must be a number above 0 and at most 1 (the share of non-test genes, by "
+                      f"|y|, that are hits, e.g. 0.05), got {literal(config.hit_fraction)}")
+    unknown = sorted(set(config.params) - set(PARAM_KINDS))
     if unknown:
-        raise GdError(f"parameters given for unknown kind '{sorted(unknown)[0]}'; "
-                      f"use --param KIND.KEY=VALUE with KIND one of {', '.join(PARAM_KINDS)}")
+        meant = closest(unknown[0], list(PARAM_KINDS))
+        hint = f"did you mean '{meant}'? " if meant else ""
+        raise GdError(f"--param {unknown[0]}.…: unknown kind '{unknown[0]}'; {hint}use --param KIND.KEY=VALUE "
+                      f"with KIND one of {', '.join(PARAM_KINDS)}")
     if not config.metrics:
         raise GdError("no metric chosen; pass --metric NAME at least once")
     repeated = [m for i, m in enumerate(config.metrics) if m in config.metrics[:i]]
     if repeated:
-        raise GdError(f"metric '{repeated[0]}' is given more than once; list each metric once")
+        raise GdError(f"--metric {repeated[0]} is given more than once; list each metric once")
 
 
 def split_test(n: int, test_fraction: float, seed: int) -> np.ndarray:
@@ -169,6 +191,15 @@ class DatasetCache:
         return dataset
 
 
+def _file_identity(name: str) -> list[Any] | None:
+    """Size and modification time of a user table named by path, so a long-lived worker re-reads a changed file."""
+    try:
+        stat = Path(name).stat()
+    except (OSError, ValueError):
+        return None  # a registered name, or a path that the loader will refuse with its own message
+    return [str(Path(name).resolve()), stat.st_size, stat.st_mtime_ns]
+
+
 def prepare(config: RunConfig, registries: Registries, *, on_status: Callable[[str], None] = log.info,
             cache: DatasetCache | None = None) -> Plan:
     """Check everything that can be checked, load and align the data, and fix split, hits and first batch.
@@ -185,10 +216,12 @@ def prepare(config: RunConfig, registries: Registries, *, on_status: Callable[[s
     }
     for metric in config.metrics:
         entries[f"metric:{metric}"] = registries.metrics.get(metric)
-    # Building a model and an acquisition is cheap and checks their parameters and compatibility.
+    # Building the model, acquisition and metrics is cheap and checks every parameter value and the pairing,
+    # so a bad one is refused here, before any data is loaded or a run directory made.
     model = entries["model"].create(**config.params.get("model", {}))
     acquisition = entries["acquisition"].create(**config.params.get("acquisition", {}))
     check_compatible(config.model, model, config.acquisition, acquisition)
+    metrics = {name: entries[f"metric:{name}"].create() for name in config.metrics}
 
     def load() -> Dataset:
         on_status(f"loading descriptor '{config.descriptor}' and assay '{config.assay}'")
@@ -200,27 +233,28 @@ def prepare(config: RunConfig, registries: Registries, *, on_status: Callable[[s
         dataset = load()
     else:
         key = json.dumps([config.descriptor, config.assay, config.params.get("descriptor", {}),
-                          config.params.get("assay", {})], sort_keys=True)
+                          config.params.get("assay", {}), _file_identity(config.descriptor),
+                          _file_identity(config.assay)], sort_keys=True)
         dataset = cache.get(key, load)
 
     test = split_test(dataset.n, config.test_fraction, config.resolved_split_seed)
     if len(test) == 0:
-        raise GdError(f"test_fraction {config.test_fraction} of {dataset.n} genes leaves no test gene; "
-                      "raise --test-fraction")
+        raise GdError(f"--test-fraction {config.test_fraction} of {dataset.n} aligned genes leaves no test gene; "
+                      "raise it")
     outside = np.ones(dataset.n, dtype=bool)
     outside[test] = False
     pool = np.flatnonzero(outside)
     needed = config.batch_size * config.cycles
     if needed > len(pool):
         raise GdError(
-            f"batch-size {config.batch_size} × cycles {config.cycles} = {needed} genes, but only {len(pool)} "
+            f"--batch-size {config.batch_size} × --cycles {config.cycles} = {needed} genes, but only {len(pool)} "
             f"of the {dataset.n} aligned genes are outside the test set; lower --batch-size or --cycles"
         )
     hits = top_hits(dataset.y, pool, config.hit_fraction)
     initial = np.random.default_rng([config.seed, _INITIAL]).choice(pool, config.batch_size, replace=False)
     on_status(f"{dataset.n} genes × {dataset.X.shape[1]} features; {len(test)} test (split seed "
               f"{config.resolved_split_seed}), {len(hits)} hits")
-    return Plan(config, entries, dataset, test, pool, hits, initial.astype(np.int64), acquisition)
+    return Plan(config, entries, dataset, test, pool, hits, initial.astype(np.int64), acquisition, metrics)
 
 
 def execute(plan: Plan, *, on_cycle: Callable[[CycleReport], None] | None = None) -> RunResult:
@@ -242,7 +276,6 @@ def _execute(plan: Plan, on_cycle: Callable[[CycleReport], None] | None) -> RunR
     X = data.X.view()
     X.setflags(write=False)  # acquisitions get a view they cannot change
     model_entry, acquisition = plan.entries["model"], plan.acquisition
-    metrics = {name: plan.entries[f"metric:{name}"].create() for name in config.metrics}
     available = np.ones(data.n, dtype=bool)
     available[plan.test] = False
     available[plan.initial] = False
@@ -258,15 +291,20 @@ def _execute(plan: Plan, on_cycle: Callable[[CycleReport], None] | None) -> RunR
 
         pool = Pool(X=X, genes=data.genes, available=np.flatnonzero(available), acquired=acquired, cycle=cycle)
         truth = Truth(X[plan.test], data.y[plan.test], plan.test, plan.hits, model, config.model)
+        _check_predictions(truth, model_entry, cycle)
         values = {}
-        for name, metric in metrics.items():
-            values[name] = _metric_value(name, metric(pool, model, truth))
+        for name, metric in plan.metrics.items():
+            values[name] = _metric_value(metric(pool, model, truth), plan.entries[f"metric:{name}"], cycle)
             rows.append((cycle, len(acquired), name, values[name]))
 
         t1 = time.perf_counter()
         if cycle < config.cycles - 1:
             rng = np.random.default_rng([config.seed, _ACQUIRE, cycle])
-            batch = acquisition.select(pool, model, config.batch_size, rng)
+            try:
+                batch = acquisition.select(pool, model, config.batch_size, rng)
+            except GdError as exc:  # e.g. the model's samples were NaN: say which model and plugin gave them
+                raise GdError(f"cycle {cycle}, acquisition '{config.acquisition}' with model '{config.model}' "
+                              f"({model_entry.origin}): {exc}") from None
             batches.append(_checked_batch(batch, available, config, cycle))
             available[batches[-1]] = False
         report = CycleReport(cycle, config.cycles, len(acquired), values, fit_seconds, time.perf_counter() - t1)
@@ -283,11 +321,38 @@ def _execute(plan: Plan, on_cycle: Callable[[CycleReport], None] | None) -> RunR
     return RunResult(plan, table, selections, time.perf_counter() - started)
 
 
-def _metric_value(name: str, value: Any) -> float:
+def _check_predictions(truth: Truth, model_entry: Entry, cycle: int) -> None:
+    """Refuse a model whose predicted means on the test genes are of the wrong shape or not all finite.
+
+    Every metric reads these predictions: a NaN among them would be published as a complete run with
+    ``mse=nan``, so the run fails here instead, naming the model and the plugin that registered it.
+    """
+    where = f"model '{model_entry.name}' ({model_entry.origin})"
     try:
-        return float(value)
+        predicted = truth.predicted_test
+    except GdError as exc:  # a wrong shape
+        raise GdError(f"{exc} (cycle {cycle}; {model_entry.origin})") from None
+    except (TypeError, ValueError) as exc:  # not numbers at all
+        raise GdError(f"{where} predicted values that are not numbers in cycle {cycle} ({exc}); predict must "
+                      "return one finite number per gene") from None
+    bad = int((~np.isfinite(predicted)).sum())
+    if bad:
+        raise GdError(f"{where} predicted {bad} non-finite value(s) (NaN or infinite) for the {len(predicted)} test "
+                      f"genes in cycle {cycle}; fix the model or its parameters")
+
+
+def _metric_value(value: Any, entry: Entry, cycle: int) -> float:
+    """A metric's value as a float: NaN is allowed and means undefined (e.g. spearman of a constant
+    prediction); anything not a number, or infinite, fails the run naming the metric and its plugin."""
+    try:
+        number = float(value)
     except (TypeError, ValueError):
-        raise GdError(f"metric '{name}' returned {type(value).__name__}, not a number; fix the metric") from None
+        raise GdError(f"metric '{entry.name}' ({entry.origin}) returned {type(value).__name__}, not a number, in "
+                      f"cycle {cycle}; fix the metric") from None
+    if np.isinf(number):
+        raise GdError(f"metric '{entry.name}' ({entry.origin}) returned {number} in cycle {cycle}; a metric must "
+                      "return a finite number, or NaN where it is undefined") from None
+    return number
 
 
 def _checked_batch(batch: Any, available: np.ndarray, config: RunConfig, cycle: int) -> np.ndarray:

@@ -1,9 +1,13 @@
-"""How many cores this process may use, and limiting the thread pools of a sweep's worker to that."""
+"""A sweep's worker processes: how many cores each may use, and ending them with the driver that started them."""
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
+import time
+from typing import Any
 
 # Set by a sweep in each worker, so that N workers on one machine share its cores instead of each taking all.
 THREADS_VARIABLE = "GD_THREADS"
@@ -34,3 +38,68 @@ def limit_threads(n: int) -> None:
         import torch
 
         torch.set_num_threads(n)
+
+
+# Set by a sweep for the worker processes of a Dask LocalCluster it starts: the pid of that sweep (the driver).
+DRIVER_VARIABLE = "GD_DRIVER_PID"
+WATCH_SECONDS = 0.5  # how often an orphaned worker notices that its driver is gone
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+_watching = threading.Event()
+
+
+def end_with_driver(driver_pid: int, death_signal: bool = False) -> None:
+    """End this worker process as soon as ``driver_pid`` (the sweep that started it) is gone, however it died.
+
+    A worker left behind would run on for hours under PID 1, holding its memory. With ``death_signal`` (only
+    right when the driver started this process from its main thread: Linux sends the signal when the *thread*
+    that started a process ends) the kernel kills this process with its parent. On any system, a daemon
+    thread also exits the process once its parent changes, or, for a process the driver did not start itself
+    (a forkserver's child), once the driver's pid is gone.
+    """
+    if _watching.is_set():
+        return
+    _watching.set()
+    if death_signal and sys.platform.startswith("linux"):
+        _set_parent_death_signal(signal.SIGKILL)
+    direct_child = os.getppid() == driver_pid
+    if not direct_child and not _alive(driver_pid):
+        os._exit(1)  # the driver died before this process could watch it
+    threading.Thread(target=_exit_when_driver_gone, args=(driver_pid, direct_child), daemon=True,
+                     name="gd-end-with-driver").start()
+
+
+def dask_setup(worker: Any) -> None:
+    """Dask preload hook: a LocalCluster worker started by ``gd sweep`` ends with it (see ``end_with_driver``)."""
+    driver = os.environ.get(DRIVER_VARIABLE, "")
+    if driver.isdigit():
+        end_with_driver(int(driver))
+
+
+def _set_parent_death_signal(signum: int) -> None:
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(signum), 0, 0, 0)
+    except (OSError, AttributeError):  # no prctl here: the watching thread still ends the process
+        pass
+
+
+def _exit_when_driver_gone(driver_pid: int, direct_child: bool) -> None:
+    def driver_there() -> bool:
+        # A direct child is handed to another parent the moment the driver dies; the pid test is the fallback.
+        return os.getppid() == driver_pid if direct_child else _alive(driver_pid)
+
+    while driver_there():
+        time.sleep(WATCH_SECONDS)
+    os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process has that pid now: ours is gone
+        return False
+    return True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from gd_core.errors import GdError
-from gd_core.report import CEILING_ORACLE, EXPECTED_RANDOM, SweepResults, expected_random, oracle_ceiling
+from gd_core.report import (CEILING_ORACLE, EXPECTED_RANDOM, SweepResults, check_metric, did_you_mean,
+                            expected_random, oracle_ceiling)
 
 FORMATS = (".png", ".svg", ".pdf")
 FACET_INCHES = (3.4, 2.6)  # width, height of one panel
@@ -35,21 +38,53 @@ class Layout:
     baselines: tuple[str, ...] = ()  # the analytic lines drawn (hit ratio: random's expectation, oracle's ceiling)
 
 
-def plot_curves(results: SweepResults, metric: str, out: Path, *, dpi: int = DPI) -> Layout:
-    """Draw ``metric`` against genes acquired, mean ± sd over seeds, and save it to ``out``."""
+def check_output(out: Path) -> None:
+    """Refuse an ``-o`` the figure cannot or should not be written to: a directory, a read-only file, an unknown
+    type, a parent that is a file."""
     out = Path(out)
+    try:
+        if out.is_dir():
+            raise GdError(f"-o {out} is a directory; give an image file path such as {out / 'curves.png'}")
+        if out.exists() and not os.access(out, os.W_OK):  # replacing it would work (a rename), but it says keep me
+            raise GdError(f"-o {out} is read-only; make it writable or choose another path")
+        parent = out.parent
+        while not parent.exists() and parent != parent.parent:  # missing directories are created; the first
+            parent = parent.parent                               # that exists must be one
+    except OSError as exc:  # a directory on the way that may not be searched
+        raise GdError(f"cannot write -o {out}: {exc.strerror or exc}; choose a writable path") from None
+    if not parent.is_dir():
+        raise GdError(f"-o {out}: {parent} is a file, not a directory; choose another path")
+    if not out.suffix:
+        raise GdError(f"-o {out} has no file type; end it in {', '.join(FORMATS)}")
     if out.suffix.lower() not in FORMATS:
-        raise GdError(f"-o {out}: unknown image type '{out.suffix}'; use one of {', '.join(FORMATS)}")
+        hint = did_you_mean(out.suffix.lower(), FORMATS).strip() or f"use one of {', '.join(FORMATS)}"
+        raise GdError(f"-o {out}: unknown image type '{out.suffix}'; {hint}")
+
+
+def plot_curves(results: SweepResults, metric: str, out: Path, *, dpi: int = DPI) -> Layout:
+    """Draw ``metric`` against genes acquired, mean ± sd over seeds, and save it to ``out``.
+
+    Missing directories are created. An existing file is replaced only by a complete figure: it is written
+    beside ``out`` first and renamed over it, so a failed or interrupted save leaves the old file as it was.
+    """
+    out = Path(out)
+    check_output(out)
     figure, layout = draw_curves(results, metric, dpi=dpi)
     import matplotlib.pyplot as plt  # after draw_curves has chosen the file-only backend
 
+    temporary = out.parent / f".{out.name}.partial-{os.getpid()}-{secrets.token_hex(4)}{out.suffix}"
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(out, dpi=dpi)
+        # os.open with 0o666 lets the umask decide the mode, as for any file a user's tool writes.
+        with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as handle:
+            figure.savefig(handle, format=out.suffix[1:].lower(), dpi=dpi)
+        os.replace(temporary, out)
     except OSError as exc:
-        raise GdError(f"cannot write {out}: {exc.strerror}; choose a writable path") from None
+        raise GdError(f"cannot write -o {out}: {exc.strerror or exc}; choose a writable path with free space"
+                      ) from None
     finally:
         plt.close(figure)
+        temporary.unlink(missing_ok=True)
     return layout
 
 
@@ -57,10 +92,12 @@ def draw_curves(results: SweepResults, metric: str, *, dpi: int = DPI) -> tuple[
     """The figure of ``plot_curves``, not saved; the caller closes it (``matplotlib.pyplot.close``)."""
     curves = results.curves
     if curves.empty:
-        raise GdError(f"{results.root} holds no finished run yet; run `gd sweep` first (see `gd report`)")
-    if metric not in results.metrics:
-        raise GdError(f"metric '{metric}' was not recorded in this sweep; recorded: {', '.join(results.metrics)}")
+        raise GdError(f"{results.root} holds no finished run yet; run `gd sweep` first (see `gd report "
+                      f"{results.root}`)")
+    check_metric(results, metric)
     curves = curves[curves["metric"] == metric]
+    if curves.empty:  # runs that will record it have not finished yet
+        raise GdError(f"no finished run of {results.root} has recorded {metric} yet; choose another --metric")
 
     import matplotlib
 

@@ -105,7 +105,7 @@ class PluginHost:
             try:
                 module = importlib.import_module(module_name)
             except Exception as exc:  # a broken built-in must not take the CLI down either
-                record.error = f"import failed: {type(exc).__name__}: {exc}"
+                record.error = _one_line(f"import failed: {type(exc).__name__}: {exc}")
                 self.records.append(record)
                 continue
             self.add(module, name=name, distribution="gd", version=version, source="builtin")
@@ -126,7 +126,7 @@ class PluginHost:
             except Exception as exc:
                 self.records.append(
                     PluginRecord(name, dist, version, "entry point",
-                                 error=f"import of '{point.value}' failed: {type(exc).__name__}: {exc}")
+                                 error=_one_line(f"import of '{point.value}' failed: {type(exc).__name__}: {exc}"))
                 )
                 continue
             self.add(plugin, name=name, distribution=dist, version=version, source="entry point")
@@ -142,7 +142,9 @@ class PluginHost:
         try:
             self.pm.register(plugin, name=name)
         except Exception as exc:  # pluggy's validation of hook signatures, or a name clash
-            record.error = f"{type(exc).__name__}: {exc}"
+            record.error = _one_line(f"{type(exc).__name__}: {exc}")
+            if isinstance(exc, pluggy.PluginValidationError):
+                record.error += "; a hook takes only arguments its spec names (see gd_core/hookspecs.py)"
             return record
         unknown = [caller.name for caller in self.pm.get_hookcallers(plugin) or [] if not caller.has_spec()]
         if unknown:
@@ -153,7 +155,7 @@ class PluginHost:
             staged = self._collect(plugin)
         except Exception as exc:
             self.pm.unregister(plugin)
-            record.error = f"raised while registering: {type(exc).__name__}: {exc}"
+            record.error = _one_line(f"raised while registering: {type(exc).__name__}: {exc}")
             return record
         record.loaded = True
         conflicts = []
@@ -203,7 +205,7 @@ class PluginHost:
                 try:
                     impl.function(*[{"app": app}[arg] for arg in impl.argnames])
                 except Exception as exc:
-                    record.error = f"gd_register_commands raised {type(exc).__name__}: {exc}"
+                    record.error = _one_line(f"gd_register_commands raised {type(exc).__name__}: {exc}")
 
 
 def load_plugin_file(host: PluginHost, path: Path) -> PluginRecord:
@@ -227,13 +229,18 @@ def load_plugin_file(host: PluginHost, path: Path) -> PluginRecord:
         line = next((frame.lineno for frame in reversed(traceback.extract_tb(exc.__traceback__))
                      if Path(frame.filename).resolve() == path.resolve()), None)
         where = f"{path}:{line}" if line else str(path)
-        raise GdError(f"{where}: {type(exc).__name__} while loading the plugin: {exc}") from None
+        raise GdError(_one_line(f"{where}: {type(exc).__name__} while loading the plugin: {exc}")) from None
     record = host.add(module, name=f"file:{path.name}", distribution=str(path), version="", source="file")
     if record.error:
         raise GdError(f"{path}: {record.error}")
     if not record.registered and not host._impls_of("gd_register_commands", module):
         raise GdError(f"{path}: registers nothing; define a @hookimpl gd_register_* function (see docs/plugins.md)")
     return record
+
+
+def _one_line(message: str) -> str:
+    """A plugin's error on one line (pluggy's own messages span several), its lines joined by "; "."""
+    return "; ".join(line.strip() for line in message.splitlines() if line.strip())
 
 
 def _unknown_hook_message(hook: str) -> str:

@@ -1,10 +1,14 @@
-"""Registries: what each plugin registered, by kind, and how to build it."""
+"""Registries: what each plugin registered, by kind, and how to build it with checked parameters."""
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import functools
+import importlib
 import inspect
+import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -13,6 +17,78 @@ from gd_core.errors import GdError
 
 KINDS = ("descriptor", "assay", "model", "acquisition", "metric")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_LONGEST_LITERAL = 60  # characters of a value quoted in a message; a pasted file must not flood the line
+# Python's wording when a callable gets a keyword it has no parameter for.
+_REFUSED_KEYWORD = re.compile(r"got an unexpected keyword argument '(\w+)'")
+
+
+def literal(value: Any) -> str:
+    """``value`` as a user writes it in a spec file or a ``--param`` value (TOML/JSON): ``true``, ``"abc"``."""
+    if hasattr(value, "tolist") and not isinstance(value, (list, tuple, dict, str)):
+        value = value.tolist()  # numpy scalars and arrays as Python numbers and lists
+    if value is None:
+        text = "null"
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, str):
+        text = json.dumps(value, ensure_ascii=False)
+    elif isinstance(value, float) and not math.isfinite(value):
+        text = "nan" if math.isnan(value) else "inf" if value > 0 else "-inf"
+    elif isinstance(value, (list, tuple)):
+        text = "[" + ", ".join(literal(v) for v in value) + "]"
+    elif isinstance(value, dict):
+        keys = (k if _BARE_KEY.match(str(k)) else json.dumps(str(k)) for k in value)
+        text = "{" + ", ".join(f"{k} = {literal(v)}" for k, v in zip(keys, value.values())) + "}"
+    elif isinstance(value, (datetime.date, datetime.time)):
+        text = value.isoformat()
+    else:
+        text = repr(value) if isinstance(value, (int, float)) else str(value)
+    return text if len(text) <= _LONGEST_LITERAL else text[:_LONGEST_LITERAL - 1] + "…"
+
+
+class BadParameter(ValueError):
+    """A factory's refusal of one parameter value; the registry adds the component and where the value was set.
+
+    Raise it from a factory (or let ``gd_plugins_builtin._checks`` raise it) as
+    ``BadParameter("max_depth", "a whole number ≥ 1, or null for no limit", value)``.
+    """
+
+    def __init__(self, parameter: str, allowed: str, value: Any) -> None:
+        self.parameter, self.allowed, self.value = parameter, allowed, value
+        super().__init__(f"{parameter} must be {allowed}, got {literal(value)}")
+
+
+class Deferred:
+    """A factory imported on first use, so registering it imports nothing heavy (torch, say).
+
+    ``Deferred("package.module:Class", "One-line summary.")`` builds ``Class(**params)``. Its signature is
+    the target's, so parameter names are still checked before anything is built and ``gd list KIND NAME``
+    shows them with their defaults (which imports the target); a factory written as ``def f(**params)``
+    would hide them.
+    """
+
+    def __init__(self, target: str, doc: str) -> None:
+        self.target = target
+        self.__doc__ = doc
+
+    def __call__(self, **params: Any) -> Any:
+        return self.load()(**params)
+
+    def __repr__(self) -> str:
+        return f"Deferred({self.target!r})"
+
+    def load(self) -> Callable[..., Any]:
+        """The target callable, imported now."""
+        module, _, attribute = self.target.partition(":")
+        try:
+            return getattr(importlib.import_module(module), attribute)
+        except (ImportError, AttributeError) as exc:
+            raise GdError(f"cannot import {self.target}: {exc}; reinstall the distribution that provides it") from None
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        return inspect.signature(self.load())
 
 
 @dataclass(frozen=True)
@@ -32,34 +108,97 @@ class Entry:
         """The one-line description shown by ``gd list``."""
         if "summary" in self.metadata:
             return str(self.metadata["summary"])
+        doc = self.description
+        return doc.splitlines()[0] if doc else ""
+
+    @property
+    def description(self) -> str:
+        """The factory's whole docstring, cleaned of indentation (empty without one)."""
         # a partial's own docstring describes functools.partial, not the component
         target = self.factory.func if isinstance(self.factory, functools.partial) else self.factory
-        doc = inspect.getdoc(target) or ""
-        return doc.strip().splitlines()[0] if doc.strip() else ""
+        return (inspect.getdoc(target) or "").strip()
+
+    @property
+    def origin(self) -> str:
+        """Which plugin registered this, for messages: ``plugin 'gd-foo'`` (and its distribution if it differs)."""
+        extra = f" of {self.distribution}" if self.distribution and self.distribution != self.plugin else ""
+        return f"plugin '{self.plugin}'{extra}"
+
+    def signature(self) -> inspect.Signature | None:
+        """The factory's signature, or None where Python cannot tell (some builtins and C callables)."""
+        try:
+            return inspect.signature(self.factory)
+        except (TypeError, ValueError):
+            return None
+
+    def parameters(self) -> list[inspect.Parameter] | None:
+        """The parameters a user can set by name, in order; None when the factory takes any keyword (``**params``)
+        or its signature is unknown, so that names cannot be checked."""
+        signature = self.signature()
+        if signature is None or any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
+            return None
+        return [p for p in signature.parameters.values() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
     def create(self, **params: Any) -> Any:
-        """Call the factory, turning a wrong parameter into a GdError that lists the accepted ones."""
+        """Build the component; a parameter it does not take or cannot use is a GdError (see ``build``)."""
+        return self.build(params)
+
+    def build(self, params: dict[str, Any], *, prefixes: dict[str, str] | None = None) -> Any:
+        """Call the factory with ``params``, after checking their names against its signature.
+
+        ``prefixes`` says how the user addressed each parameter: by kind (``model.max_depth``, the default) or
+        by the component's name (``random_forest.max_depth`` in a sweep), so that a refused value is named as
+        it was written. A ``BadParameter`` or ``ValueError`` from the factory becomes a GdError; a ``TypeError``
+        too when it is a keyword passed on to something that has no such parameter. Any other exception is a
+        bug in the factory and is not disguised.
+        """
         check_params(self, params)
         try:
             return self.factory(**params)
+        except BadParameter as exc:
+            written = f"{(prefixes or {}).get(exc.parameter, self.kind)}.{exc.parameter}"
+            raise GdError(f"{self.kind} '{self.name}': {exc} (set as {written})") from None
         except ValueError as exc:  # the factory's own verdict on a parameter value
             raise GdError(f"{self.kind} '{self.name}': {exc}") from None
+        except TypeError as exc:
+            # A factory taking **params hands them on; the callee refusing one of the user's names means the
+            # component has no such parameter. Whatever else a TypeError means (a bug) is left alone.
+            refused = _REFUSED_KEYWORD.search(str(exc))
+            if refused is None or refused.group(1) not in params:
+                raise
+            raise GdError(f"{self.kind} '{self.name}' has no parameter '{refused.group(1)}' ({self.origin} refused "
+                          f"it); see `gd list {self.kind} {self.name}` for the ones it takes") from None
+
+
+def parameter_listing(parameters: list[inspect.Parameter]) -> str:
+    """``temperature = 1.5, relative = true``: each parameter with its default, or ``(required)``."""
+    return ", ".join(f"{p.name} (required)" if p.default is p.empty else f"{p.name} = {literal(p.default)}"
+                     for p in parameters)
+
+
+def closest(word: str, candidates: list[str]) -> str | None:
+    """The candidate a user most likely meant by ``word``: one it abbreviates (``temp``), else a close spelling."""
+    prefixed = [c for c in candidates if c.startswith(word) or word.startswith(c)] if len(word) >= 3 else []
+    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    return (close or prefixed or [None])[0]
 
 
 def check_params(entry: Entry, params: dict[str, Any]) -> None:
-    """Refuse parameters the factory does not accept, before anything is built."""
-    try:
-        signature = inspect.signature(entry.factory)
-    except (TypeError, ValueError):  # builtins and some C callables have no signature
+    """Refuse parameter names the factory does not take, and missing required ones, before anything is built."""
+    parameters = entry.parameters()
+    if parameters is None:  # a factory taking **params, or one Python cannot inspect: it checks for itself
         return
-    try:
-        signature.bind(**params)
-    except TypeError as exc:
-        accepted = [p for p, v in signature.parameters.items() if v.kind is not v.VAR_KEYWORD]
-        takes = ", ".join(accepted) if accepted else "no parameters"
-        raise GdError(
-            f"{entry.kind} '{entry.name}' refused its parameters ({exc}); it takes: {takes}"
-        ) from None
+    names = [p.name for p in parameters]
+    takes = f"its parameters: {parameter_listing(parameters)}" if parameters else "it takes no parameters"
+    for given in params:
+        if given not in names:
+            meant = closest(given, names)
+            hint = f"; did you mean '{meant}'? {takes[0].upper()}{takes[1:]}" if meant else f"; {takes}"
+            raise GdError(f"{entry.kind} '{entry.name}' has no parameter '{given}'{hint}")
+    missing = [p.name for p in parameters if p.default is p.empty and p.name not in params]
+    if missing:
+        raise GdError(f"{entry.kind} '{entry.name}' needs parameter '{missing[0]}': set {entry.kind}.{missing[0]}; "
+                      f"{takes}")
 
 
 def validate_registration(kind: str, name: object, factory: object) -> None:
@@ -139,8 +278,14 @@ class Registries:
         """The registry for a kind name such as ``"model"``."""
         by_kind = {r.kind: r for r in self}
         if kind not in by_kind:
-            raise GdError(f"unknown kind '{kind}'; use one of: {', '.join(KINDS)}")
+            close = difflib.get_close_matches(kind, KINDS, n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise GdError(f"unknown kind '{kind}'; {hint}use one of: {', '.join(KINDS)}")
         return by_kind[kind]
+
+    def find(self, name: str) -> list[Entry]:
+        """Every component registered as ``name``, whatever its kind (``simulated`` is a descriptor and an assay)."""
+        return [registry.get(name) for registry in self if name in registry]
 
     def __iter__(self) -> Iterator[Registry]:
         return iter((self.descriptors, self.assays, self.models, self.acquisitions, self.metrics))

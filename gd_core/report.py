@@ -3,18 +3,22 @@ differences between acquisitions with their uncertainty, and the analytic hit-ra
 
 from __future__ import annotations
 
+import csv
+import difflib
+import io
 import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 
 from gd_core.errors import GdError
+from gd_core.loop import SPLIT_FOLLOWS_SEED, is_split_seed
 from gd_core.results import FAILURE, MANIFEST
-from gd_core.sweep import RUNS, read_sweep, run_label, run_state
+from gd_core.sweep import RUNS, SWEEP_FILE, run_label
 
 SETTING = ["assay", "descriptor", "model", "batch_size"]  # one block of the report; acquisitions compete in it
 RUN_COLUMNS = [*SETTING, "acquisition", "seed", "cycles"]
@@ -27,8 +31,30 @@ CONFIDENCE = 0.95
 ALPHA = 0.05
 POWER = 0.8
 MAX_SEEDS = 10_000
-DIFFERENCE_COLUMNS = [*SETTING, "statistic", "acquisition", "reference", "versus", "pairs", "mean_diff",
+DIGITS = 4  # significant digits of the means printed, and so of the ranking: equal printed means tie
+DIFFERENCE_COLUMNS = [*SETTING, "statistic", "acquisition", "reference", "versus", "tie", "pairs", "mean_diff",
                       "ci_low", "ci_high", "p", "verdict", "seeds_needed", "note"]
+
+
+@dataclass(frozen=True)
+class Damage:
+    """A file or directory of a sweep that the report could not use, and what is wrong with it."""
+
+    path: Path
+    reason: str
+    key: str | None = None  # the run it concerns; None when it concerns the whole of sweep.json
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+    @property
+    def of_run(self) -> bool:
+        """Whether a run's own file or directory is damaged (not sweep.json): that run is left out."""
+        return self.path.name != SWEEP_FILE
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: path, key (null for sweep.json) and reason."""
+        return {"path": str(self.path), "key": self.key, "reason": self.reason}
 
 
 @dataclass(frozen=True)
@@ -39,6 +65,8 @@ class SweepResults:
     runs: pd.DataFrame  # key, label, the run columns, state, error, n_pool, n_hits, test_variance
     curves: pd.DataFrame  # key, the run columns, cycle, n_acquired, metric, value
     skipped: list[dict[str, str]]
+    damaged: tuple[Damage, ...] = ()  # what was left out, and why
+    planned_metrics: tuple[str, ...] = ()  # the metrics the runs' settings name, finished or not
 
     @property
     def metrics(self) -> list[str]:
@@ -46,49 +74,325 @@ class SweepResults:
         return list(dict.fromkeys(self.curves["metric"]))
 
 
+class _Damaged(Exception):
+    """Raised while reading one file of a sweep: the file cannot be used (see ``Damage``)."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(reason)
+        self.path, self.reason = path, reason
+
+
+METRICS_HEADER = ["cycle", "n_acquired", "metric", "value"]
+REDO = "delete a damaged run's directory and run the same `gd sweep` command again to redo it"
+REWRITE_PLAN = "delete it and run your `gd sweep` command(s) again to rewrite it (finished runs are kept, not redone)"
+
+
 def load_results(root: Path) -> SweepResults:
-    """Read ``sweep.json`` and every run directory under ``root``."""
+    """Read ``sweep.json`` and every run directory under ``root``; what cannot be read is set aside as damaged.
+
+    A run whose files cannot be read or are not what gd writes (config.json not an object with ``settings``,
+    metrics.csv not the complete table of the run's cycles and metrics, a failure.json without its error) is
+    left out of the curves and listed in ``damaged`` with the reason. A ``sweep.json`` entry that is not a run's
+    settings is listed too, and the run's own config.json or failure.json gives its settings instead. When
+    ``sweep.json`` itself cannot be used, the runs are the directories under ``runs/`` (with the settings their
+    files record): finished and failed runs are reported, runs never started are not known. Raises ``GdError``
+    when ``root`` is no sweep, or when damage leaves no finished run to report.
+    """
     root = Path(root)
-    document = read_sweep(root)
-    rows, curves = [], []
-    variants = _variants(document["runs"])
-    for key, settings in sorted(document["runs"].items()):
+    plan, skipped, damaged = _read_plan(root)
+    rows, curve_rows, planned = [], [], {}
+    readable = {key: settings for key, settings in plan.items() if settings is not None}
+    for key in sorted(plan):
+        run = _read_run(root / RUNS / key, key, plan[key])
+        if run.damage is not None:
+            damaged.append(run.damage)
+        if run.settings is not None:
+            readable[key] = run.settings
+        rows.append((key, run))
+    variants = _variants(readable)
+    table = []
+    for key, run in rows:
+        settings = readable.get(key)
+        if settings is None:  # neither sweep.json nor the run's files say what it was: it cannot be reported
+            table.append({"key": key, "label": f"run {key}", **dict.fromkeys(RUN_COLUMNS), "state": run.state,
+                          "error": run.error, **dict.fromkeys(RUN_DATA, math.nan)})
+            continue
+        planned.update(dict.fromkeys(settings.get("metrics", [])))
         if variants[key]:  # the same acquisition run with other settings is another line, not more seeds
             settings = {**settings, "acquisition": f"{settings['acquisition']} [{variants[key]}]"}
-        directory = root / RUNS / key
-        state = run_state(directory)
-        error = ""
-        if state == "failed":
-            error = _failure_message(directory / FAILURE)
-        row = {"key": key, "label": run_label(settings), **{c: settings[c] for c in RUN_COLUMNS},
-               "state": state, "error": error, **dict.fromkeys(RUN_DATA, math.nan)}
-        if state == "done":
-            try:
-                table = pd.read_csv(directory / "metrics.csv")
-            except (OSError, ValueError) as exc:
-                row.update(state="failed", error=f"unreadable metrics.csv: {exc}")
-            else:
-                for column in RUN_COLUMNS:
-                    table[column] = settings[column]
-                table["key"] = key
-                curves.append(table)
-                row.update(_run_data(directory / MANIFEST))
-        rows.append(row)
-    runs = pd.DataFrame(rows, columns=["key", "label", *RUN_COLUMNS, "state", "error", *RUN_DATA])
-    columns = ["key", *RUN_COLUMNS, "cycle", "n_acquired", "metric", "value"]
-    curve_table = pd.concat(curves, ignore_index=True)[columns] if curves else pd.DataFrame(columns=columns)
-    return SweepResults(root, runs, curve_table, document.get("skipped", []))
+        values = [settings[c] for c in RUN_COLUMNS]
+        table.append({"key": key, "label": run_label(settings), **dict(zip(RUN_COLUMNS, values)),
+                      "state": run.state, "error": run.error, **run.data})
+        curve_rows += [(key, *values, *row) for row in run.rows]
+    runs = pd.DataFrame(table, columns=["key", "label", *RUN_COLUMNS, "state", "error", *RUN_DATA])
+    columns = ["key", *RUN_COLUMNS, *METRICS_HEADER]
+    curves = pd.DataFrame(curve_rows, columns=columns)
+    if damaged and not (runs["state"] == "done").any():
+        raise GdError(_nothing_readable(root, damaged))
+    return SweepResults(root, runs, curves, skipped, tuple(damaged), tuple(planned))
 
 
-def _run_data(path: Path) -> dict[str, float]:
-    """Pool size, number of hits and test-outcome variance from a run's ``config.json``; NaN for what is absent."""
+def _nothing_readable(root: Path, damaged: list[Damage]) -> str:
+    """The one line of a sweep whose damage leaves no finished run to report."""
+    first = next((damage for damage in damaged if damage.of_run), damaged[0])
+    more = f" (and {len(damaged) - 1} more damaged)" if len(damaged) > 1 else ""
+    way_out = REDO if first.of_run else REWRITE_PLAN
+    return f"no finished run of {root} can be read: {first}{more}; {way_out}"
+
+
+def _read_plan(root: Path) -> tuple[dict[str, dict[str, Any] | None], list[dict[str, str]], list[Damage]]:
+    """The runs ``sweep.json`` lists (settings, or None for a damaged entry), its skipped pairs, and its damage.
+
+    When sweep.json cannot be used, the plan is the run directories under ``runs/``, each with None.
+    """
     try:
-        data = json.loads(path.read_text(encoding="utf-8")).get("data", {})
-    except (OSError, ValueError, AttributeError):
-        data = {}
-    data = data if isinstance(data, dict) else {}
-    return {name: float(value) if isinstance(value := data.get(name), (int, float)) and not isinstance(value, bool)
-            else math.nan for name in RUN_DATA}
+        if not root.is_dir():
+            what = "is a file, not a directory" if root.exists() else "does not exist"
+            raise GdError(f"{root} {what}; give a directory made by `gd sweep --out`")
+        runs = root / RUNS
+        if (runs.exists() or runs.is_symlink()) and not runs.is_dir():
+            raise GdError(f"{runs} is not a directory, so no run of the sweep can be read; move it aside and run "
+                          "your `gd sweep` command(s) again")
+        sweep_exists = (root / SWEEP_FILE).exists()
+    except OSError as exc:  # a directory on the way that may not be searched
+        raise GdError(f"cannot read {root}: {exc.strerror or exc}; give a sweep directory you may read") from None
+    path = root / SWEEP_FILE
+    try:
+        if not sweep_exists:
+            raise _Damaged(path, "is missing")
+        document = _json_object(path)
+        if not isinstance(document.get("format"), str):
+            raise _Damaged(path, "has no 'format'")
+        if document["format"] != "gd-sweep/1":
+            raise GdError(f"{path} has format {document['format']!r}, not gd-sweep/1; use a matching gd version")
+        if not isinstance(document.get("runs"), dict):
+            raise _Damaged(path, "has no 'runs' object")
+    except _Damaged as exc:
+        way_out = REWRITE_PLAN.removeprefix("delete it and ") if exc.reason == "is missing" else REWRITE_PLAN
+        return _plan_from_runs(root, Damage(exc.path, f"{exc.reason}; the report lists the runs found under "
+                                                      f"{RUNS}/ (runs never started are not known); {way_out}"))
+    plan: dict[str, dict[str, Any] | None] = {}
+    damaged = []
+    for key, settings in document["runs"].items():
+        if not _is_run_name(key):
+            damaged.append(Damage(path, f"lists a run named {key!r}, which is not a run directory's name"))
+            continue
+        problem = _settings_problem(settings)
+        if problem:
+            damaged.append(Damage(path, f"the entry of run {key} {problem}; the run's own files give its settings",
+                                  key))
+        plan[key] = None if problem else settings
+    skipped = document.get("skipped", [])
+    if not isinstance(skipped, list):
+        damaged.append(Damage(path, "'skipped' is not a list; the skipped pairs are not shown"))
+        skipped = []
+    wellformed = [s for s in skipped if isinstance(s, dict) and all(
+        isinstance(s.get(name), str) for name in ("model", "acquisition", "reason"))]
+    if len(wellformed) < len(skipped):
+        damaged.append(Damage(path, f"{len(skipped) - len(wellformed)} entries of 'skipped' lack a model, "
+                                    "acquisition or reason; they are not shown"))
+    return plan, wellformed, damaged
+
+
+def _plan_from_runs(root: Path, damage: Damage) -> tuple[dict[str, None], list[dict[str, str]], list[Damage]]:
+    """The plan of a sweep without a usable sweep.json: every run directory under ``runs/``."""
+    try:
+        names = sorted(p.name for p in (root / RUNS).iterdir() if _is_run_name(p.name))
+    except OSError:
+        names = []
+    if not names:
+        if damage.reason.startswith("is missing"):
+            raise GdError(f"{root} holds no {SWEEP_FILE}; give a directory made by `gd sweep --out`")
+        raise GdError(f"{damage.path} is damaged ({damage.reason.split(';')[0]}) and {root}/{RUNS} holds no run; "
+                      f"{REWRITE_PLAN}")
+    return dict.fromkeys(names), [], [damage]
+
+
+def _is_run_name(name: Any) -> bool:
+    """Whether ``name`` can be a run directory's name: printable, no path separator, not hidden (staging)."""
+    return (isinstance(name, str) and name.isprintable() and bool(name) and not name.startswith(".")
+            and "/" not in name and "\\" not in name)
+
+
+_NAMES = ("assay", "descriptor", "model", "acquisition")
+
+
+def _settings_problem(settings: Any) -> str | None:
+    """What makes ``settings`` not a run's resolved settings (as sweep.json and config.json record them), or None."""
+    if not isinstance(settings, dict):
+        return f"is a JSON {_json_type(settings)}, not an object"
+    for name in (*_NAMES, "batch_size", "cycles", "seed"):
+        if name not in settings:
+            return f"lacks '{name}'"
+    for name in _NAMES:
+        if not isinstance(settings[name], str) or not settings[name]:
+            return f"has {name} {settings[name]!r}, not a name"
+    for name, least in (("batch_size", 1), ("cycles", 1), ("seed", 0)):
+        value = settings[name]
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            return f"has {name} {value!r}, not a whole number ≥ {least}"
+    metrics = settings.get("metrics", [])
+    if not isinstance(metrics, list) or not all(isinstance(m, str) and m for m in metrics):
+        return f"has metrics {metrics!r}, not a list of names"
+    params = settings.get("params", {})
+    if not isinstance(params, dict) or not all(isinstance(p, dict) for p in params.values()):
+        return "has 'params' that are not tables of parameters"
+    for name in ("test_fraction", "hit_fraction"):
+        value = settings.get(name, 0.5)
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return f"has {name} {value!r}, not a number"
+    if "split_seed" in settings and not is_split_seed(settings["split_seed"]):
+        return f"has split_seed {settings['split_seed']!r}, not a whole number ≥ 0 or \"{SPLIT_FOLLOWS_SEED}\""
+    return None
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number")
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One run directory as read: its state, settings (None when unknown), curve rows and data, or its damage."""
+
+    state: str
+    settings: dict[str, Any] | None
+    error: str = ""
+    rows: tuple[tuple[int, int, str, float], ...] = ()
+    data: dict[str, float] | None = None
+    damage: Damage | None = None
+
+
+def _read_run(directory: Path, key: str, listed: dict[str, Any] | None) -> _Run:
+    """Read a run directory against its sweep.json entry ``listed`` (None when that entry is damaged)."""
+    blank = dict.fromkeys(RUN_DATA, math.nan)
+    own: dict[str, Any] | None = None
+    try:
+        if not directory.exists() and not directory.is_symlink():
+            started = any(directory.parent.glob(f".{key}.partial-*"))  # its staging directory: being written
+            return _Run("started" if started else "missing", listed, data=blank,
+                        error="" if listed else "sweep.json's entry is damaged and the run has not finished")
+        if not directory.is_dir():
+            raise _Damaged(directory, "is not a directory")
+        manifest, failure = directory / MANIFEST, directory / FAILURE
+        if manifest.exists() or manifest.is_symlink():
+            document = _json_object(manifest)
+            own = document.get("settings")
+            problem = "lacks 'settings'" if own is None else _settings_problem(own)
+            if problem:
+                own = None
+                raise _Damaged(manifest, f"'settings' {problem}" if "settings" in document else problem)
+            settings = listed or own
+            for name in RUN_COLUMNS:
+                if own[name] != settings[name]:
+                    raise _Damaged(manifest, f"records {name} {own[name]!r}, but sweep.json has {settings[name]!r} "
+                                             "for this run")
+            data = _run_data(document, manifest)
+            rows = _metric_rows(directory / "metrics.csv", settings)
+            return _Run("done", settings, rows=rows, data=data)
+        if failure.exists() or failure.is_symlink():
+            document = _json_object(failure)
+            if not isinstance(document.get("error"), str):
+                raise _Damaged(failure, "has no 'error' text")
+            own = document.get("settings")
+            own = own if _settings_problem(own) is None else None
+            return _Run("failed", listed or own, error=document["error"], data=blank)
+        return _Run("missing", listed, data=blank)
+    except _Damaged as exc:
+        damage = Damage(exc.path, exc.reason, key)
+    except OSError as exc:  # a directory on the way that may not be searched (chmod 000), a vanished mount
+        damage = Damage(directory, f"cannot be read ({exc.strerror or exc})", key)
+    return _Run("damaged", listed or own, error=f"{damage.path.name} {damage.reason}", data=blank, damage=damage)
+
+
+def _read_text(path: Path) -> str:
+    """The text of a file gd wrote, or ``_Damaged`` saying why it cannot be read."""
+    if not path.exists():
+        raise _Damaged(path, "is missing")
+    if not path.is_file():  # a directory, a dangling link, a FIFO (reading one would wait forever)
+        raise _Damaged(path, "is not a regular file")
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        raise _Damaged(path, f"cannot be read ({exc.strerror or exc})") from None
+    try:
+        return content.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _Damaged(path, "is not UTF-8 text (binary or overwritten)") from None
+
+
+def _json_object(path: Path) -> dict[str, Any]:
+    """A JSON file's top-level object, or ``_Damaged``."""
+    text = _read_text(path)
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        reason = "is empty" if not text.strip() else f"is not valid JSON ({exc})"
+        raise _Damaged(path, reason) from None
+    if not isinstance(value, dict):
+        raise _Damaged(path, f"holds a JSON {_json_type(value)}, not an object")
+    return value
+
+
+def _run_data(document: dict[str, Any], path: Path) -> dict[str, float]:
+    """Pool size, number of hits and test-outcome variance from config.json; NaN for what older runs lack."""
+    data = document.get("data", {})
+    if not isinstance(data, dict):
+        raise _Damaged(path, f"'data' is a JSON {_json_type(data)}, not an object")
+    values = {}
+    for name in RUN_DATA:
+        value = data.get(name)
+        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+            raise _Damaged(path, f"data.{name} is {value!r}, not a number")
+        values[name] = math.nan if value is None else float(value)
+    return values
+
+
+def _metric_rows(path: Path, settings: dict[str, Any]) -> tuple[tuple[int, int, str, float], ...]:
+    """The rows of a finished run's metrics.csv, checked to be the whole table its settings call for.
+
+    gd writes one row per cycle and metric and ends the file with a newline, so a file cut at any byte is
+    caught: mid-line by its last line, at a line's end by the rows it lacks.
+    """
+    text = _read_text(path)
+    if not text:
+        raise _Damaged(path, "is empty")
+    if not text.endswith("\n"):
+        raise _Damaged(path, "is truncated (its last line is incomplete)")
+    cycles = settings["cycles"]
+    try:
+        lines = list(csv.reader(io.StringIO(text)))
+    except csv.Error:  # e.g. a NUL byte, or a field past the csv module's size limit
+        raise _Damaged(path, "is not a readable CSV table") from None
+    if lines[0] != METRICS_HEADER:
+        raise _Damaged(path, f"has the header {','.join(lines[0])!r}, not {','.join(METRICS_HEADER)!r}")
+    rows, seen = [], set()
+    for number, fields in enumerate(lines[1:], start=2):
+        if len(fields) != len(METRICS_HEADER):
+            raise _Damaged(path, f"line {number} has {len(fields)} fields, not {len(METRICS_HEADER)}")
+        cycle, n_acquired, metric, value = fields
+        for name, text_value in (("cycle", cycle), ("n_acquired", n_acquired)):
+            if not text_value.isascii() or not text_value.isdigit():
+                raise _Damaged(path, f"line {number}: {name} {text_value!r} is not a whole number")
+        if int(cycle) >= cycles:
+            raise _Damaged(path, f"line {number}: cycle {cycle}, but the run has {cycles} cycles (0–{cycles - 1})")
+        if not metric:
+            raise _Damaged(path, f"line {number}: the metric name is empty")
+        try:
+            number_value = float(value)
+        except ValueError:
+            raise _Damaged(path, f"line {number}: value {value!r} is not a number") from None
+        if (int(cycle), metric) in seen:
+            raise _Damaged(path, f"line {number}: {metric!r} at cycle {cycle} appears twice")
+        seen.add((int(cycle), metric))
+        rows.append((int(cycle), int(n_acquired), metric, number_value))
+    metrics = settings.get("metrics") or list(dict.fromkeys(metric for _, metric in seen))
+    lacking = [(c, m) for c in range(cycles) for m in metrics if (c, m) not in seen]
+    if lacking:
+        cycle, metric = lacking[0]
+        raise _Damaged(path, f"lacks {len(lacking)} of its {cycles * len(metrics)} rows (first: {metric!r} at "
+                             f"cycle {cycle}): incomplete")
+    return tuple(rows)
 
 
 def _variants(runs: dict[str, dict[str, Any]]) -> dict[str, str]:
@@ -120,13 +424,6 @@ def _variants(runs: dict[str, dict[str, Any]]) -> dict[str, str]:
         elif len({values.get(name, "default") for values in flat.values()}) > 1:
             varying.append(name)
     return {key: ", ".join(f"{n}={flat[key].get(n, 'default')}" for n in varying) for key in runs}
-
-
-def _failure_message(path: Path) -> str:
-    try:
-        return str(json.loads(path.read_text(encoding="utf-8")).get("error", "unknown error"))
-    except (OSError, ValueError):
-        return "failure.json is unreadable"
 
 
 # ------------------------------------------------------------------------------------ areas under curves
@@ -188,6 +485,26 @@ def area_under_curve(n_acquired: Sequence[float], values: Sequence[float], lo: f
 
 # ------------------------------------------------------------------------------------------ the summary
 
+def check_metric(results: SweepResults, metric: str) -> None:
+    """Refuse a ``--metric`` that no run of the sweep records, naming the ones it does (and a close match)."""
+    known = list(dict.fromkeys([*results.metrics, *results.planned_metrics]))
+    if metric in known:
+        return
+    raise GdError(f"--metric {metric!r} was not recorded in this sweep; {did_you_mean(metric, known)}"
+                  f"recorded: {', '.join(known) or 'none'}")
+
+
+def did_you_mean(value: str, choices: Sequence[str]) -> str:
+    """``did you mean 'x'? `` for the choice closest to a mistyped ``value``, or nothing when none is close."""
+    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'? " if close else ""
+
+
+def shown(value: float) -> float:
+    """A mean as the report prints it, to ``DIGITS`` significant digits; means that print the same tie."""
+    return float(f"{value:.{DIGITS}g}")
+
+
 def statistics(metrics: Sequence[str], relative: bool = True) -> list[str]:
     """Per-run statistic names: ``final_<metric>`` and ``auc_<metric>``, and of MSE over the test variance."""
     names = []
@@ -210,10 +527,8 @@ def per_run(results: SweepResults, metrics: Sequence[str], span: AucRange | None
     Relative MSE is the MSE divided by the run's test-outcome variance (1.0: no better than predicting the
     mean); NaN for runs whose config.json does not record ``data.test_variance``.
     """
-    missing = [m for m in metrics if m not in results.metrics]
-    if missing and not results.curves.empty:
-        raise GdError(f"metric '{missing[0]}' was not recorded in this sweep; recorded: "
-                      f"{', '.join(results.metrics)}")
+    for metric in metrics if not results.curves.empty else ():
+        check_metric(results, metric)
     span = auc_range(results.curves) if span is None else span
     data = results.runs.set_index("key")[RUN_DATA]
     rows = []
@@ -221,9 +536,12 @@ def per_run(results: SweepResults, metrics: Sequence[str], span: AucRange | None
         row = dict(zip(["key", *RUN_COLUMNS], [key, *settings]), **data.loc[key].to_dict())
         for metric in metrics:
             curve = run[run["metric"] == metric].sort_values("cycle")
-            row[f"final_{metric}"] = float(curve["value"].iloc[-1])
-            row[f"auc_{metric}"] = area_under_curve(curve["n_acquired"].to_numpy(), curve["value"].to_numpy(),
-                                                    span.lo, span.hi)
+            if curve.empty:  # a run of another variant that does not record this metric
+                row[f"final_{metric}"] = row[f"auc_{metric}"] = math.nan
+            else:
+                row[f"final_{metric}"] = float(curve["value"].iloc[-1])
+                row[f"auc_{metric}"] = area_under_curve(curve["n_acquired"].to_numpy(),
+                                                        curve["value"].to_numpy(), span.lo, span.hi)
             if metric in RELATIVE:
                 variance = row["test_variance"]
                 for kind in ("final", "auc"):
@@ -237,7 +555,8 @@ def summarise(runs: pd.DataFrame, metrics: Sequence[str], lower_is_better: set[s
     """Mean and sd over seeds of each statistic of ``per_run``, per setting and acquisition, with ranks.
 
     Ranks are within a setting (assay, descriptor, model, batch size); 1 is the best mean (lowest for
-    metrics in ``lower_is_better``, highest for the others); ties share the better rank. Relative MSE is not
+    metrics in ``lower_is_better``, highest for the others). Means equal to the printed precision (``shown``)
+    tie and share the better rank. Relative MSE is not
     ranked (it ranks as MSE does), and is NaN for an acquisition when any of its runs lacks the test variance.
     """
     stats, ranked = statistics(metrics), statistics(metrics, relative=False)
@@ -255,7 +574,8 @@ def summarise(runs: pd.DataFrame, metrics: Sequence[str], lower_is_better: set[s
     table = table.reset_index()
     for stat in ranked:
         metric = stat.split("_", 1)[1]
-        table[f"{stat}_rank"] = table.groupby(SETTING)[f"{stat}_mean"].rank(
+        # Ranked as printed, so two means that read the same share a rank whatever their last bits.
+        table[f"{stat}_rank"] = table[f"{stat}_mean"].map(shown).groupby([table[c] for c in SETTING]).rank(
             method="min", ascending=metric in lower_is_better).astype("Int64")
     return table[columns]
 
@@ -273,34 +593,56 @@ def mean_ranks(summary: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------------- paired differences
 
+def best_acquisitions(runs: pd.DataFrame, metrics: Sequence[str], lower_is_better: set[str]) -> pd.DataFrame:
+    """Per setting and ranked statistic, the acquisition(s) ``paired_differences`` compares with as the best.
+
+    The best has the best mean among the acquisitions with the most seeds (so one lucky seed cannot win). Means
+    equal to the printed precision (``shown``) tie: every tied acquisition is listed, and ``tie`` is true.
+    """
+    rows = [{**dict(zip(SETTING, setting)), "statistic": stat, "best": best, "tie": len(best) > 1, "seeds": seeds,
+             "mean": mean} for setting, stat, _, _, best, seeds, mean in _blocks(runs, metrics, lower_is_better)]
+    return pd.DataFrame(rows, columns=[*SETTING, "statistic", "best", "tie", "seeds", "mean"])
+
+
+def _blocks(runs: pd.DataFrame, metrics: Sequence[str], lower_is_better: set[str]) -> Iterator[tuple[Any, ...]]:
+    """Per setting and ranked statistic: the setting, statistic, lower-is-better, values by seed × acquisition,
+    the best acquisitions (sorted by name), their number of seeds and their mean as printed."""
+    stats = statistics(metrics, relative=False)
+    for setting, block in runs.groupby(SETTING, sort=True):
+        per_seed = block.groupby(["seed", "acquisition"])[stats].mean()  # one pass for every statistic
+        for stat in stats:
+            lower = stat.split("_", 1)[1] in lower_is_better
+            by_seed = per_seed[stat].unstack("acquisition")
+            counts = by_seed.count()
+            means = by_seed.mean()[counts == counts.max()].dropna().map(shown)
+            if not len(means):
+                yield setting, stat, lower, by_seed, [], 0, math.nan
+                continue
+            target = means.min() if lower else means.max()
+            yield setting, stat, lower, by_seed, sorted(means.index[means == target]), int(counts.max()), target
+
+
 def paired_differences(runs: pd.DataFrame, metrics: Sequence[str], lower_is_better: set[str]) -> pd.DataFrame:
     """Per setting and statistic, each acquisition minus ``random`` and minus the best, paired by seed.
 
     Runs of one setting with the same seed share the test split, the hits and the initial batch, so the
     difference of two acquisitions is taken seed by seed over the seeds both have (``pairs``). The best is
-    the acquisition with the best mean of that statistic among those with the most seeds; it is not
-    compared with itself, and when it is ``random`` there are no rows vs the best (they would repeat those
-    vs random). See ``compare``.
+    as ``best_acquisitions`` says; it is not compared with itself, and when it is ``random`` there are no rows
+    vs the best (they would repeat those vs random). When several tie for the best, each is a reference
+    (``tie`` true): every other acquisition, the other tied ones included, is compared with each. See
+    ``compare``.
     """
     rows = []
-    for setting, block in runs.groupby(SETTING, sort=True):
-        for stat in statistics(metrics, relative=False):
-            lower = stat.split("_", 1)[1] in lower_is_better
-            by_seed = block.pivot_table(index="seed", columns="acquisition", values=stat, aggfunc="mean",
-                                        dropna=False)
-            # The best is chosen among the acquisitions with the most seeds, so one lucky seed cannot win.
-            counts = by_seed.count()
-            means = by_seed.mean()[counts == counts.max()].dropna()
-            references = [("random", REFERENCE)] if REFERENCE in by_seed.columns else []
-            best = (means.idxmin() if lower else means.idxmax()) if len(means) else REFERENCE
-            if best != REFERENCE:  # else its rows would repeat those vs random
-                references.append(("best", best))
-            for reference, versus in references:
-                for acquisition in (a for a in by_seed.columns if a != versus):
-                    pairs = by_seed[[acquisition, versus]].dropna()
-                    rows.append({**dict(zip(SETTING, setting)), "statistic": stat, "acquisition": acquisition,
-                                 "reference": reference, "versus": versus,
-                                 **compare((pairs[acquisition] - pairs[versus]).to_numpy(), lower)})
+    for setting, stat, lower, by_seed, best, _, _ in _blocks(runs, metrics, lower_is_better):
+        references = [("random", REFERENCE, False)] if REFERENCE in by_seed.columns else []
+        # A best that is random would repeat the rows vs random.
+        references += [("best", name, len(best) > 1) for name in best if name != REFERENCE]
+        for reference, versus, tie in references:
+            for acquisition in (a for a in by_seed.columns if a != versus):
+                pairs = by_seed[[acquisition, versus]].dropna()
+                rows.append({**dict(zip(SETTING, setting)), "statistic": stat, "acquisition": acquisition,
+                             "reference": reference, "versus": versus, "tie": tie,
+                             **compare((pairs[acquisition] - pairs[versus]).to_numpy(), lower)})
     table = pd.DataFrame(rows, columns=DIFFERENCE_COLUMNS)
     table["seeds_needed"] = pd.Series([r["seeds_needed"] for r in rows], index=table.index, dtype=object)
     return table
@@ -419,24 +761,38 @@ def display_rows(summary: pd.DataFrame, metrics: Sequence[str],
     """
     constant = [c for c in SETTING if summary[c].nunique() == 1] if len(summary) else []
     caption = setting_caption(summary.iloc[0].to_dict(), constant) if constant else ""
-    shown = [c for c in SETTING if c not in constant]
+    varying = [c for c in SETTING if c not in constant]
     stats = statistics(metrics)
-    headers = [*("batch" if c == "batch_size" else c for c in shown), "acquisition", "seeds",
+    headers = [*("batch" if c == "batch_size" else c for c in varying), "acquisition", "seeds",
                *map(statistic_label, stats)]
     extra = {} if baseline is None else {key: block for key, block in baseline.groupby(SETTING, sort=False)}
     rows = []
     for setting, block in summary.groupby(SETTING, sort=False):
+        shared = {stat: block[f"{stat}_rank"].value_counts() for stat in stats if f"{stat}_rank" in block}
         for record in block.to_dict(orient="records"):
-            cells = [str(record[c]) for c in [*shown, "acquisition", "seeds"]]
+            cells = [str(record[c]) for c in [*varying, "acquisition", "seeds"]]
             for stat in stats:
                 mean, sd, rank = record[f"{stat}_mean"], record[f"{stat}_sd"], record.get(f"{stat}_rank")
-                text = "–" if pd.isna(mean) else f"{mean:.4g}" + ("" if pd.isna(sd) else f" ± {sd:.2g}")
-                cells.append(text + ("" if rank is None or pd.isna(rank) else f" ({rank})"))
+                text = "–" if pd.isna(mean) else f"{mean:.{DIGITS}g}" + ("" if pd.isna(sd) else f" ± {sd:.2g}")
+                if rank is not None and not pd.isna(rank):
+                    text += f" ({rank}{'=' if shared[stat][rank] > 1 else ''})"  # = : a tie
+                cells.append(text)
             rows.append(cells)
         for record in extra.get(setting, pd.DataFrame()).to_dict(orient="records"):
-            cells = [str(record[c]) for c in shown] + [record["baseline"], "–"]
-            rows.append(cells + [f"{record[s]:.4g}" if s in record else "–" for s in stats])
+            cells = [str(record[c]) for c in varying] + [record["baseline"], "–"]
+            rows.append(cells + [f"{record[s]:.{DIGITS}g}" if s in record else "–" for s in stats])
     return caption, headers, rows
+
+
+RANK_RULE = (f"rank 1 = best mean; means equal to {DIGITS} significant digits tie and share the better rank, "
+             "marked =")
+
+
+def tie_notes(best: pd.DataFrame) -> list[str]:
+    """One line per setting and statistic where several acquisitions tie for the best (see ``best_acquisitions``)."""
+    return [f"{setting_caption(r)}: {', '.join(r['best'])} tie for the best {statistic_label(r['statistic'])} "
+            f"(mean {r['mean']:.{DIGITS}g} over {r['seeds']} seeds); 'vs best' compares with each of them"
+            for r in best[best["tie"]].to_dict(orient="records")]
 
 
 def baseline_notes(baseline: pd.DataFrame) -> list[str]:
@@ -468,7 +824,8 @@ def difference_tables(differences: pd.DataFrame) -> list[tuple[str, list[list[st
 
 def _difference_cells(record: dict[str, Any]) -> list[str]:
     mean, low, high, p = record["mean_diff"], record["ci_low"], record["ci_high"], record["p"]
-    versus = "random" if record["reference"] == "random" else f"best: {record['versus']}"
+    versus = ("random" if record["reference"] == "random"
+              else f"best{' (tie)' if record['tie'] else ''}: {record['versus']}")
     interval = "–" if pd.isna(low) else f"[{low:+.3g}, {high:+.3g}]"
     if record["verdict"] == "constant difference":
         interval = "– (no spread)"

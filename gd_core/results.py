@@ -2,26 +2,34 @@
 
 A run directory holds ``config.json``, ``metrics.csv``, ``selections.csv`` and ``run.log``. Until the
 run finishes they live in a hidden sibling ``.NAME.partial-PID-XXXX``; a run that dies leaves only that
-(with its log), never a directory that looks complete. A sweep also publishes runs that raised: their
+(with its log), never a directory that looks complete. While a run is staged and published, the lock file
+``.NAME.lock`` beside it keeps other gd processes out. A sweep also publishes runs that raised: their
 directory holds ``failure.json`` (settings, error and traceback) and ``run.log`` but no ``config.json``,
-and the next attempt replaces it.
+and the next attempt replaces it; a failure never replaces a finished run, it goes to a directory of the
+caller's choosing instead (a sweep's ``failures/<key>``). Directories and files get the modes a plain
+``mkdir`` and ``open`` give under the user's umask.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
+import fcntl
 import importlib.metadata
 import io
 import json
 import logging
 import os
 import platform
+import secrets
 import shutil
+import signal
 import sys
-import tempfile
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -31,11 +39,105 @@ from gd_core.loop import Plan, RunResult
 
 MANIFEST = "config.json"
 FAILURE = "failure.json"
+RUN_LOG = "run.log"
 _PACKAGES = ("gd", "numpy", "pandas", "scikit-learn", "scipy", "pluggy", "torch")
 log = logging.getLogger("gd")
 
 
-def _alive(pid: int) -> bool:
+# What a write meets on a full disk (or over a quota or file size limit), and in a place it may not write to.
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+_READ_ONLY = {errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+class Unwritable(GdError):
+    """gd could not write where it was told to: the disk is full, a quota is reached, or the place is read-only.
+
+    ``why`` says which, e.g. "disk full (No space left on device)" or "not writable (Permission denied)".
+    """
+
+    def __init__(self, place: Path, exc: OSError, then: str = "") -> None:
+        self.place = Path(place)
+        reason = exc.strerror or type(exc).__name__
+        self.why, self.way_out = reason, "choose another --out"
+        if exc.errno in _FULL:
+            self.why, self.way_out = f"disk full ({reason})", "free some space or choose another --out"
+        elif exc.errno in _READ_ONLY:
+            self.why = f"not writable ({reason})"
+        super().__init__(f"cannot write to {place}: {self.why}; {self.way_out}{f', then {then}' if then else ''}")
+
+
+class LockBusy(Exception):
+    """Another process holds the lock; ``pid`` is the one it wrote in the lock file (None if not known yet)."""
+
+    def __init__(self, pid: int | None) -> None:
+        super().__init__(pid)
+        self.pid = pid
+
+
+class FileLock:
+    """An advisory lock (flock) on a file: one holder at a time, released by the kernel when the holder dies,
+    so a crash never leaves a stale lock. The holder writes its pid in the file for the one it turns away.
+
+    With ``remove``, the file is deleted on release (taking the lock checks that the file locked is still the
+    one at the path, so a holder that deletes it cannot let two others in).
+    """
+
+    def __init__(self, path: Path, *, remove: bool) -> None:
+        self.path = Path(path)
+        self.remove = remove
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        """Whether this object holds the lock."""
+        return self._fd is not None
+
+    def acquire(self) -> None:
+        """Take the lock or raise ``LockBusy``; an OSError means the lock file cannot be created."""
+        while self._fd is None:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                pid = _read_pid(fd)
+                os.close(fd)
+                raise LockBusy(pid) from None
+            except BaseException:
+                os.close(fd)
+                raise
+            try:
+                current = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                current = False
+            if current:
+                self._fd = fd
+            else:  # its holder deleted it on release before we locked it: lock the file now at the path
+                os.close(fd)
+        with contextlib.suppress(OSError):  # the pid only makes the refusal clearer; a full disk may refuse it
+            os.ftruncate(self._fd, 0)
+            os.write(self._fd, f"{os.getpid()}\n".encode())
+
+    def release(self) -> None:
+        """Let the lock go (deleting the file first with ``remove``)."""
+        if self._fd is None:
+            return
+        if self.remove:
+            with contextlib.suppress(OSError):
+                if os.stat(self.path).st_ino == os.fstat(self._fd).st_ino:
+                    os.unlink(self.path)
+        os.close(self._fd)
+        self._fd = None
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def process_alive(pid: int) -> bool:
     """Whether process ``pid`` still runs (a zombie, killed but not yet reaped, does not)."""
     try:
         os.kill(pid, 0)
@@ -51,17 +153,19 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-def remove_stale(parent: Path, name: str = "*") -> int:
-    """Delete the staging (and set-aside) directories of runs named ``name`` whose process is dead.
+def remove_stale(parent: Path, name: str = "*", *, ours_too: bool = False) -> int:
+    """Delete the staging (and set-aside) directories of runs named ``name`` whose process is dead; put back a
+    run that a killed ``--force`` replacement had set aside. Returns how many were removed.
 
-    Returns how many were removed.
+    With ``ours_too`` (the caller holds the run's lock and stages nothing yet), this process's own leftovers count
+    as dead too: in a container gd may get the same pid every time it starts.
     """
     removed = 0
-    for marker in (".partial-", ".old-"):
+    for marker in (".old-", ".partial-"):  # restore first: a set-aside run is worth more than a staging
         for stale in parent.glob(f".{name}{marker}*"):
             run_name, _, rest = stale.name[1:].rpartition(marker)
             pid = rest.split("-")[0]
-            if not pid.isdigit() or _alive(int(pid)):
+            if not pid.isdigit() or (process_alive(int(pid)) and not (ours_too and int(pid) == os.getpid())):
                 continue
             target = parent / run_name
             if marker == ".old-" and not target.exists():
@@ -72,43 +176,158 @@ def remove_stale(parent: Path, name: str = "*") -> int:
     return removed
 
 
-class RunDirectory:
-    """Context manager that stages a run's files and publishes them with one rename."""
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back until the block is done, so Ctrl-C cannot land between two renames.
 
-    def __init__(self, out: Path, *, force: bool = False) -> None:
+    A signal that arrives meanwhile is raised again at the end. (SIGKILL cannot be held: ``remove_stale``
+    repairs what it leaves.) Python runs signal handlers in the main thread only, so elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous = {signum: signal.signal(signum, lambda signum, frame: pending.append(signum))
+                for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        for signum in dict.fromkeys(pending):
+            signal.raise_signal(signum)
+
+
+class _RunLog(logging.FileHandler):
+    """The run's ``run.log``. A write that fails (disk full) is kept for ``sync`` to raise, instead of logging's
+    ``--- Logging error ---`` traceback on stderr for every line."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, encoding="utf-8")
+        self.failure: OSError | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.failure is None:  # after a failed write the log is incomplete anyway
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, OSError):
+            super().handleError(record)  # a bad log call is a bug: let logging say so
+        elif self.failure is None:
+            self.failure = exc
+
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except OSError as exc:
+            self.failure = self.failure or exc
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError as exc:
+            self.failure = self.failure or exc
+
+    def sync(self) -> None:
+        """Put everything logged so far on disk; raise the first write that failed."""
+        self.flush()
+        if self.failure is None and self.stream is not None:
+            try:
+                os.fsync(self.stream.fileno())
+            except OSError as exc:
+                self.failure = exc
+        if self.failure is not None:
+            raise self.failure
+
+
+class RunDirectory:
+    """Stages a run's files beside ``out`` and publishes them with one rename, holding ``out``'s lock meanwhile.
+
+    ``claim()`` takes the lock and checks ``out``; ``release()`` lets it go. Entering claims too, and then
+    releases on exit. Without ``lock`` (a sweep's runs, covered by the sweep's lock) only the checks are made.
+    """
+
+    def __init__(self, out: Path, *, force: bool = False, lock: bool = True) -> None:
         self.out = Path(out)
         self.force = force
-        self.staging = self.out.parent / f".{self.out.name}.partial-{os.getpid()}"  # made unique on entry
-        self._handler: logging.Handler | None = None
+        self.staging: Path | None = None
+        self.published: Path | None = None
+        self._lock = FileLock(self.out.parent / f".{self.out.name}.lock", remove=True) if lock else None
+        self._handler: _RunLog | None = None
+        self._claimed_on_entry = False
 
     def check(self) -> None:
         """Refuse an ``out`` that is a file, holds something else, or holds a finished run without --force."""
-        out = self.out
-        if out.exists() and not out.is_dir():
-            raise GdError(f"--out {out} is a file; give a directory path")
-        if out.is_dir() and any(out.iterdir()) and not (out / FAILURE).exists():
-            if not (out / MANIFEST).exists():
-                raise GdError(f"--out {out} is not empty and holds no gd run; choose a new or empty directory")
-            if not self.force:
-                raise GdError(f"--out {out} already holds a finished run; pass --force to replace it "
-                              "or choose another directory")
+        _check_target(self.out, replace_finished=self.force, option="--out ")
+
+    def claim(self) -> None:
+        """Lock ``out`` against other gd processes, put back a run an interrupted --force had set aside, and check.
+
+        Before ``out``'s parent exists there is nothing to lock or restore yet: entering creates it and claims.
+        """
+        parent = self.out.parent
+        if self._lock is not None and not self._lock.held:
+            if not parent.is_dir():
+                self.check()
+                return
+            try:
+                self._lock.acquire()
+            except LockBusy as busy:
+                holder = f" (pid {busy.pid})" if busy.pid else ""
+                raise GdError(f"--out {self.out} is being written by another gd process{holder}; wait for it to "
+                              "finish, or choose another --out") from None
+            except OSError as exc:
+                raise Unwritable(parent, exc) from None
+        try:
+            remove_stale(parent, self.out.name, ours_too=self._lock is not None)
+        except OSError as exc:
+            raise Unwritable(parent, exc) from None
+        self.check()
+
+    def release(self) -> None:
+        """Let other gd processes write to ``out`` again."""
+        if self._lock is not None:
+            self._lock.release()
 
     def __enter__(self) -> RunDirectory:
-        self.check()
-        out = self.out
         try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            remove_stale(out.parent, out.name)
-            # pid for spotting dead runs, a random suffix for repeated runs in one process
-            self.staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-{os.getpid()}-", dir=out.parent))
+            self.out.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise GdError(f"cannot write beside --out {out}: {exc.strerror}; choose a writable directory") from None
-        self._handler = logging.FileHandler(self.staging / "run.log", encoding="utf-8")
+            raise Unwritable(self.out.parent, exc) from None
+        self._claimed_on_entry = self._lock is not None and not self._lock.held
+        try:
+            self.claim()
+            self.staging = self._new_staging()
+            try:
+                self._handler = _RunLog(self.staging / RUN_LOG)
+            except OSError as exc:
+                self.discard()
+                raise Unwritable(self.out.parent, exc) from None
+        except BaseException:
+            if self._claimed_on_entry:
+                self.release()
+            raise
         self._handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         logger = logging.getLogger("gd")
         logger.setLevel(logging.INFO)
         logger.addHandler(self._handler)
         return self
+
+    def _new_staging(self) -> Path:
+        """A fresh ``.NAME.partial-PID-XXXX``: the pid spots dead runs, the random part repeated runs in a process.
+
+        Made with a plain mkdir, so it (and the run it becomes) gets the umask's mode, not mkdtemp's 0700.
+        """
+        while True:
+            staging = self.out.parent / f".{self.out.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
+            try:
+                staging.mkdir()
+                return staging
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise Unwritable(self.out.parent, exc) from None
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if exc is not None:
@@ -116,6 +335,8 @@ class RunDirectory:
         if self._handler is not None:
             logging.getLogger("gd").removeHandler(self._handler)
             self._handler.close()
+        if self._claimed_on_entry:  # a lock taken by claim() before entering is the caller's to release
+            self.release()
 
     def log_plan(self, plan: Plan) -> None:
         """Record what is about to run at the top of run.log."""
@@ -125,41 +346,105 @@ class RunDirectory:
                  len(plan.test), len(plan.pool), len(plan.hits))
 
     @property
-    def log_path(self) -> Path:
-        """Where the log of a run in progress (or one that died) is."""
-        return self.staging / "run.log"
+    def log_path(self) -> Path | None:
+        """Where the log of a run in progress (or one that died) is; None before it is staged."""
+        return None if self.staging is None else self.staging / RUN_LOG
 
     def commit(self, result: RunResult, manifest: dict[str, Any]) -> None:
         """Write the result files and move the finished run into ``out`` in one step."""
-        write_synced(self.staging / "metrics.csv", _csv(["cycle", "n_acquired", "metric", "value"],
-                                                  [(c, n, m, repr(float(v))) for c, n, m, v in
-                                                   result.metrics.itertuples(index=False)]))
-        write_synced(self.staging / "selections.csv", _csv(["cycle", "gene"], result.selections.itertuples(index=False)))
-        log.info("finished in %.2fs", result.seconds)
-        self._handler.flush()
-        # The manifest goes last: a directory with config.json is a complete run.
-        write_synced(self.staging / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        self._publish()
+        assert self.staging is not None and self._handler is not None, "commit() belongs inside `with`"
+        try:
+            write_synced(self.staging / "metrics.csv", _csv(["cycle", "n_acquired", "metric", "value"],
+                                                      [(c, n, m, repr(float(v))) for c, n, m, v in
+                                                       result.metrics.itertuples(index=False)]))
+            write_synced(self.staging / "selections.csv",
+                         _csv(["cycle", "gene"], result.selections.itertuples(index=False)))
+            log.info("finished in %.2fs", result.seconds)
+            self._handler.sync()  # a log cut short by a full disk fails the run like any other file
+            # The manifest goes last and appears whole: a directory with config.json is a complete run.
+            write_atomic(self.staging / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        except OSError as exc:
+            raise Unwritable(self.out.parent, exc) from None
+        self._publish(self.out, replace_finished=self.force)
 
-    def record_failure(self, settings: dict[str, Any], error: str, traceback: str) -> None:
-        """Publish a run that raised: its settings, error and traceback in ``failure.json``, beside its log."""
-        if not self.staging.is_dir():
-            return  # it failed before anything was staged; there is nothing to keep
+    def record_failure(self, settings: dict[str, Any], error: str, traceback: str, *, aside: Path) -> Path | None:
+        """Publish a run that raised: its settings, error and traceback in ``failure.json``, beside its log.
+
+        It goes to ``out``, or to ``aside`` when ``out`` holds a finished run (a failure never replaces one).
+        Returns the directory it went to, or None when nothing was staged. Raises ``Unwritable`` (after
+        removing the staging) when the record cannot be written.
+        """
+        if self.staging is None or not self.staging.is_dir():
+            return None  # it failed before anything was staged; there is nothing to keep
         failure = {"format": "gd-failure/1", "settings": settings, "error": error, "traceback": traceback,
                    "versions": package_versions(),
                    "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-        write_synced(self.staging / FAILURE, json.dumps(failure, indent=2, sort_keys=True) + "\n")
-        self._publish()
+        try:
+            for staged in self.staging.iterdir():
+                if staged.name != RUN_LOG:  # result files of a run that failed are not results
+                    staged.unlink()
+            write_synced(self.staging / FAILURE, json.dumps(failure, indent=2, sort_keys=True) + "\n")
+        except OSError as exc:
+            self.discard()
+            raise Unwritable(self.out.parent, exc) from None
+        target = aside if (self.out / MANIFEST).is_file() else self.out
+        self._publish(target, replace_finished=False)
+        return target
 
-    def _publish(self) -> None:
-        if self.out.is_dir() and any(self.out.iterdir()):
-            # --force or a failed run: move the old one aside first so a crash between the renames loses neither.
-            old = self.out.parent / f".{self.out.name}.old-{os.getpid()}"
-            os.rename(self.out, old)
-            os.rename(self.staging, self.out)
-            shutil.rmtree(old)
-        else:
-            os.replace(self.staging, self.out)  # an empty target directory is replaced atomically
+    def discard(self) -> None:
+        """Delete the staging directory (a run that cannot be written: its files are incomplete)."""
+        if self.staging is not None:
+            shutil.rmtree(self.staging, ignore_errors=True)
+
+    def _publish(self, target: Path, *, replace_finished: bool) -> None:
+        assert self.staging is not None
+        with signals_held():
+            # Checked again now: another process (an older gd, or someone by hand) may have written it meanwhile.
+            _check_target(target, replace_finished=replace_finished, option="--out " if target == self.out else "")
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if target.is_dir() and any(target.iterdir()):
+                    # Move the old one aside first so that a crash between the renames loses neither.
+                    old = target.parent / f".{target.name}.old-{os.getpid()}-{secrets.token_hex(4)}"
+                    os.rename(target, old)
+                    try:
+                        os.rename(self.staging, target)
+                    except OSError:
+                        os.rename(old, target)
+                        raise
+                    shutil.rmtree(old, ignore_errors=True)
+                else:
+                    os.replace(self.staging, target)  # an empty target directory is replaced atomically
+            except OSError as exc:
+                raise Unwritable(target.parent, exc) from None
+            self.published = target  # before a held-back Ctrl-C is raised, so that its message can say so
+
+
+def _check_target(target: Path, *, replace_finished: bool, option: str) -> None:
+    """Refuse a target that is a file, holds something that is not a gd run, or a finished run (unless told)."""
+    try:
+        blocking = file_in_the_way(target)
+        if blocking is not None and blocking != target:
+            raise GdError(f"{option}{target} is inside {blocking}, which is a file; choose another place")
+        if target.exists() and not target.is_dir():
+            raise GdError(f"{option}{target} is a file; give a directory path")
+        if target.is_dir() and any(target.iterdir()) and not (target / FAILURE).exists():
+            if not (target / MANIFEST).exists():
+                raise GdError(f"{option}{target} is not empty and holds no gd run; choose a new or empty directory")
+            if not replace_finished:
+                raise GdError(f"{option}{target} already holds a finished run; pass --force to replace it "
+                              "or choose another directory")
+    except OSError as exc:
+        raise GdError(f"cannot read {option}{target}: {exc.strerror}; choose a directory you can read and "
+                      "write") from None
+
+
+def file_in_the_way(path: Path) -> Path | None:
+    """The nearest existing one of ``path`` and its parents, if it is not a directory (nothing can go under it)."""
+    for place in (path, *path.parents):
+        if place.exists():
+            return None if place.is_dir() else place
+    return None
 
 
 def _csv(header: list[str], rows: Any) -> str:
@@ -176,6 +461,21 @@ def write_synced(path: Path, text: str) -> None:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` by a file holding ``text`` in one rename: readers see the old file or the whole new one.
+
+    The temporary file is removed if the write fails (a full disk) or is interrupted.
+    """
+    temporary = path.parent / f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        write_synced(temporary, text)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
 
 
 def package_versions() -> dict[str, str]:

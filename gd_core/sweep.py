@@ -3,21 +3,24 @@
 A sweep directory holds ``sweep.json`` (every run the sweeps into it asked for, and the combinations they
 skipped) and ``runs/<key>/``, one run directory per configuration (see ``gd_core.results``). A run is
 finished when its directory holds ``config.json``; anything else is run again, so a sweep killed at any
-moment resumes where it stopped.
+moment resumes where it stopped. A redo (``--force``) that fails keeps the finished run and records its
+failure in ``failures/<key>/`` instead.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import itertools
 import json
+import logging
 import os
+import shutil
+import signal
 import sys
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -25,9 +28,10 @@ from typing import Any, Callable, Iterator, Sequence
 from gd_core.data import CAPABILITIES, capabilities_of, check_compatible
 from gd_core.errors import GdError
 from gd_core.loop import (DEFAULT_METRICS, PARAM_KINDS, SPLIT_FOLLOWS_SEED, DatasetCache, RunConfig, check_settings,
-                          dataset_entry, is_split_seed)
-from gd_core.registry import Registries, check_params
-from gd_core.results import FAILURE, MANIFEST, remove_stale, write_synced
+                          dataset_entry, is_fraction, is_split_seed, is_whole)
+from gd_core.registry import Registries, check_params, closest, literal
+from gd_core.results import (FAILURE, MANIFEST, FileLock, LockBusy, Unwritable, file_in_the_way, process_alive,
+                             remove_stale, write_atomic)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -37,10 +41,13 @@ else:  # pragma: no cover
 SWEEP_FILE = "sweep.json"
 LOCK = ".lock"
 RUNS = "runs"
+FAILURES = "failures"  # failure records of redone runs whose finished result was kept in runs/
 PAPER_BATCH_SIZES = (16, 32, 64, 128, 256, 512)
 PAPER_CYCLES = 40
 PAPER_GENES = 40 * 64  # larger batches get fewer cycles, so every batch size ends with this many genes
-CONNECT_TIMEOUT = "30s"  # how long to wait for a Dask scheduler
+MAX_RUNS = 1_000_000  # a grid beyond this is a typo (the paper's is 6,480 combinations)
+CONNECT_TIMEOUT = "10s"  # how long to wait for a Dask scheduler to answer
+WORKER_CHECK_SECONDS = 2.0  # how often a sweep on an existing Dask cluster checks it has workers
 
 
 def paper_cycles(batch_size: int) -> int:
@@ -68,47 +75,135 @@ class SweepSpec:
     hit_fraction: float = 0.05
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     split_seed: int | str = 0
+    #: The spec file each setting came from; a setting not listed was given as a ``gd sweep`` option (or is
+    #: the default), so that a message names it as the user wrote it.
+    sources: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def updated(self, values: dict[str, Any]) -> SweepSpec:
-        """This spec with the given fields replaced (lists become tuples)."""
+        """This spec with the given fields replaced (lists become tuples); values from ``read_spec`` remember
+        their file, any others count as options."""
         given = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-        return replace(self, **given)
+        sources = {k: v for k, v in self.sources.items() if k not in values}
+        if isinstance(values, SpecFile):
+            sources.update({key: str(values.path) for key in values})
+        return replace(self, **given, sources=sources)
+
+    def name_of(self, key: str) -> str:
+        """How the user wrote a setting: ``spec file grid.toml: 'test_fraction'`` or ``--test-fraction``."""
+        return f"spec file {self.sources[key]}: '{key}'" if key in self.sources else SWEEP_OPTIONS[key]
+
+
+class SpecFile(dict):
+    """The settings read from a spec file, by key, with the file's path (see ``SweepSpec.updated``)."""
+
+    def __init__(self, path: Path, values: dict[str, Any]) -> None:
+        super().__init__(values)
+        self.path = path
 
 
 _LIST_KEYS = ("assays", "descriptors", "models", "acquisitions", "batch_sizes", "metrics")
+#: The ``gd sweep`` option for each spec key.
+SWEEP_OPTIONS = {"assays": "--assay", "descriptors": "--descriptor", "models": "--model",
+                 "acquisitions": "--acquisition", "batch_sizes": "--batch-size", "seeds": "--seeds",
+                 "cycles": "--cycles", "metrics": "--metric", "test_fraction": "--test-fraction",
+                 "hit_fraction": "--hit-fraction", "params": "--param", "split_seed": "--split-seed"}
+SPEC_KEYS = tuple(SWEEP_OPTIONS)
 
 
-def read_spec(path: Path) -> dict[str, Any]:
-    """The settings of a TOML spec file, checked key by key (apply them with ``SweepSpec.updated``)."""
+def read_spec(path: Path) -> SpecFile:
+    """The settings of a TOML spec file, by key; apply them with ``SweepSpec.updated``.
+
+    Only what must hold before options are merged in is checked here (a readable TOML file, known keys,
+    ``params`` as tables); ``expand`` checks each value's type and range, naming the key and the file, so that
+    an option overriding a bad key (``--split-seed 3`` over ``split_seed = -1``) is not blocked by it.
+    """
+    path = Path(path)
     try:
-        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         raise GdError(f"spec file {path} does not exist; give the path of a TOML file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise GdError(f"cannot read spec file {path}: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise GdError(f"spec file {path} is not valid TOML: {exc}") from None
-    known = [f.name for f in fields(SweepSpec)]
+    except IsADirectoryError:
+        raise GdError(f"spec file {path} is a directory; give the path of a TOML file") from None
+    except OSError as exc:
+        raise GdError(f"cannot read spec file {path}: {exc.strerror or exc}; check the path and its "
+                      "permissions") from None
+    except UnicodeDecodeError as exc:
+        raise GdError(f"spec file {path} is not UTF-8 text (byte {exc.start} is 0x{exc.object[exc.start]:02x}); "
+                      "save it as UTF-8") from None
+    try:
+        raw = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:
+        reason = (str(exc).splitlines() or ["nested too deeply"])[0]
+        raise GdError(f"spec file {path} is not valid TOML: {reason}; see examples/cluster/paper_grid.toml") from None
     values: dict[str, Any] = {}
     for key, value in raw.items():
-        if key not in known:
-            raise GdError(f"spec file {path}: unknown key '{key}'; known keys: {', '.join(known)}")
-        if key in _LIST_KEYS:
-            value = [value] if isinstance(value, (str, int)) else value
-            kind = int if key == "batch_sizes" else str
-            if not isinstance(value, list) or not value or not all(
-                    isinstance(v, kind) and not isinstance(v, bool) for v in value):
-                raise GdError(f"spec file {path}: '{key}' must be a non-empty list of "
-                              f"{'whole numbers' if kind is int else 'names'}")
+        if key not in SPEC_KEYS:
+            meant = closest(key, list(SPEC_KEYS))
+            hint = f"did you mean '{meant}'? " if meant else ""
+            raise GdError(f"spec file {path}: unknown key '{key}'; {hint}(known keys: {', '.join(SPEC_KEYS)})")
+        if key in _LIST_KEYS and isinstance(value, (str, int)) and not isinstance(value, bool):
+            value = [value]  # one name or batch size needs no list
         elif key == "cycles" and value == "paper":
             value = None
-        elif key == "params" and not (isinstance(value, dict) and all(isinstance(v, dict) for v in value.values())):
-            raise GdError(f"spec file {path}: 'params' must be tables like [params.acquisition]")
-        elif key == "split_seed" and not is_split_seed(value):
-            raise GdError(f"spec file {path}: 'split_seed' must be a whole number ≥ 0 or \"{SPLIT_FOLLOWS_SEED}\" "
-                          f"(a new test split per seed), got {value!r}")
+        elif key == "params":
+            _check_params_tables(path, value)
         values[key] = value
-    return values
+    return SpecFile(path, values)
+
+
+def _check_params_tables(path: Path, params: Any) -> None:
+    """``params`` must be tables of parameters by kind or name, as options are merged into them."""
+    if not isinstance(params, dict):
+        raise GdError(f"spec file {path}: 'params' must be tables like [params.acquisition] (a kind) or "
+                      f"[params.softuncertain] (a name), got {literal(params)}")
+    for target, table in params.items():
+        if not isinstance(table, dict):
+            raise GdError(f"spec file {path}: 'params.{target}' must be a table like [params.{target}] with one "
+                          f"KEY = VALUE per line, got {literal(table)}")
+
+
+def _check_spec(spec: SweepSpec) -> None:
+    """Refuse a setting of the wrong type or out of range, named as the user wrote it (spec key or option).
+
+    A bool is never a number here, a string never a number, and a list must hold only its kind of element.
+    """
+    def refuse(key: str, allowed: str, value: Any) -> None:
+        raise GdError(f"{spec.name_of(key)} must be {allowed}, got {literal(value)}")
+
+    in_file = spec.sources.__contains__
+    for key in _LIST_KEYS:
+        values = getattr(spec, key)
+        numbers = key == "batch_sizes"
+        element = "a whole number ≥ 1" if numbers else "a name"
+        if not isinstance(values, (tuple, list)):
+            refuse(key, f"{element} or a list of them", values)
+        if not values:
+            raise GdError(f"{spec.name_of(key)} is empty; give at least one {key[:-1].replace('_', ' ')}")
+        for value in values:
+            good = is_whole(value, 1) if numbers else isinstance(value, str) and value.strip() != ""
+            if not good and in_file(key):
+                refuse(key, f"a non-empty list of {'whole numbers ≥ 1' if numbers else 'names'}", list(values))
+            if not good:
+                refuse(key, element, value)
+    if not is_whole(spec.seeds, 1):
+        refuse("seeds", "a whole number ≥ 1 (seeds 0 to N−1 per setting)", spec.seeds)
+    if spec.cycles is not None and not is_whole(spec.cycles, 1):
+        refuse("cycles", 'a whole number ≥ 1 or "paper" (the paper\'s rule)' if in_file("cycles")
+               else "a whole number ≥ 1", spec.cycles)
+    if not is_fraction(spec.test_fraction, one_allowed=False):
+        refuse("test_fraction", "a number strictly between 0 and 1 (the share of genes held out, e.g. 0.2)",
+               spec.test_fraction)
+    if not is_fraction(spec.hit_fraction, one_allowed=True):
+        refuse("hit_fraction", "a number above 0 and at most 1 (the share of non-test genes, by |y|, that are hits, "
+                               "e.g. 0.05)", spec.hit_fraction)
+    if not is_split_seed(spec.split_seed):
+        seed = '"seed"' if in_file("split_seed") else f"'{SPLIT_FOLLOWS_SEED}'"
+        refuse("split_seed", f"a whole number ≥ 0 or {seed} (a new test split per seed)", spec.split_seed)
+    repeated = [m for i, m in enumerate(spec.metrics) if m in spec.metrics[:i]]
+    if repeated:
+        raise GdError(f"{spec.name_of('metrics')} names metric '{repeated[0]}' twice; list each metric once")
+    if not isinstance(spec.params, dict) or not all(isinstance(t, dict) for t in spec.params.values()):
+        refuse("params", "tables of parameters by kind or name", spec.params)
 
 
 @dataclass(frozen=True)
@@ -141,19 +236,20 @@ def run_label(settings: dict[str, Any]) -> str:
 
 
 def expand(spec: SweepSpec, registries: Registries) -> Grid:
-    """Every run of the grid; unknown names and bad parameters are errors, incompatible pairs are skipped."""
-    for name, value in (("seeds", spec.seeds), *(("batch-size", b) for b in spec.batch_sizes)):
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise GdError(f"{name} must be a positive whole number, got {value!r}")
-    for name in ("assays", "descriptors", "models", "acquisitions", "batch_sizes"):
-        if not getattr(spec, name):
-            raise GdError(f"the sweep has no {name.replace('_', ' ')[:-1]}; give at least one")
+    """Every run of the grid; bad settings, unknown names and bad parameters are errors, incompatible pairs are
+    skipped. Model, acquisition and metric parameters are checked by building each once, as a run would."""
+    _check_spec(spec)
     models = _names("model", spec.models, registries)
     acquisitions = _names("acquisition", spec.acquisitions, registries)
     assays = _unique(spec.assays)
     descriptors = _unique(spec.descriptors)
     for name in spec.metrics:
-        registries.metrics.get(name)
+        registries.metrics.get(name).create()
+    size = len(assays) * len(descriptors) * len(models) * len(acquisitions) * len(_unique(spec.batch_sizes)) \
+        * spec.seeds
+    if size > MAX_RUNS:  # before the runs are built: a typo such as seeds = 1000000000 must not fill the memory
+        raise GdError(f"the grid would have {size:,} runs, more than {MAX_RUNS:,}; check {spec.name_of('seeds')} "
+                      f"({spec.seeds}) and the lengths of the other axes")
     used = {"assay": assays, "descriptor": descriptors, "model": models, "acquisition": acquisitions}
     _check_param_targets(spec.params, used)
     for kind in ("assay", "descriptor"):
@@ -198,11 +294,15 @@ def _names(kind: str, names: Sequence[str], registries: Registries) -> list[str]
 
 
 def _check_param_targets(params: dict[str, dict[str, Any]], used: dict[str, list[str]]) -> None:
+    """Each parameter table must address a kind or a component of this sweep."""
     in_sweep = {name for names in used.values() for name in names}
     for target in params:
         if target not in PARAM_KINDS and target not in in_sweep:
-            raise GdError(f"--param {target}.…: '{target}' is neither a kind ({', '.join(PARAM_KINDS)}) nor a "
-                          "component of this sweep; use KIND.KEY=VALUE or NAME.KEY=VALUE")
+            meant = closest(target, [*PARAM_KINDS, *sorted(in_sweep)])
+            hint = f" (did you mean '{meant}'?)" if meant else ""
+            raise GdError(f"parameters for '{target}': '{target}' is neither a kind ({', '.join(PARAM_KINDS)}) nor a "
+                          f"component of this sweep{hint}; write --param KIND.KEY=VALUE or NAME.KEY=VALUE (in a spec "
+                          "file, [params.KIND] or [params.NAME])")
 
 
 def _merged_params(kind: str, name: str, params: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -219,17 +319,23 @@ def _params_for(kind: str, name: str, params: dict[str, dict[str, Any]], registr
     except GdError as exc:
         if any(key in params.get(kind, {}) for key in merged):
             raise GdError(f"{exc}; to give a parameter to some {kind}s only, write --param NAME.KEY=VALUE "
-                          f"with each one's name") from None
+                          f"(in a spec file, [params.NAME]) with each one's name") from None
         raise
     return merged
+
+
+def _built(kind: str, name: str, params: dict[str, dict[str, Any]], registries: Registries) -> Any:
+    """The component built with its merged parameters, a refused value named as the user set it."""
+    merged = _params_for(kind, name, params, registries)
+    prefixes = {key: name if key in params.get(name, {}) else kind for key in merged}
+    return registries.of(kind).get(name).build(merged, prefixes=prefixes)
 
 
 def _incompatibility(model: str, acquisition: str, params: dict[str, dict[str, Any]],
                      registries: Registries) -> str | None:
     """Why this model cannot serve this acquisition (missing capabilities), or None when it can."""
-    model_object = registries.models.get(model).create(**_params_for("model", model, params, registries))
-    acquisition_object = registries.acquisitions.get(acquisition).create(
-        **_params_for("acquisition", acquisition, params, registries))
+    model_object = _built("model", model, params, registries)
+    acquisition_object = _built("acquisition", acquisition, params, registries)
     required = [r for r in getattr(acquisition_object, "requires", ()) if r in CAPABILITIES]
     missing = [r for r in required if r not in capabilities_of(model_object)]
     if missing:
@@ -255,41 +361,58 @@ class SweepStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.runs = self.root / RUNS
-        self._lock: Any = None
+        self._lock = FileLock(self.root / LOCK, remove=False)  # kept: it also marks a sweep that just began
 
     def check(self) -> None:
         """Refuse a path that is a file, or a non-empty directory that is not a sweep."""
-        if self.root.exists() and not self.root.is_dir():
-            raise GdError(f"--out {self.root} is a file; give a directory path")
-        ours = (self.root / SWEEP_FILE).exists() or (self.root / LOCK).exists()  # LOCK: a sweep that just began
-        if self.root.is_dir() and any(self.root.iterdir()) and not ours:
-            raise GdError(f"--out {self.root} is not empty and holds no gd sweep; choose a new or empty directory")
+        try:
+            blocking = file_in_the_way(self.root)
+            if blocking == self.root:
+                raise GdError(f"--out {self.root} is a file; give a directory path")
+            if blocking is not None:
+                raise GdError(f"--out {self.root} is inside {blocking}, which is a file; choose another place")
+            ours = (self.root / SWEEP_FILE).exists() or (self.root / LOCK).exists()  # LOCK: a sweep that just began
+            if self.root.is_dir() and any(self.root.iterdir()) and not ours:
+                raise GdError(f"--out {self.root} is not empty and holds no gd sweep; choose a new or empty directory")
+        except OSError as exc:
+            raise GdError(f"cannot read --out {self.root}: {exc.strerror}; choose a directory you can read and "
+                          "write") from None
 
     def open(self) -> int:
         """Take the directory's lock and clear what killed runs left behind; returns how many were cleared."""
         self.check()
         try:
             self.runs.mkdir(parents=True, exist_ok=True)
-            handle = open(self.root / LOCK, "a+")
+            self._lock.acquire()
+        except LockBusy as busy:
+            holder = f" (pid {busy.pid})" if busy.pid else ""
+            raise GdError(f"--out {self.root} is being written by another gd sweep{holder}; wait for it to finish "
+                          "or stop it") from None
         except OSError as exc:
-            raise GdError(f"cannot write to --out {self.root}: {exc.strerror}; choose a writable directory") from None
+            raise Unwritable(self.root, exc) from None
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released by the kernel even on SIGKILL
-        except BlockingIOError:
-            handle.close()
-            raise GdError(f"another gd sweep is writing to {self.root}; wait for it to finish or stop it") from None
-        self._lock = handle
-        return remove_stale(self.runs)
+            for temporary in self.root.glob(f".{SWEEP_FILE}.*"):  # a sweep.json being replaced when gd was killed
+                pid = temporary.name.rsplit(".", 1)[1].split("-")[0]
+                if pid.isdigit() and not process_alive(int(pid)):
+                    temporary.unlink()
+            if (self.root / FAILURES).is_dir():
+                remove_stale(self.root / FAILURES)
+            return remove_stale(self.runs)
+        except OSError as exc:
+            self.close()
+            raise Unwritable(self.root, exc) from None
 
     def close(self) -> None:
         """Release the lock."""
-        if self._lock is not None:
-            self._lock.close()
-            self._lock = None
+        self._lock.release()
 
     def path(self, config: RunConfig) -> Path:
         """Where a run's directory lives."""
         return self.runs / run_key(config)
+
+    def count_done(self, grid: Grid) -> int:
+        """How many of the grid's runs are finished."""
+        return sum(run_state(self.path(config)) == "done" for config in grid.runs)
 
     def record(self, grid: Grid) -> None:
         """Add a grid's runs and skipped pairs to ``sweep.json`` (replaced atomically)."""
@@ -300,9 +423,11 @@ class SweepStore:
         skipped.update({(s.model, s.acquisition): {"model": s.model, "acquisition": s.acquisition,
                                                    "reason": s.reason} for s in grid.skipped})
         document = {"format": "gd-sweep/1", "runs": known["runs"], "skipped": list(skipped.values())}
-        temporary = self.root / f".{SWEEP_FILE}.{os.getpid()}"
-        write_synced(temporary, json.dumps(document, indent=1, sort_keys=True) + "\n")
-        os.replace(temporary, self.root / SWEEP_FILE)
+        try:
+            write_atomic(self.root / SWEEP_FILE, json.dumps(document, indent=1, sort_keys=True) + "\n")
+        except OSError as exc:
+            raise Unwritable(self.root, exc, then="run the same command again (finished runs are kept)") \
+                from None
 
 
 def read_sweep(root: Path) -> dict[str, Any]:
@@ -310,15 +435,25 @@ def read_sweep(root: Path) -> dict[str, Any]:
     path = Path(root) / SWEEP_FILE
     if not Path(root).is_dir():
         raise GdError(f"{root} does not exist; give a directory made by `gd sweep --out`")
+    redo = ("delete it and run your `gd sweep` commands again (finished runs are kept and not redone)")
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise GdError(f"{root} holds no {SWEEP_FILE}; give a directory made by `gd sweep --out`") from None
     except ValueError as exc:
-        raise GdError(f"{path} is damaged ({exc}); delete it and run your `gd sweep` commands again "
-                      "(finished runs are kept and not redone)") from None
-    if document.get("format") != "gd-sweep/1":
-        raise GdError(f"{path} has format {document.get('format')!r}, not gd-sweep/1; use a matching gd version")
+        raise GdError(f"{path} is damaged ({exc}); {redo}") from None
+    except OSError as exc:
+        raise GdError(f"cannot read {path}: {exc.strerror}; make it readable") from None
+    if not isinstance(document, dict) or document.get("format") != "gd-sweep/1":
+        found = document.get("format") if isinstance(document, dict) else type(document).__name__
+        raise GdError(f"{path} has format {found!r}, not gd-sweep/1; use a matching gd version")
+    runs, skipped = document.get("runs"), document.get("skipped")
+    if not isinstance(runs, dict) or not isinstance(skipped, list):
+        raise GdError(f"{path} is damaged ('runs' must be a table and 'skipped' a list); {redo}")
+    if not all(isinstance(settings, dict) for settings in runs.values()) or not all(
+            isinstance(s, dict) and {"model", "acquisition", "reason"} <= s.keys() for s in skipped):
+        raise GdError(f"{path} is damaged (each run must be a table of settings, each skipped pair a table with "
+                      f"model, acquisition and reason); {redo}")
     return document
 
 
@@ -333,6 +468,7 @@ class RunTask:
     threads: int | None = None  # None: leave the worker's thread pools alone
     plugin_files: tuple[str, ...] = ()
     command: tuple[str, ...] = ()
+    force: bool = False  # replace a finished run (otherwise one that appeared meanwhile is left alone)
 
 
 @dataclass(frozen=True)
@@ -346,6 +482,9 @@ class Outcome:
     error: str = ""
     worker: str = ""
     data_loads: int = 0  # datasets this worker has loaded so far
+    record: str = ""  # a failure's failure.json, relative to the sweep directory ("" when none was written)
+    kept: bool = False  # a failed redo: the finished run from before is still in runs/<key>
+    unwritable: str = ""  # why the run or its record could not be written ("disk full or not writable (…)")
 
 
 # One per worker process: the plugin host, the recently used datasets and the thread limit already applied.
@@ -390,9 +529,15 @@ def _run_alone(task: RunTask) -> Outcome:
 
     started_clock = time.perf_counter()
     started = datetime.now(timezone.utc)
-    key, label = Path(task.out).name, run_label(task.config.as_dict())
+    out = Path(task.out)
+    key, label = out.name, run_label(task.config.as_dict())
+    root = out.parent.parent
+    aside = root / FAILURES / key
     worker = f"{os.uname().nodename}:{os.getpid()}"
-    run_dir = RunDirectory(Path(task.out), force=True)
+    if not task.force and run_state(out) == "done":
+        # Finished since the sweep looked (by a stray worker of an earlier, killed sweep): keep it, run nothing.
+        return Outcome(key, label, True, 0.0, "", worker)
+    run_dir = RunDirectory(out, force=task.force, lock=False)  # the sweep's lock covers its runs
     cache = None
     try:
         host, cache = _worker_state(task.threads, task.plugin_files)
@@ -407,13 +552,20 @@ def _run_alone(task: RunTask) -> Outcome:
             result = execute(plan)
             run_dir.commit(result, build_manifest(result, started=started, command=list(task.command)))
     except Exception as exc:  # noqa: BLE001 — any failure of one run is recorded and the sweep goes on
-        error = f"{type(exc).__name__}: {exc}"
+        error = str(exc) if isinstance(exc, Unwritable) else f"{type(exc).__name__}: {exc}"
+        unwritable = exc.why if isinstance(exc, Unwritable) else ""
+        record = None
         try:
-            run_dir.record_failure(task.config.as_dict(), error, traceback.format_exc())
-        except OSError:
-            pass
+            record = run_dir.record_failure(task.config.as_dict(), error, traceback.format_exc(), aside=aside)
+        except Unwritable as not_recorded:
+            unwritable = unwritable or not_recorded.why
+        except GdError:
+            pass  # runs/<key> holds something else now; its staging (with the log) stays for the next sweep to clear
         return Outcome(key, label, False, time.perf_counter() - started_clock, error, worker,
-                       cache.loads if cache else 0)
+                       cache.loads if cache else 0,
+                       record=str((record / FAILURE).relative_to(root)) if record is not None else "",
+                       kept=record == aside, unwritable=unwritable)
+    shutil.rmtree(aside, ignore_errors=True)  # the record of an earlier failed redo is out of date now
     return Outcome(key, label, True, time.perf_counter() - started_clock, "", worker, cache.loads)
 
 
@@ -450,46 +602,119 @@ class LocalExecutor:
         return self._threads
 
     def map(self, tasks: Sequence[RunTask]) -> Iterator[Outcome]:
-        """Outcomes as runs finish; a worker that dies costs only its run."""
+        """Outcomes as runs finish; a worker that dies costs only its run, and no worker outlives this process."""
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
         from concurrent.futures.process import BrokenProcessPool
 
+        from gd_core.parallel import end_with_driver
+
         # spawn, not fork: forking a process that has started torch or BLAS threads can deadlock the child.
         context = multiprocessing.get_context("spawn")
-        blamed: dict[str, int] = {}
+        # The pool starts its workers from the thread that submits, this one. Linux's parent-death signal
+        # fires when that *thread* ends, so it is asked for only from the main thread, which lives as long as we do.
+        guard = (os.getpid(), threading.current_thread() is threading.main_thread())
+        deaths: dict[str, list[str]] = {}  # run key → how its worker died, each time one died running it
         pending = list(tasks)
         while pending:
-            pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=context)
-            futures = {pool.submit(run_task, task): task for task in pending}
-            pending, progressed = [], False
             try:
+                pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=context, initializer=end_with_driver,
+                                           initargs=guard)
+            except OSError as exc:
+                raise _cannot_start(self.jobs, exc) from None
+            workers = getattr(pool, "_processes", None)  # pid → Process, filled as the pool starts them
+            futures: dict[Any, RunTask] = {}
+            broken: list[RunTask] = []
+            progressed = False
+            try:
+                try:
+                    for task in pending:
+                        futures[pool.submit(run_task, task)] = task
+                except BrokenProcessPool:  # a worker died while the runs were handed out: the rest go to a new pool
+                    broken = pending[len(futures):]
+                except OSError as exc:  # the system refused a process or a pipe
+                    raise _cannot_start(self.jobs, exc) from None
                 for future in as_completed(futures):
-                    task = futures[future]
                     try:
                         outcome = future.result()
                     except BrokenProcessPool:
-                        # A worker died (killed, out of memory): the runs it had started are blamed, and one
-                        # blamed twice is given up; all the others simply go to a fresh pool.
-                        key = Path(task.out).name
-                        if any(Path(task.out).parent.glob(f".{key}.partial-*")):
-                            blamed[key] = blamed.get(key, 0) + 1
-                            progressed = True
-                            if blamed[key] >= 2:
-                                yield _lost(task, "its worker process died twice (out of memory?)")
-                                continue
-                        pending.append(task)
+                        broken.append(futures[future])
                         continue
                     progressed = True
                     yield outcome
             except BaseException:
+                # Interrupted: the runs in progress are abandoned, so their workers end now rather than run on
+                # while the interpreter waits for them at exit. Their staging is cleared by the next sweep.
+                _kill(workers)
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise
             pool.shutdown(wait=True)
+            exits = {pid: process.exitcode for pid, process in (workers or {}).items()}
+            pending = []
+            # A worker died (killed, out of memory): the pool then stops the others with SIGTERM. The runs whose
+            # worker died otherwise are blamed (all started ones if every worker got SIGTERM), and a run blamed
+            # twice is given up; every other run simply goes to a fresh pool.
+            started = {id(task): exits[pid] for task in broken if (pid := _started_by(task, exits)) is not None}
+            blamed = {i for i, code in started.items() if code != -signal.SIGTERM} or set(started)
+            for task in broken:
+                if id(task) in blamed:
+                    progressed = True
+                    key = Path(task.out).name
+                    deaths.setdefault(key, []).append(_death(started[id(task)]))
+                    if len(deaths[key]) >= 2:
+                        yield _lost(task, _worker_deaths(deaths[key]))
+                        continue
+                pending.append(task)
             if pending and not progressed:  # the pool cannot even start a run: do not loop forever
+                how = sorted({_death(code) for code in exits.values() if code}) or ["died"]
                 for task in pending:
-                    yield _lost(task, "the worker processes could not start")
+                    yield _lost(task, f"the worker processes could not start (they {', '.join(how)}); "
+                                      "see the messages above, then run the same command again")
                 return
+
+
+def _cannot_start(jobs: int, exc: OSError) -> GdError:
+    return GdError(f"--jobs {jobs}: the system refused a worker process ({exc.strerror or exc}); use fewer --jobs, "
+                   "or --jobs 1 to run in this process")
+
+
+def _started_by(task: RunTask, exits: dict[int, int | None]) -> int | None:
+    """The pid of the pool worker that had started this run (its staging directory bears that pid), if any."""
+    out = Path(task.out)
+    for staging in out.parent.glob(f".{out.name}.partial-*"):
+        pid = staging.name.rpartition(".partial-")[2].split("-")[0]
+        if pid.isdigit() and int(pid) in exits:
+            return int(pid)
+    return None
+
+
+def _death(exitcode: int | None) -> str:
+    """How a worker process ended, in words: ``was killed by SIGKILL``."""
+    if exitcode is None:
+        return "died"
+    if exitcode < 0:
+        try:
+            return f"was killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"was killed by signal {-exitcode}"
+    return f"exited with code {exitcode}"
+
+
+def _worker_deaths(deaths: list[str]) -> str:
+    """Why a run was given up after its worker died twice, and the way out."""
+    how = f"{deaths[0]} twice" if len(set(deaths)) == 1 else ", then ".join(deaths)
+    hint = ("out of memory? run the same command again with fewer --jobs" if any("SIGKILL" in d for d in deaths)
+            else "run the same command again to retry it")
+    return f"its worker process {how} while running it; {hint}"
+
+
+def _kill(workers: dict[int, Any] | None) -> None:
+    """Kill a pool's worker processes (those already gone are skipped)."""
+    for process in list((workers or {}).values()):
+        try:
+            process.kill()
+        except (OSError, ValueError, AttributeError):
+            pass
 
 
 def _lost(task: RunTask, why: str) -> Outcome:
@@ -497,14 +722,21 @@ def _lost(task: RunTask, why: str) -> Outcome:
 
 
 class DaskExecutor:
-    """Runs on a ``dask.distributed`` cluster: an existing scheduler, or a LocalCluster started here."""
+    """Runs on a ``dask.distributed`` cluster: an existing scheduler, or a LocalCluster started here.
+
+    ``notify`` receives a line for the user when the sweep waits (a cluster with no workers); stderr by default.
+    """
 
     name = "dask"
 
-    def __init__(self, scheduler: str | None = None, jobs: int = 1, client: Any = None) -> None:
+    def __init__(self, scheduler: str | None = None, jobs: int = 1, client: Any = None,
+                 notify: Callable[[str], None] | None = None) -> None:
+        if scheduler is not None:
+            _scheduler_address(scheduler)  # a wrong --scheduler is refused before anything is written
         self.scheduler = scheduler
         self.jobs = jobs
         self._client = client
+        self._notify = notify or _to_stderr
 
     def threads(self) -> int | None:
         """The thread limit per run: a LocalCluster shares this machine; a real cluster sets its own."""
@@ -515,46 +747,212 @@ class DaskExecutor:
         return None
 
     def map(self, tasks: Sequence[RunTask]) -> Iterator[Outcome]:
-        """Outcomes as runs finish on the cluster's workers."""
+        """Outcomes as runs finish on the cluster's workers; Dask gives the run of a lost worker to another."""
         try:
-            from distributed import Client, LocalCluster, as_completed
+            from distributed import Client, as_completed
         except ImportError:
             raise GdError("the dask executor needs dask.distributed; pip install 'dask[distributed]'") from None
         cluster = None
         client = self._client
         if client is None:
             if self.scheduler is None:
-                # one single-threaded worker process per job; no dashboard (it would need bokeh and a port)
-                cluster = LocalCluster(n_workers=self.jobs, threads_per_worker=1, processes=True,
-                                       dashboard_address=None)
-                client = Client(cluster)
+                cluster, client = _local_cluster(Client, self.jobs)
             else:
                 client = _connect(Client, self.scheduler)
+        # Workers of an existing cluster come and go (batch jobs may wait in a queue for hours): the sweep
+        # waits for them rather than time out, and says so.
+        watch = _WorkerWatch(client, self.scheduler, self._notify) if self.scheduler and not self._client else None
+        # What the client meets (a lost scheduler, a lost run) is said below in one line each; the client's own
+        # log would print a traceback for it.
+        client_log = logging.getLogger("distributed.client")
+        level = client_log.level
+        client_log.setLevel(logging.CRITICAL)
+        finished = 0
         try:
+            if watch:
+                watch.start()
             futures = {client.submit(run_task, task, key=f"gd-run-{Path(task.out).name}-{time.time_ns()}",
                                      pure=False): task for task in tasks}
             for future in as_completed(futures):
                 task = futures[future]
                 try:
-                    yield future.result()
-                except Exception as exc:  # noqa: BLE001 — a worker lost with its run (KilledWorker and the like)
-                    yield _lost(task, f"{type(exc).__name__}: {exc}")
+                    outcome = future.result()
+                except Exception as exc:  # noqa: BLE001 — run_task catches a run's errors: this is Dask's loss
+                    if client.status != "running":  # the scheduler is gone, and every run with it
+                        where = f"of --scheduler {self.scheduler}" if self.scheduler else "of the local cluster"
+                        raise GdError(f"lost contact with the Dask scheduler {where} after {finished} of the "
+                                      f"{len(futures)} runs had finished (they are kept); start the scheduler "
+                                      "again, then run the same command to resume") from None
+                    outcome = _lost(task, _dask_loss(exc))
+                finished += outcome.ok
+                yield outcome
         finally:
+            if watch:
+                watch.stop()
             if self._client is None:
                 client.close()
             if cluster is not None:
                 cluster.close()
+            client_log.setLevel(level)
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _local_cluster(client_class: Any, jobs: int) -> tuple[Any, Any]:
+    """A LocalCluster of ``jobs`` single-threaded worker processes that end with this process, and its client."""
+    from distributed import LocalCluster
+
+    from gd_core.parallel import DRIVER_VARIABLE
+
+    try:
+        # No dashboard (it would need bokeh and a port), and no log: what happens to a run is said in its own line,
+        # and Dask would add its own view of it (a worker lost, each worker stopped with a stopped sweep). Each
+        # worker process loads gd_core.parallel as a Dask preload, whose dask_setup ends it with this process.
+        cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None,
+                               silence_logs=logging.CRITICAL, preload=["gd_core.parallel"],
+                               env={DRIVER_VARIABLE: str(os.getpid())})
+    except (OSError, TimeoutError, RuntimeError) as exc:
+        raise GdError(f"--executor dask could not start a local Dask cluster ({type(exc).__name__}: {exc}); "
+                      "use --executor local, or pass --scheduler with a running cluster") from None
+    return cluster, client_class(cluster)
+
+
+def _dask_loss(exc: Exception) -> str:
+    """Why Dask returned a run without an outcome, and the way out, in one line."""
+    from concurrent.futures import CancelledError
+
+    from distributed.scheduler import KilledWorker
+
+    if isinstance(exc, KilledWorker):
+        return ("the Dask workers running it died, one after another (killed, or out of memory?); see the "
+                "workers' logs, then run the same command again to retry it")
+    if isinstance(exc, ImportError):
+        return (f"a Dask worker could not load it ({type(exc).__name__}: {exc}); install gd, and any plugin the "
+                "sweep uses, in the workers' environment")
+    if isinstance(exc, CancelledError):
+        return "the Dask scheduler dropped it (restarted, or lost contact); run the same command again to retry it"
+    return f"Dask could not run it ({type(exc).__name__}: {exc}); run the same command again to retry it"
+
+
+class _WorkerWatch:
+    """Tells the user when the cluster has no workers, so that a sweep never waits in silence."""
+
+    def __init__(self, client: Any, scheduler: str, notify: Callable[[str], None]) -> None:
+        self._client = client
+        self._scheduler = scheduler
+        self._notify = notify
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="gd-worker-watch", daemon=True)
+
+    def start(self) -> None:
+        """Watch in a daemon thread."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop watching."""
+        self._stopped.set()
+        self._thread.join(timeout=5)
+
+    def _watch(self) -> None:
+        told = False
+        while not self._stopped.is_set():
+            try:
+                workers: int | None = len(self._client.nthreads())
+            except Exception:  # noqa: BLE001 — contact lost for a moment: the client reconnects or fails the runs
+                workers = None
+            if workers == 0 and not told:
+                start = (f"dask worker --scheduler-file {self._scheduler}" if _is_scheduler_file(self._scheduler)
+                         else f"dask worker {self._scheduler}")
+                self._notify(f"waiting: the Dask scheduler of --scheduler {self._scheduler} has no workers; runs "
+                             f"start as workers connect (start some with `{start}`, or wait for the batch jobs "
+                             "that do), or press Ctrl-C to stop")
+            told = workers == 0 or (told and workers is None)
+            self._stopped.wait(WORKER_CHECK_SECONDS)
+
+
+def _is_scheduler_file(scheduler: str) -> bool:
+    """Whether ``--scheduler`` names a scheduler file (a path) rather than an address (tcp://host:8786)."""
+    if "://" in scheduler:
+        return False
+    return scheduler.endswith(".json") or "/" in scheduler or os.sep in scheduler or Path(scheduler).exists()
+
+
+def _scheduler_address(scheduler: str) -> str:
+    """The address ``--scheduler`` stands for: itself, or the one in the scheduler file it names."""
+    if not _is_scheduler_file(scheduler):
+        _check_address(scheduler, f"--scheduler {scheduler}")
+        return scheduler
+    way_out = (f"start the scheduler first with `dask scheduler --scheduler-file {scheduler}`, or pass its address "
+               "as tcp://HOST:PORT")
+    try:
+        text = Path(scheduler).expanduser().read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise GdError(f"--scheduler {scheduler} does not exist; {way_out}") from None
+    except IsADirectoryError:
+        raise GdError(f"--scheduler {scheduler} is a directory; give the file that `dask scheduler "
+                      "--scheduler-file FILE` writes, or the scheduler's address as tcp://HOST:PORT") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GdError(f"--scheduler {scheduler}: cannot read the scheduler file "
+                      f"({getattr(exc, 'strerror', None) or exc}); {way_out}") from None
+    try:
+        address = json.loads(text).get("address")
+    except (ValueError, AttributeError):
+        address = None
+    if not isinstance(address, str) or not address:
+        raise GdError(f"--scheduler {scheduler} is not a Dask scheduler file (JSON with an \"address\"); give the "
+                      "file that `dask scheduler --scheduler-file FILE` writes, or tcp://HOST:PORT")
+    _check_address(address, f"--scheduler {scheduler}: the address in it, {address!r},")
+    return address
+
+
+def _check_address(address: str, culprit: str) -> None:
+    """Refuse a Dask address that no scheduler can have (unknown protocol, no port, a malformed host:port)."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.comm.registry import get_backend
+
+    try:
+        scheme, location = parse_address(address)
+        get_backend(scheme)
+        if scheme in ("tcp", "tls", "ws", "wss"):
+            host, port = parse_host_port(location)
+            if not host or not 0 < port < 65536:
+                raise ValueError(f"no host, or port {port} outside 1-65535")
+    except (ValueError, TypeError) as exc:
+        raise GdError(f"{culprit} is not a Dask scheduler address ({exc}); give tcp://HOST:PORT or the path of a "
+                      "scheduler file (.json)") from None
 
 
 def _connect(client_class: Any, scheduler: str) -> Any:
-    """A client for a scheduler given by address (tcp://host:8786) or by a scheduler file (JSON)."""
-    try:
-        if Path(scheduler).is_file():
-            return client_class(scheduler_file=scheduler, timeout=CONNECT_TIMEOUT)
-        return client_class(scheduler, timeout=CONNECT_TIMEOUT)
-    except (OSError, TimeoutError) as exc:
-        raise GdError(f"cannot reach the Dask scheduler at {scheduler} ({exc}); start it, or drop "
-                      "--scheduler to use a local cluster") from None
+    """A client for the scheduler ``--scheduler`` names by address (tcp://host:8786) or scheduler file (JSON)."""
+    from dask.utils import parse_timedelta
+
+    address = _scheduler_address(scheduler)
+    origin = "" if address == scheduler else f" (read from --scheduler {scheduler}: is it left from a stopped one?)"
+    attempt: dict[str, Any] = {}
+
+    def connect() -> None:
+        try:
+            attempt["client"] = client_class(address, timeout=CONNECT_TIMEOUT)
+        except Exception as exc:  # noqa: BLE001 — handed to the caller below
+            attempt["error"] = exc
+
+    # Dask's own timeout does not cover a port where another kind of server answers (its handshake then waits
+    # forever), so the attempt runs in a thread that is given up a little after that timeout.
+    thread = threading.Thread(target=connect, name="gd-connect", daemon=True)
+    thread.start()
+    thread.join(parse_timedelta(CONNECT_TIMEOUT) * 1.5 + 1)
+    if thread.is_alive():
+        raise GdError(f"the server at {address}{origin} does not answer as a Dask scheduler; check --scheduler "
+                      "(the port of another service?), or drop --scheduler to use a local cluster")
+    error = attempt.get("error")
+    if isinstance(error, (OSError, TimeoutError)):
+        raise GdError(f"cannot reach the Dask scheduler at {address}{origin} ({error}); start it, check --scheduler, "
+                      "or drop --scheduler to use a local cluster") from None
+    if error is not None:
+        raise error
+    return attempt["client"]
 
 
 # ------------------------------------------------------------------------------------------------ a sweep
@@ -590,7 +988,7 @@ def run_sweep(grid: Grid, out: Path, executor: Any, *, force: bool = False, plug
             on_start(len(grid.runs), len(todo))
         threads = executor.threads()
         files = tuple(str(Path(p).resolve()) for p in plugin_files)
-        tasks = [RunTask(c, str(store.path(c).resolve()), threads, files, tuple(command)) for c in todo]
+        tasks = [RunTask(c, str(store.path(c).resolve()), threads, files, tuple(command), force) for c in todo]
         outcomes = []
         for outcome in executor.map(tasks):
             outcomes.append(outcome)

@@ -47,17 +47,23 @@ def read_table(path: Path) -> pd.DataFrame:
     """
     path = Path(path)
     name = path.name.lower()
-    if not path.exists():
-        raise GdError(f"{path}: no such file; check the path (relative paths start from {Path.cwd()})")
-    if path.is_dir():
-        raise GdError(f"{path}: is a directory; pass the table file inside it")
-    if name.endswith((".xlsx", ".xls", ".xlsm", ".ods")):
-        raise GdError(f"{path}: spreadsheets are not read; save the sheet as CSV or TSV")
     try:
+        if not path.exists():
+            raise GdError(f"{path}: no such file; check the path (relative paths start from {Path.cwd()})")
+        if path.is_dir():
+            raise GdError(f"{path}: is a directory; pass the table file inside it")
+        if not path.is_file():  # reading a FIFO or a device could block or never end
+            raise GdError(f"{path}: is not a regular file (a pipe, socket or device); save the table to a file "
+                          "and pass that")
+        if name.endswith((".xlsx", ".xls", ".xlsm", ".ods")):
+            raise GdError(f"{path}: spreadsheets are not read; save the sheet as CSV or TSV")
         if path.stat().st_size == 0:
             raise GdError(f"{path}: the file is empty; write a header row and one row per gene")
+        with path.open("rb"):  # open once here, so that a permission problem is named as one
+            pass
     except OSError as exc:
-        raise GdError(f"{path}: cannot read the file ({_one_line(exc)}); check its permissions") from exc
+        raise GdError(f"{path}: cannot read the file ({exc.strerror or _one_line(exc)}); check its permissions "
+                      "and the directories above it") from None
     if name.endswith(PARQUET_SUFFIXES):
         frame = _read_parquet(path)
     else:
@@ -104,6 +110,7 @@ def read_descriptor_file(path: Path, *, harmonise_genes: bool = True) -> pd.Data
     if infinite.any():
         raise GdError(f"{path}: infinite values in {int(infinite.sum())} row(s) (e.g. genes "
                       f"{_names(values.index[infinite])}); replace them with finite numbers")
+    _refuse_beyond_float32(values, path)
     frame, report = _by_gene(values, path, harmonise_genes)
     frame = frame.astype(np.float32)
     frame.attrs["harmonise"] = report
@@ -145,6 +152,7 @@ def read_assay_file(path: Path, *, column: str | None = None, harmonise_genes: b
     if infinite.any():
         raise GdError(f"{path}: infinite values for {int(infinite.sum())} gene(s) (e.g. "
                       f"{_names(values.index[infinite])}) in {str(chosen)!r}; replace them with finite numbers")
+    _refuse_beyond_float32(values.to_frame(), path)
     missing = values.isna()
     if missing.all():
         raise GdError(f"{path}: value column {str(chosen)!r} has no values; fill it in or choose another column "
@@ -193,6 +201,9 @@ def _read_text(path: Path, name: str) -> pd.DataFrame:
         raise GdError(f"{path}: cannot read the file ({_one_line(exc)}); "
                       "check it is a CSV/TSV table with the same number of fields on every line") from exc
     header = ["" if _is_missing_object(v) else str(v).strip() for v in frame.iloc[0]]
+    if any("\x00" in h for h in header):  # a NUL in a cell's number fails its parse; in a header it would not
+        raise GdError(f"{path}: its header holds NUL bytes, so it is not a text table (UTF-16, or a binary file?); "
+                      "save it as UTF-8 CSV or TSV")
     repeated = sorted({h for h in header if header.count(h) > 1})
     if repeated:
         raise GdError(f"{path}: the header names column(s) {_names(repeated)} more than once; "
@@ -277,6 +288,17 @@ def _parse_numeric(column: pd.Series) -> tuple[pd.Series, np.ndarray]:
 
 def _is_missing_object(value: object) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def _refuse_beyond_float32(values: pd.DataFrame, path: Path) -> None:
+    """Refuse finite numbers that float32, the type runs compute in, would turn into infinities."""
+    limit = float(np.finfo(np.float32).max)
+    huge = np.abs(values.to_numpy(dtype=np.float64)) > limit
+    if huge.any():
+        row, col = (int(a[0]) for a in np.nonzero(huge))
+        raise GdError(f"{path}: {int(huge.sum())} value(s) beyond ±{limit:.3g}, the largest a float32 holds (e.g. "
+                      f"{values.iat[row, col]:.3g} for gene {values.index[row]!r}, column {values.columns[col]!r}); "
+                      "rescale the column")
 
 
 def _refuse_duplicates(index: pd.Index, path: Path) -> None:

@@ -1,27 +1,74 @@
-"""Checks shared by the built-in acquisitions: parameter values, batch sizes and model outputs."""
+"""Checks shared by the built-in components: parameter values, batch sizes and model outputs.
+
+The parameter checks raise ``BadParameter``, which the registry turns into one line naming the component,
+the parameter as the user set it (``model.max_depth``) and what is allowed.
+"""
 
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import numpy as np
 
 from gd_core.errors import GdError
+from gd_core.registry import BadParameter
 
 
-def positive_int(name: str, value: object, example: str) -> int:
-    """``value`` as an int if it is a positive integer, else a ValueError naming the parameter."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer (e.g. {example}), got {value!r}")
+def _is_whole(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_number(value: object) -> bool:
+    # a bool is an int to Python, never a number to a user
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def whole(name: str, value: object, *, minimum: int = 1, example: str | None = None) -> int:
+    """``value`` as an int if it is a whole number ≥ ``minimum``, else a ``BadParameter`` naming ``name``."""
+    if not _is_whole(value) or value < minimum:
+        allowed = "a positive integer" if minimum == 1 else f"a whole number ≥ {minimum}"
+        raise BadParameter(name, allowed + (f" (e.g. {example})" if example else ""), value)
     return int(value)
 
 
-def positive_float(name: str, value: object, example: str) -> float:
-    """``value`` as a float if it is a positive finite number, else a ValueError naming the parameter."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number (e.g. {example}), got {value!r}")
+def positive_int(name: str, value: object, example: str) -> int:
+    """``value`` as an int if it is a positive integer, else a ``BadParameter`` naming the parameter."""
+    return whole(name, value, minimum=1, example=example)
+
+
+def number(name: str, value: object, *, low: float = -math.inf, high: float = math.inf, low_open: bool = False,
+           high_open: bool = False, example: str | None = None) -> float:
+    """``value`` as a float if it is a finite number in the interval, else a ``BadParameter`` naming ``name``."""
+    ok = _is_number(value) and math.isfinite(value)
+    ok = ok and (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+    if not ok:
+        if low == 0 and low_open and high == math.inf:
+            allowed = "a positive finite number"
+        else:
+            allowed = (f"a number in {'(' if low_open else '['}{low:g}, "
+                       f"{high:g}{')' if high_open or high == math.inf else ']'}")
+        raise BadParameter(name, allowed + (f" (e.g. {example})" if example else ""), value)
     return float(value)
+
+
+def positive_float(name: str, value: object, example: str) -> float:
+    """``value`` as a float if it is a positive finite number, else a ``BadParameter`` naming the parameter."""
+    return number(name, value, low=0.0, low_open=True, example=example)
+
+
+def boolean(name: str, value: object) -> bool:
+    """``value`` if it is true or false (not 0, 1 or a string), else a ``BadParameter``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise BadParameter(name, "true or false", value)
+    return bool(value)
+
+
+def one_of(name: str, value: object, choices: Sequence[str]) -> str:
+    """``value`` if it is one of the ``choices``, else a ``BadParameter`` listing them."""
+    if not isinstance(value, str) or value not in choices:
+        raise BadParameter(name, "one of " + ", ".join(f'"{c}"' for c in choices), value)
+    return value
 
 
 def check_batch_size(batch_size: object, available: np.ndarray) -> None:
@@ -33,7 +80,10 @@ def check_batch_size(batch_size: object, available: np.ndarray) -> None:
 
 
 def refuse_non_finite(values: np.ndarray, method: str) -> None:
-    """Refuse model output with NaN or infinite values, counting the genes (rows) affected."""
+    """Refuse model output with NaN or infinite values, counting the genes (rows) affected.
+
+    Non-finite output is always an error: a score of NaN would rank arbitrarily and silently.
+    """
     finite = np.isfinite(values)
     if not finite.all():
         bad = int((~finite.reshape(len(values), -1).all(axis=1)).sum())
@@ -42,8 +92,11 @@ def refuse_non_finite(values: np.ndarray, method: str) -> None:
 
 
 def posterior_samples(model: object, X: np.ndarray) -> np.ndarray:
-    """``model.sample(X)``, refused with a GdError unless it is ``[n_samples ≥ 1, len(X)]``."""
-    samples = np.asarray(model.sample(X))
+    """``model.sample(X)``, refused with a GdError unless it is ``[n_samples ≥ 1, len(X)]`` real numbers."""
+    samples = np.asarray(model.sample(X))  # its own dtype: float32 samples must score exactly as before
+    if not (np.issubdtype(samples.dtype, np.integer) or np.issubdtype(samples.dtype, np.floating)):
+        raise GdError(f"model.sample returned values of dtype {samples.dtype}; it must return [n_samples, "
+                      f"{len(X)}] real numbers")
     if samples.ndim != 2 or samples.shape[1] != len(X) or samples.shape[0] < 1:
         raise GdError(f"model.sample returned shape {samples.shape} for {len(X)} genes; "
                       f"it must return [n_samples, {len(X)}]")

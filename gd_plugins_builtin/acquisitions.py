@@ -8,7 +8,8 @@ import numpy as np
 
 from gd_core import hookimpl
 from gd_core.data import Pool
-from gd_plugins_builtin._checks import check_batch_size, positive_float, posterior_samples, refuse_non_finite
+from gd_plugins_builtin._checks import (boolean, check_batch_size, positive_float, posterior_samples,
+                                        refuse_non_finite)
 
 # Genes scored per call of model.sample: 100 trees × 2^15 genes is 26 MB of float64 samples.
 _ROWS_PER_CHUNK = 1 << 15
@@ -108,9 +109,7 @@ class SoftUncertainAcquisition:
 
     def __init__(self, temperature: float = 1.5, relative: bool = True) -> None:
         self.temperature = positive_float("temperature", temperature, "1.5")
-        if not isinstance(relative, bool):
-            raise ValueError(f"relative must be true or false, got {relative!r}")
-        self.relative = relative
+        self.relative = boolean("relative", relative)
 
     def select(self, pool: Pool, model: object, batch_size: int, rng: np.random.Generator) -> np.ndarray:
         """``batch_size`` distinct available genes, drawn in order of decreasing Gumbel-perturbed log-weight."""

@@ -77,13 +77,15 @@ the hidden activations ``[n, h]`` with the masked output weights ``[h, m]``.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import math
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 import numpy as np
 import torch
+
+from gd_core.registry import BadParameter
+from gd_plugins_builtin._checks import number, one_of, whole
 
 
 # Rows per chunk at prediction: bounds memory to tens of MB (hidden [rows, h], samples [rows, m])
@@ -93,15 +95,6 @@ _ROWS_PER_CHUNK = 1 << 15
 _CV, _FINAL, _MASKS, _EXTRA_MASKS = 0, 1, 2, 3
 # How BADGE's pseudo-label is drawn (see BayesianMLP.gradient_embedding); the first is the paper's.
 PSEUDO_LABELS = ("likelihood", "mc_dropout")
-
-
-def build(**params) -> BayesianMLP:
-    """A ``BayesianMLP``, refusing unknown parameter names with the list of accepted ones."""
-    accepted = list(inspect.signature(BayesianMLP).parameters)
-    unknown = sorted(set(params) - set(accepted))
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {', '.join(map(repr, unknown))}; it takes: {', '.join(accepted)}")
-    return BayesianMLP(**params)
 
 
 @dataclass
@@ -159,17 +152,18 @@ class BayesianMLP:
                  batch_size: int = 64, l2: float = 100.0, folds: int = 3,
                  validation_fraction: float = 0.2, n_threads: int = 1) -> None:
         self.hidden_sizes = _sizes(hidden_sizes)
-        self.dropout = _number("dropout", dropout, low=0.0, high=1.0, high_open=True)
-        self.mc_samples = _whole("mc_samples", mc_samples, minimum=1)
-        self.max_epochs = _whole("max_epochs", max_epochs, minimum=1)
-        self.patience = _whole("patience", patience, minimum=1)
-        self.lr = _number("lr", lr, low=0.0, low_open=True)
-        self.batch_size = _whole("batch_size", batch_size, minimum=1)
-        self.l2 = _number("l2", l2, low=0.0)
-        self.folds = _whole("folds", folds, minimum=2)
-        self.validation_fraction = _number("validation_fraction", validation_fraction, low=0.0, high=1.0,
+        # each value is checked here, so a bad one stops a run before any cycle
+        self.dropout = number("dropout", dropout, low=0.0, high=1.0, high_open=True)
+        self.mc_samples = whole("mc_samples", mc_samples, minimum=1)
+        self.max_epochs = whole("max_epochs", max_epochs, minimum=1)
+        self.patience = whole("patience", patience, minimum=1)
+        self.lr = number("lr", lr, low=0.0, low_open=True)
+        self.batch_size = whole("batch_size", batch_size, minimum=1)
+        self.l2 = number("l2", l2, low=0.0)
+        self.folds = whole("folds", folds, minimum=2)
+        self.validation_fraction = number("validation_fraction", validation_fraction, low=0.0, high=1.0,
                                            low_open=True, high_open=True)
-        self.n_threads = _whole("n_threads", n_threads, minimum=1)
+        self.n_threads = whole("n_threads", n_threads, minimum=1)
         self._net: _Net | None = None
         #: After ``fit``: the chosen width, the epochs the final training ran, its best epoch (1-based; after
         #: cross-validation, its last), per-epoch losses of the final training (no ``val_loss`` after
@@ -261,7 +255,7 @@ class BayesianMLP:
         or a fixed set derived from the fit; with ``rng`` they are drawn afresh from it.
         """
         self._require_fit("sample")
-        n = self.mc_samples if n is None else _whole("n", n, minimum=1)
+        n = self.mc_samples if n is None else whole("n", n, minimum=1)
         if rng is not None:
             weights = self._output_weights(self._draw_masks(n, _generator(int(rng.integers(2**63 - 1)))))
         elif n == self.mc_samples:
@@ -297,8 +291,7 @@ class BayesianMLP:
 
         float32 ``[len(X), hidden_size_ + 1]``.
         """
-        if pseudo_label not in PSEUDO_LABELS:
-            raise ValueError(f"pseudo_label must be one of {', '.join(map(repr, PSEUDO_LABELS))}, got {pseudo_label!r}")
+        one_of("pseudo_label", pseudo_label, PSEUDO_LABELS)
         net = self._require_fit("gradient_embedding")
         eps = torch.from_numpy(rng.standard_normal(len(X)).astype(np.float32))
         out = np.empty((len(X), net.W1.shape[0] + 1), dtype=np.float32)
@@ -598,28 +591,11 @@ def _checked(a: np.ndarray, name: str, ndim: int) -> np.ndarray:
 def _sizes(value: int | Sequence[int]) -> tuple[int, ...]:
     values = [value] if isinstance(value, int) and not isinstance(value, bool) else value
     try:
-        sizes = tuple(values)
+        sizes = tuple(values) if not isinstance(values, (str, dict)) else ()
     except TypeError:
         sizes = ()
     if not sizes or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in sizes):
-        raise ValueError(f"hidden_sizes must be a positive whole number or a list of them (e.g. [128, 512]), "
-                         f"got {value!r}")
+        raise BadParameter("hidden_sizes", "a positive whole number or a list of them (e.g. [128, 512])", value)
     if len(set(sizes)) != len(sizes):
-        raise ValueError(f"hidden_sizes lists a width twice: {list(sizes)}")
+        raise BadParameter("hidden_sizes", "a list of different widths", list(sizes))
     return tuple(sorted(sizes))
-
-
-def _whole(name: str, value: object, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be a whole number of at least {minimum}, got {value!r}")
-    return int(value)
-
-
-def _number(name: str, value: object, *, low: float, high: float = math.inf, low_open: bool = False,
-            high_open: bool = False) -> float:
-    ok = isinstance(value, (int, float, np.floating)) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
-    if not ok:
-        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open or high == math.inf else ']'}"
-        raise ValueError(f"{name} must be a number in {interval}, got {value!r}")
-    return float(value)

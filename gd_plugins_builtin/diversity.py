@@ -24,6 +24,7 @@ import numpy as np
 from gd_core import hookimpl
 from gd_core.data import Pool
 from gd_core.errors import GdError
+from gd_core.registry import BadParameter
 from gd_plugins_builtin._checks import check_batch_size, positive_int, refuse_non_finite
 
 # Rows per call of a model capability: 2^15 genes × 128 features of float32 is 16 MB.
@@ -138,7 +139,7 @@ class BadgeAcquisition:
 
     def __init__(self, pseudo_label: str = "likelihood") -> None:
         if pseudo_label not in ("likelihood", "mc_dropout"):
-            raise ValueError(f"pseudo_label must be 'likelihood' (the paper) or 'mc_dropout', got {pseudo_label!r}")
+            raise BadParameter("pseudo_label", "'likelihood' (the paper) or 'mc_dropout'", pseudo_label)
         self.pseudo_label = pseudo_label
 
     def select(self, pool: Pool, model: object, batch_size: int, rng: np.random.Generator) -> np.ndarray:

@@ -21,6 +21,7 @@ Decisions on points the sources leave open:
 
 from __future__ import annotations
 
+import functools
 import re
 from importlib import resources
 from pathlib import Path
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Callable
 
 from gd_core import hookimpl
 from gd_core.downloads import RemoteFile
+from gd_core.errors import GdError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -79,7 +81,8 @@ _ACHILLES_GENE = re.compile(r"^(.*?)\s*\(([^()]*)\)\s*$")  # "A1BG (1)" -> "A1BG
 def gd_register_treatment_descriptors(register):
     for name, factory in (("achilles", achilles), ("string", string), ("ccle", ccle)):
         files = tuple(REMOTES[name].values())
-        register(name, factory, source="download", url=files[0].url, files=files, **INFO[name])
+        register(name, factory, source="download", url=files[0].url, files=files,
+                 check=functools.partial(check_import, name), **INFO[name])
 
 
 def achilles() -> pd.DataFrame:
@@ -117,6 +120,61 @@ def _descriptor(name: str, parse: Callable[..., pd.DataFrame]) -> pd.DataFrame:
     return table.astype(np.float32)
 
 
+def check_import(name: str, remote: RemoteFile, copy: Path, source: Path) -> None:
+    """Refuse a file offered to `gd data import` that a run would refuse, before it enters the cache.
+
+    ``copy`` is the staged copy of ``source``. With every other source file of ``name`` cached, the copy is
+    parsed and harmonised as a run would; a file whose partner is not there yet (STRING's vectors and gene
+    list) is checked on its own. Messages name ``source`` and the file that is expected.
+    """
+    from gd_core.downloads import CACHED, cached_path, status
+    from gd_core.genes import default_symbol_map, harmonise
+
+    roles = REMOTES[name]
+    role = next(r for r, f in roles.items() if f.filename == remote.filename)
+    paths = {r: copy if r == role else cached_path(f) for r, f in roles.items()}
+    try:
+        if all(r == role or status(f) == CACHED for r, f in roles.items()):
+            parse = {"achilles": parse_achilles, "string": parse_string, "ccle": parse_ccle}[name]
+            table, _ = harmonise(parse(**paths), default_symbol_map(), source=name)
+            if table.shape[1] < 1:
+                raise FormatError("it has no feature columns")
+            if table.shape[0] < 2:
+                raise FormatError(f"{table.shape[0]} of its gene names are known human gene symbols, fewer than 2")
+        else:
+            _CHECK_ALONE[(name, role)](copy)
+    except FormatError as exc:
+        raise GdError(f"cannot import {source} as {remote.filename} of descriptor '{name}': {exc.why}; "
+                      f"nothing was imported; import that file as downloaded from {remote.url}") from None
+
+
+def _check_string_vectors(vectors: Path) -> None:
+    matrix = _read(lambda: read_vectors(vectors), "string", vectors)
+    if min(matrix.shape) < 2 or matrix.isna().to_numpy().any():
+        raise FormatError(f"it is not a tab-separated matrix of numbers without gaps (read {matrix.shape[0]} × "
+                          f"{matrix.shape[1]})")
+
+
+def _check_string_genes(genes: Path) -> None:
+    names = _gene_list(genes)
+    if len(names) < 2 or any("\t" in n or "," in n for n in names):
+        raise FormatError("it is not a list of gene names, one per line")
+
+
+def read_vectors(vectors: Path) -> pd.DataFrame:
+    """The Mashup vectors as a number matrix; an empty column from trailing tabs is dropped."""
+    import pandas as pd
+
+    return pd.read_csv(vectors, sep="\t", header=None, dtype=float).dropna(axis=1, how="all")
+
+
+def _gene_list(genes: Path) -> list[str]:
+    names = [line.strip() for line in _read(lambda: genes.read_text(encoding="utf-8"), "string", genes).splitlines()]
+    while names and not names[-1]:
+        names.pop()
+    return names
+
+
 def parse_achilles(gene_effect: Path) -> pd.DataFrame:
     """Achilles gene effect CSV (cell lines × ``SYMBOL (ENTREZ)``) → raw gene names × cell lines, imputed."""
     import pandas as pd
@@ -135,11 +193,8 @@ def parse_string(vectors: Path, genes: Path) -> pd.DataFrame:
     """Mashup vectors (tab-separated, no header) and their gene list → raw gene names × dimensions."""
     import pandas as pd
 
-    names = [line.strip() for line in _read(lambda: genes.read_text(encoding="utf-8"), "string", genes).splitlines()]
-    while names and not names[-1]:
-        names.pop()
-    matrix = _read(lambda: pd.read_csv(vectors, sep="\t", header=None, dtype=float), "string", vectors)
-    matrix = matrix.dropna(axis=1, how="all")  # a trailing tab on every line reads as an empty column
+    names = _gene_list(genes)
+    matrix = _read(lambda: read_vectors(vectors), "string", vectors)
     n_rows, n_cols = matrix.shape
     if n_rows == len(names) and n_cols == len(names):
         _refuse("string", vectors, f"it is {n_rows} × {n_cols}, so its gene axis cannot be told apart")
@@ -188,7 +243,7 @@ def _numeric(frame: pd.DataFrame, name: str, path: Path) -> pd.DataFrame:
 
 
 def _read(read: Callable[[], object], name: str, path: Path):
-    """Run a reader, turning a parse failure into a GdError that names the file."""
+    """Run a reader, turning a parse failure into a FormatError that names the file."""
     import pandas as pd
 
     try:
@@ -198,8 +253,20 @@ def _read(read: Callable[[], object], name: str, path: Path):
         _refuse(name, path, f"it cannot be read ({type(exc).__name__}: {message})")
 
 
-def _refuse(name: str, path: Path, why: str):
-    from gd_core.errors import GdError
+class FormatError(GdError):
+    """A source file that is not in the expected format; ``why`` says what is wrong with it."""
 
-    raise GdError(f"descriptor '{name}': {path} does not look like the expected file: {why}; "
-                  f"run `gd data fetch {name} --force`, or report the changed format")
+    def __init__(self, why: str, message: str | None = None) -> None:
+        super().__init__(message or why)
+        self.why = why
+
+
+def _refuse(name: str, path: Path, why: str):
+    raise FormatError(why, f"descriptor '{name}': {path} does not look like the expected file: {why}; "
+                           f"run `gd data fetch {name} --force`, or report the changed format")
+
+
+# The check of a file whose partner files are not cached yet (only STRING has two files).
+_CHECK_ALONE: dict[tuple[str, str], Callable[[Path], None]] = {
+    ("string", "vectors"): _check_string_vectors, ("string", "genes"): _check_string_genes,
+}

@@ -102,9 +102,20 @@ def gene_ontology(dims: int = 128, tfidf: bool = False) -> pd.DataFrame:
     the data cache; its definition is identical, but the last bits of its float32 values may differ between
     machines (BLAS kernels, thread counts).
     """
-    if dims < 1:
-        raise ValueError(f"dims must be at least 1, got {dims}")
-    return _reduced_gene_ontology(int(dims), bool(tfidf)).copy()
+    from gd_core.registry import BadParameter
+    from gd_plugins_builtin._checks import boolean
+
+    limit = _gene_ontology_limit()
+    if isinstance(dims, bool) or not isinstance(dims, (int, np.integer)) or not 1 <= dims < limit:
+        raise BadParameter("dims", f"a whole number from 1 to {limit - 1}, fewer than the matrix's {limit} terms "
+                           "(e.g. 64)", dims)
+    return _reduced_gene_ontology(int(dims), boolean("tfidf", tfidf)).copy()
+
+
+def _gene_ontology_limit() -> int:
+    """The matrix's smaller side (genes or terms), which the number of SVD components must stay below."""
+    facts = json.loads((_RESOURCES / "provenance.json").read_text(encoding="utf-8"))["datasets"]["gene_ontology"]
+    return min(int(facts["genes"]), int(facts["terms"]))
 
 
 def gene_ontology_matrix():
@@ -200,62 +211,91 @@ def _shifrut_path():
 
 
 def _shifrut_details() -> dict:
+    from gd_core.downloads import Unverified, read_verified
+
     path = _shifrut_path()
-    return {"status": "imported" if path.exists() else "needs import", "path": str(path)}
+    try:
+        read_verified(path)
+        state = "imported"
+    except FileNotFoundError:
+        state = "needs import"
+    except Unverified:
+        state = "damaged: import it again"
+    return {"status": state, "path": str(path)}
 
 
 def shifrut_2018() -> pd.Series:
     """Shifrut 2018 T-cell proliferation screen, from the copy imported with `gd data import`."""
+    import io
+
+    from gd_core.downloads import Unverified, read_verified
     from gd_core.errors import GdError
 
     path = _shifrut_path()
-    if not path.exists():
-        raise GdError(f"assay 'shifrut_2018' is not shipped with gd: {_SHIFRUT_HOWTO}")
-    table = pd.read_csv(path, sep="\t", dtype={"gene": str, "value": np.float64}, keep_default_na=False)
+    try:
+        data = read_verified(path)  # checked against the sha256 recorded at import
+    except FileNotFoundError:
+        raise GdError(f"assay 'shifrut_2018' is not shipped with gd: {_SHIFRUT_HOWTO}") from None
+    except Unverified as exc:
+        raise GdError(f"the imported copy of assay 'shifrut_2018' {exc}, so it is not used; import your screen "
+                      "files again with `gd data import shifrut_2018 FILE [FILE]`") from None
+    table = pd.read_csv(io.BytesIO(data), sep="\t", compression="gzip", dtype={"gene": str, "value": np.float64},
+                        keep_default_na=False)
     return pd.Series(table["value"].to_numpy(), index=pd.Index(table["gene"], name="gene"), name="shifrut_2018")
 
 
 def import_shifrut(files: list) -> str:
-    """Read one or more Shifrut screen files, average them per gene, harmonise and store the result."""
-    import os
-    import tempfile
+    """Read one or more Shifrut screen files, average them per gene, harmonise and store the result.
 
+    A file the run could not use (unreadable, no numbers, fewer than 2 known genes in all) is refused
+    before anything is written, so an earlier good import stays in place.
+    """
+    import gzip
+
+    from gd_core.downloads import write_verified
+    from gd_core.errors import GdError
     from gd_core.genes import default_symbol_map, harmonise
 
     screens = [_read_screen(Path(f)) for f in files]
     joined = pd.concat(screens, axis=1, join="inner")  # genes measured in every file, like Schmidt's donors
     values, report = harmonise(joined.mean(axis=1).rename("shifrut_2018"), default_symbol_map(),
                                source="shifrut_2018")
+    if len(values) < 2:
+        shown = ", ".join(str(Path(f)) for f in files)
+        why = ("they share fewer than 2 genes" if len(files) > 1 and len(joined) < 2
+               else "fewer than 2 of its gene names are known human gene symbols")
+        raise GdError(f"cannot import {shown} as shifrut_2018: {why}; nothing was imported; {_SHIFRUT_HOWTO}")
+    text = pd.DataFrame({"gene": values.index, "value": values.to_numpy()}).to_csv(
+        sep="\t", index=False, float_format="%.9g")
     path = _shifrut_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=".shifrut_2018.", dir=path.parent)
-    os.close(handle)
-    try:
-        pd.DataFrame({"gene": values.index, "value": values.to_numpy()}).to_csv(
-            temporary, sep="\t", index=False, compression="gzip", float_format="%.9g")
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    write_verified(path, gzip.compress(text.encode("utf-8"), mtime=0))
     routes = ", ".join(f"{k} {v}" for k, v in report.items() if v)
     return f"imported shifrut_2018: {len(values)} genes from {len(files)} file(s) ({routes}) into {path}"
 
 
 def _read_screen(path: Path) -> pd.Series:
-    """Gene → value from a BioGRID ORCS screen file (Score.1) or a MAGeCK gene summary (pos|lfc)."""
+    """Gene → finite value from a BioGRID ORCS screen file (Score.1) or a MAGeCK gene summary (pos|lfc)."""
     from gd_core.errors import GdError
 
+    if path.is_dir():
+        raise GdError(f"{path}: is a directory, not a screen file; {_SHIFRUT_HOWTO}")
+    if not path.is_file():  # a FIFO would block the reader; a missing file has nothing to read
+        what = "no such file" if not path.exists() else "not a regular file"
+        raise GdError(f"{path}: {what}; {_SHIFRUT_HOWTO}")
     try:
         table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, compression="infer")
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise GdError(f"{path}: cannot read it as a tab-separated screen file ({exc}); {_SHIFRUT_HOWTO}") from None
-    table.columns = [c.lstrip("#").strip() for c in table.columns]  # ORCS headers start with '#'
+    except (OSError, EOFError, ValueError, pd.errors.ParserError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else " ".join(str(exc).split())
+        raise GdError(f"{path}: cannot read it as a tab-separated screen file ({reason}); {_SHIFRUT_HOWTO}") from None
+    table.columns = [str(c).lstrip("#").strip() for c in table.columns]  # ORCS headers start with '#'
     for gene, value in (("Official Symbol", "Score.1"), ("id", "pos|lfc")):
         if {gene, value} <= set(table.columns):
             numbers = pd.to_numeric(table[value], errors="coerce")
-            if numbers.isna().all():
-                raise GdError(f"{path}: column '{value}' holds no numbers; is this the right file?")
-            series = pd.Series(numbers.to_numpy(), index=table[gene].str.strip(), name=path.name).dropna()
+            finite = np.isfinite(numbers.to_numpy(dtype=np.float64))
+            if not finite.any():
+                raise GdError(f"{path}: column '{value}' holds no finite numbers; is this the right file? "
+                              f"{_SHIFRUT_HOWTO}")
+            series = pd.Series(numbers.to_numpy()[finite], index=table[gene].str.strip()[finite], name=path.name)
             return series.groupby(level=0).mean()  # an ORCS gene listed twice: one value per gene
     raise GdError(f"{path}: expected columns 'Official Symbol' and 'Score.1' (BioGRID ORCS) or 'id' and "
                   f"'pos|lfc' (MAGeCK), found {list(table.columns)[:6]}; {_SHIFRUT_HOWTO}")

@@ -30,7 +30,11 @@ class HitRatio:
 
 
 class Spearman:
-    """Spearman rank correlation of predicted mean and outcome on the test genes."""
+    """Spearman rank correlation of predicted mean and outcome on the test genes.
+
+    NaN (recorded, not an error) when the prediction is constant: it ranks no gene above another, so the
+    correlation is undefined. The loop has already refused non-finite predictions.
+    """
 
     def __call__(self, pool: Pool, model: object, truth: Truth) -> float:
         from scipy.stats import spearmanr

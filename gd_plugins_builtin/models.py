@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from gd_core import hookimpl
 from gd_core.parallel import usable_cores
+from gd_core.registry import BadParameter, Deferred
+from gd_plugins_builtin._checks import positive_int
 
 _ROWS_PER_CHUNK = 1 << 15  # bounds memory of per-tree predictions on million-gene pools
+
+# torch loads only when a run builds this model; the signature (and so the parameter check) is BayesianMLP's.
+_bnn = Deferred("gd_plugins_builtin.bnn:BayesianMLP", """\
+Bayesian MLP: one hidden ReLU layer, MC dropout; hidden size and epochs by 3-fold CV at each fit.
+
+The width (128 or 512) and the epochs come from the cross-validation's pooled held-out loss; the final
+network then trains on every gene, with a ridge-like L2 penalty and one scale for all input features.
+Details and measured effects: ``gd_plugins_builtin.bnn``.""")
 
 
 @hookimpl
@@ -17,31 +26,24 @@ def gd_register_models(register):
     register("bnn", _bnn)
 
 
-def _bnn(**params):
-    """Bayesian MLP: one hidden ReLU layer, MC dropout; hidden size and epochs by 3-fold CV at each fit.
-
-    The width (128 or 512) and the epochs come from the cross-validation's pooled held-out loss; the final
-    network then trains on every gene, with a ridge-like L2 penalty and one scale for all input features.
-    Details and measured effects: ``gd_plugins_builtin.bnn``.
-    """
-    from gd_plugins_builtin.bnn import build  # torch loads only when a run builds this model
-
-    return build(**params)
-
-
-
 class RandomForest:
-    """Random forest regressor (100 trees); posterior samples are the trees' predictions."""
+    """Random forest regressor (100 trees); posterior samples are the trees' predictions.
 
-    def __init__(self, n_estimators: int = 100, max_depth: int | None = None, min_samples_leaf: int = 1,
+    Args:
+        n_estimators: trees in the forest.
+        max_depth: deepest a tree may grow; None (null in a spec or ``--param``) grows until leaves are pure.
+        min_samples_leaf: fewest genes in a leaf: a whole number, or a fraction in (0, 1) of the training genes.
+        n_jobs: threads that build and evaluate the trees; None uses the cores this process may use.
+    """
+
+    def __init__(self, n_estimators: int = 100, max_depth: int | None = None, min_samples_leaf: int | float = 1,
                  n_jobs: int | None = None) -> None:
-        if n_estimators < 1:
-            raise ValueError(f"n_estimators must be at least 1, got {n_estimators}")
-        self.n_estimators = n_estimators
-        self.max_depth = max_depth
-        self.min_samples_leaf = min_samples_leaf
+        # Checked here, not by scikit-learn at the first fit: a bad value must stop a run before any work.
+        self.n_estimators = positive_int("n_estimators", n_estimators, "100")
+        self.max_depth = None if max_depth is None else _positive_or_null("max_depth", max_depth, "unlimited depth")
+        self.min_samples_leaf = _leaf_size(min_samples_leaf)
         # Default to the cores this process may use (which a sweep's worker limits), not all of the machine.
-        self.n_jobs = n_jobs if n_jobs is not None else usable_cores()
+        self.n_jobs = usable_cores() if n_jobs is None else _positive_or_null("n_jobs", n_jobs, "every usable core")
         self._forest = None
 
     def fit(self, X: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> RandomForest:
@@ -75,3 +77,22 @@ class RandomForest:
                 # Parallel returns results in tree order, whichever thread finished first.
                 out[:, start:start + len(rows)] = parallel(delayed(tree.predict)(rows) for tree in trees)
         return out
+
+
+def _positive_or_null(name: str, value: object, none_means: str) -> int:
+    """A positive whole number, or a ``BadParameter`` that also offers null."""
+    try:
+        return positive_int(name, value, "4")
+    except BadParameter:
+        raise BadParameter(name, f"a positive integer (e.g. 4), or null for {none_means}", value) from None
+
+
+def _leaf_size(value: object) -> int | float:
+    """``min_samples_leaf`` as scikit-learn takes it: a count ≥ 1 or a fraction strictly between 0 and 1."""
+    if isinstance(value, float) and 0 < value < 1:
+        return value
+    try:
+        return positive_int("min_samples_leaf", value, "1")
+    except BadParameter:
+        raise BadParameter("min_samples_leaf", "a positive integer (genes per leaf, e.g. 5) or a fraction in "
+                           "(0, 1) of the training genes", value) from None

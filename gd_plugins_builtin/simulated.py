@@ -9,16 +9,24 @@ the first k genes are the same whatever ``n_genes`` is, and descriptor and assay
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from gd_core import hookimpl
+from gd_core.registry import BadParameter
+from gd_plugins_builtin._checks import number, whole
 
 _CHUNK = 1 << 16
 _MEMBERSHIP = 0.3  # share of genes in some module
 _STRONG_SHARE = 1 / 7  # share of modules with a strong effect
+# Peak bytes per gene of loading and aligning a simulated screen, measured with ru_maxrss at 10^6 genes
+# (gene names, indexes, outcomes: ~300 bytes; each float32 feature is held about three times over).
+_BYTES_PER_GENE = 320
+_BYTES_PER_FEATURE = 12
 
 
 @hookimpl
@@ -36,8 +44,9 @@ def gd_register_assays(register):
 def simulated_descriptor(n_genes: int = 20_000, n_features: int = 64, n_modules: int = 20,
                          seed: int = 0) -> pd.DataFrame:
     """SIMULATED descriptor: module centroid plus unit noise per gene (float32)."""
-    if n_features <= 0:
-        raise ValueError(f"n_features must be positive, got {n_features}")
+    n_genes, n_features = whole("n_genes", n_genes, example="2000"), whole("n_features", n_features, example="64")
+    n_modules, seed = whole("n_modules", n_modules, example="20"), whole("seed", seed, minimum=0)
+    _check_memory(n_genes, n_features)
     module = _modules(n_genes, n_modules, seed)
     centroids = np.random.default_rng([seed, 3, n_modules, n_features]).normal(
         0.0, 1.0, size=(n_modules, n_features)).astype(np.float32)
@@ -54,6 +63,9 @@ def simulated_descriptor(n_genes: int = 20_000, n_features: int = 64, n_modules:
 
 def simulated_assay(n_genes: int = 20_000, n_modules: int = 20, seed: int = 0, noise: float = 0.3) -> pd.Series:
     """SIMULATED assay: module effect plus Gaussian noise per gene."""
+    n_genes, n_modules = whole("n_genes", n_genes, example="2000"), whole("n_modules", n_modules, example="20")
+    seed, noise = whole("seed", seed, minimum=0), number("noise", noise, low=0.0, example="0.3")
+    _check_memory(n_genes, 0)
     module = _modules(n_genes, n_modules, seed)
     rng = np.random.default_rng([seed, 0, n_modules])
     effects = rng.normal(0.0, 0.2, size=n_modules)
@@ -67,11 +79,50 @@ def simulated_assay(n_genes: int = 20_000, n_modules: int = 20, seed: int = 0, n
     return pd.Series(y.astype(np.float32), index=_gene_names(n_genes), name="simulated")
 
 
+def _check_memory(n_genes: int, n_features: int) -> None:
+    """Refuse, before allocating anything, a screen too large for the memory this machine has free."""
+    per_gene = _BYTES_PER_GENE + _BYTES_PER_FEATURE * n_features
+    available = available_memory()
+    if available is not None and n_genes * per_gene > available:
+        width = f" with n_features={n_features}" if n_features else ""
+        raise BadParameter("n_genes", f"at most about {available // per_gene:,}{width} on this machine: "
+                           f"{n_genes:,} genes need about {_gigabytes(n_genes * per_gene)} of memory to load and "
+                           f"align, more than the {_gigabytes(available)} available", n_genes)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this process can still take: MemAvailable, capped by a cgroup limit; None if unknown."""
+    available = None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    available = int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    if available is None:
+        try:
+            available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, OSError, ValueError):
+            return None
+    try:  # a container's limit can be far below the machine's free memory
+        cgroup = Path("/sys/fs/cgroup")
+        limit = (cgroup / "memory.max").read_text(encoding="ascii").strip()
+        used = int((cgroup / "memory.current").read_text(encoding="ascii").strip())
+        if limit.isdigit():
+            available = min(available, int(limit) - used)
+    except (OSError, ValueError):
+        pass
+    return max(available, 0)
+
+
+def _gigabytes(n_bytes: int) -> str:
+    return f"{n_bytes / 1e9:,.1f} GB" if n_bytes >= 1e8 else f"{n_bytes / 1e6:,.1f} MB"
+
+
 @lru_cache(maxsize=4)
 def _modules(n_genes: int, n_modules: int, seed: int) -> np.ndarray:
     """Module of each gene (−1 for none), generated chunk by chunk so prefixes agree."""
-    if n_genes <= 0 or n_modules <= 0:
-        raise ValueError(f"n_genes and n_modules must be positive, got {n_genes} and {n_modules}")
     module = np.empty(n_genes, dtype=np.int64)
     for start in range(0, n_genes, _CHUNK):
         stop = min(start + _CHUNK, n_genes)

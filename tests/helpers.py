@@ -23,11 +23,17 @@ def run_args(out: Path, *extra: str, seed: int = 0, model: str = "random_forest"
             *[arg for p in params for arg in ("--param", p)], "--out", str(out), *extra]
 
 
-def gd(capsys, argv: list[str]) -> tuple[int, str, str]:
-    """Run ``gd`` in this process: exit code, stdout and stderr."""
+def gd(capsys, argv: list[str], *, bug_expected: bool = False) -> tuple[int, str, str]:
+    """Run ``gd`` in this process: exit code, stdout and stderr.
+
+    Fails the test when gd reports ``unexpected …`` (its wording for a bug: an input gd should have refused
+    clearly, or a crash), unless the test is about that path and says ``bug_expected=True``.
+    """
     with pytest.raises(SystemExit) as exit_:
         cli.main(argv)
     out, err = capsys.readouterr()
+    if not bug_expected:
+        assert "error: unexpected " not in err, f"gd {' '.join(argv)} reached the bug handler: {err.strip()}"
     return exit_.value.code, out, err
 
 

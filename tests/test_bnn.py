@@ -408,7 +408,7 @@ def test_the_registered_factory_names_the_parameters_it_takes(builtin_host):
     entry = builtin_host.registries.models.get("bnn")
 
     assert isinstance(entry.create(dropout=0.2, hidden_sizes=[8, 16]), BayesianMLP)
-    with pytest.raises(GdError, match="hidden_size.*it takes: hidden_sizes, dropout"):
+    with pytest.raises(GdError, match="no parameter 'hidden_size'; did you mean 'hidden_sizes'.*dropout = 0.5"):
         entry.create(hidden_size=8)
     with pytest.raises(GdError, match="model 'bnn': dropout"):
         entry.create(dropout=2)

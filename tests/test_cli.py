@@ -139,11 +139,11 @@ ERRORS = {
     "zero batch size": (["--batch-size", "0"], ["batch-size", "0"]),
     "negative cycles": (["--cycles", "-2"], ["cycles", "-2"]),
     "not a number": (["--batch-size", "many"], ["--batch-size", "integer"]),
-    "test fraction": (["--test-fraction", "1.5"], ["test_fraction", "1.5"]),
+    "test fraction": (["--test-fraction", "1.5"], ["--test-fraction", "1.5"]),
     "unknown option": (["--bogus", "1"], ["--bogus"]),
     "bad split seed": (["--split-seed", "first"], ["--split-seed 'first'", "'seed'"]),
     "non-ASCII digit split seed": (["--split-seed", "²"], ["--split-seed '²'", "whole number"]),
-    "negative seed": (["--seed", "-1"], ["seed must be a whole number ≥ 0", "-1"]),
+    "negative seed": (["--seed", "-1"], ["--seed must be a whole number ≥ 0", "-1"]),
 }
 
 
@@ -314,7 +314,8 @@ class Buggy:
 def test_a_plugin_bug_is_one_line_pointing_to_gd_debug(tmp_path, capsys, monkeypatch, host_with):
     monkeypatch.setattr(cli, "PluginHost", lambda: host_with(Buggy(), builtins=True))
 
-    code, _, stderr = gd(capsys, run_args(tmp_path / "run", "--descriptor", "buggy"))
+    code, _, stderr = gd(capsys, run_args(tmp_path / "run", "--descriptor", "buggy"),
+                          bug_expected=True)
 
     assert code == 1
     line = only_error_line(stderr.replace("loading descriptor 'buggy' and assay 'simulated'\n", ""))
@@ -338,3 +339,112 @@ def test_the_default_run_directory_names_a_split_seed_off_the_default():
     assert _default_out(RunConfig(**base)).as_posix() == "runs/my_screen-gene_ontology-bnn-badge-b32-s3"
     assert _default_out(RunConfig(**base, split_seed=7)).name.endswith("-b32-s3-split7")
     assert _default_out(RunConfig(**base, split_seed="seed")).name.endswith("-s3-splitseed")
+
+
+# Bad parameters and settings: one line naming them as typed, nothing on disk (issue 11)
+
+
+@pytest.mark.parametrize("param, culprit", [
+    ("model.n_estimators=abc", 'n_estimators must be a positive integer (e.g. 100), got "abc" (set as '
+                               "model.n_estimators)"),
+    ("model.max_depth=-1", "max_depth must be a positive integer (e.g. 4), or null for unlimited depth, got -1"),
+    ("model.min_samples_leaf=0.0", "min_samples_leaf must be a positive integer (genes per leaf, e.g. 5) or a "
+                                   "fraction in (0, 1) of the training genes, got 0.0"),
+    ("model.n_jobs=abc", 'n_jobs must be a positive integer (e.g. 4), or null for every usable core, got "abc"'),
+    ("model.n_estimators=true", "n_estimators must be a positive integer (e.g. 100), got true"),
+    ("model.n_estimators=[3]", "n_estimators must be a positive integer (e.g. 100), got [3]"),
+])
+def test_a_bad_model_parameter_is_one_line_before_anything_is_written(tmp_path, capsys, param, culprit):
+    code, stdout, stderr = gd(capsys, run_args(tmp_path / "run", "--param", param))
+
+    assert code == 1 and stdout == ""
+    line = only_error_line(stderr.replace("loading descriptor 'simulated' and assay 'simulated'\n", ""))
+    assert f"error: model 'random_forest': {culprit}" in line
+    assert list(tmp_path.iterdir()) == []  # no run directory, not even a partial one
+
+
+def test_an_unknown_parameter_gets_the_closest_name_in_the_registry_s_wording(tmp_path, capsys):
+    code, _, stderr = gd(capsys, run_args(tmp_path / "run", "--param", "acquisition.temp=0.5",
+                                          acquisition="softuncertain"))
+
+    assert code == 1
+    assert only_error_line(stderr) == ("error: acquisition 'softuncertain' has no parameter 'temp'; did you mean "
+                                       "'temperature'? Its parameters: temperature = 1.5, relative = true")
+
+
+@pytest.mark.parametrize("changes, culprits", [
+    (["--seed", "abc"], ["--seed", '"abc"']),
+    (["--batch-size", "1.5"], ["--batch-size", '"1.5"']),
+    (["--test-fraction", "half"], ["--test-fraction", '"half"']),
+    (["--hit-fraction", "0"], ["--hit-fraction must be a number above 0 and at most 1", "got 0.0"]),
+    (["--seed", "-1"], ["--seed must be a whole number ≥ 0, got -1"]),
+    (["--cycles", "0"], ["--cycles must be a positive whole number, got 0"]),
+])
+def test_a_bad_setting_names_the_option_and_the_value_as_typed(tmp_path, capsys, changes, culprits):
+    code, _, stderr = gd(capsys, with_changes(tmp_path, changes))
+
+    line = only_error_line(stderr)
+    assert code == 1 and all(culprit in line for culprit in culprits), line
+    assert "test_fraction" not in line and "hit_fraction" not in line
+
+
+def test_an_extra_argument_is_refused_without_the_bug_wording(tmp_path, capsys):
+    code, _, stderr = gd(capsys, [*run_args(tmp_path / "run"), "extra"])
+
+    assert code == 1
+    assert "extra" in only_error_line(stderr) and "unexpected" not in stderr
+
+
+def test_run_and_sweep_describe_the_fractions_in_the_same_words(builtin_host):
+    import typer
+
+    commands = typer.main.get_command(cli.build_app(builtin_host)).commands
+    helps = {command: {p.name: p.help for p in commands[command].params} for command in ("run", "sweep")}
+    for option, text in (("hit_fraction", cli.HIT_FRACTION_HELP), ("test_fraction", cli.TEST_FRACTION_HELP)):
+        assert helps["run"][option] == text and helps["sweep"][option].startswith(text)
+    assert "by |y|" in cli.HIT_FRACTION_HELP and "non-test" in cli.HIT_FRACTION_HELP
+
+
+# gd list KIND NAME
+
+
+def test_list_kind_name_shows_the_component_its_plugin_and_its_parameters_with_defaults(capsys):
+    code, stdout, _ = gd(capsys, ["list", "acquisition", "softuncertain"])
+
+    assert code == 0
+    assert stdout.startswith("acquisition softuncertain: SoftBALD")
+    assert "plugin: builtin.acquisitions (gd " in stdout
+    rows = [line.split() for line in stdout.splitlines()]
+    assert ["temperature", "1.5"] in rows and ["relative", "true"] in rows
+
+
+def test_list_kind_name_json_has_the_parameters_of_a_deferred_factory(capsys):
+    code, stdout, _ = gd(capsys, ["list", "models", "bnn", "--json"])
+    about = json.loads(stdout)
+
+    assert code == 0
+    assert (about["kind"], about["name"], about["plugin"]) == ("model", "bnn", "builtin.models")
+    defaults = {p["name"]: p["default"] for p in about["parameters"]}
+    assert defaults["hidden_sizes"] == [128, 512] and defaults["dropout"] == 0.5
+    assert not any(p["required"] for p in about["parameters"])
+
+
+def test_list_a_name_alone_shows_every_component_of_that_name(capsys):
+    code, stdout, _ = gd(capsys, ["list", "simulated", "--json"])
+
+    assert code == 0
+    assert [(c["kind"], c["name"]) for c in json.loads(stdout)] == [("descriptor", "simulated"),
+                                                                     ("assay", "simulated")]
+
+
+@pytest.mark.parametrize("argv, culprit", [
+    (["list", "acquisition", "softuncertian"], "unknown acquisition 'softuncertian'; did you mean 'softuncertain'"),
+    (["list", "acqusition", "random"], "unknown kind 'acqusition'; did you mean 'acquisition'?"),
+    (["list", "softuncertian"], "'softuncertian' is neither a kind nor a registered component; did you mean "
+                                "'softuncertain'?"),
+])
+def test_list_of_an_unknown_kind_or_name_is_one_line_with_the_closest(capsys, argv, culprit):
+    code, stdout, stderr = gd(capsys, argv)
+
+    assert code == 1 and stdout == ""
+    assert culprit in only_error_line(stderr)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from tests.helpers import gd
 
@@ -117,3 +120,115 @@ def test_gd_run_names_a_missing_user_file(tmp_path, capsys):
 
     assert code == 1
     assert "absent.csv" in stderr.strip().splitlines()[-1]
+
+
+# --- names: every kind is searched, and close names are suggested with their kind --------------------------
+
+@pytest.mark.parametrize("command", [["info"], ["fetch"], ["export", "{out}"], ["import", "{out}"]],
+                         ids=lambda c: c[0])
+def test_a_misspelt_dataset_name_is_matched_across_kinds(tmp_path, capsys, command):
+    argv = ["data", command[0], "gene_ontologie", *[a.format(out=tmp_path / "x.csv") for a in command[1:]]]
+
+    code, _, stderr = gd(capsys, argv)
+
+    assert code == 1
+    assert "unknown dataset 'gene_ontologie'; did you mean 'gene_ontology' (descriptor)?" in stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_name_given_with_the_wrong_kind_says_which_kind_it_is(capsys):
+    code, _, stderr = gd(capsys, ["data", "info", "gene_ontology", "--kind", "assay"])
+
+    assert code == 1
+    assert "'gene_ontology' is a descriptor, not an assay; pass --kind descriptor" in stderr
+
+
+# --- export: one line for every place that cannot take the file, and the umask decides the mode ------------
+
+def test_export_onto_an_existing_directory_names_it(tmp_path, capsys):
+    target = tmp_path / "table.csv"
+    target.mkdir()
+
+    code, _, stderr = gd(capsys, ["data", "export", "schmidt_2021_il2", str(target)])
+
+    assert code == 1
+    assert f"cannot export to {target}: it is a directory; give a file name" in stderr
+    assert list(target.iterdir()) == []
+
+
+def test_export_under_a_path_whose_parent_is_a_file_names_the_file(tmp_path, capsys):
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("keep me")
+
+    code, _, stderr = gd(capsys, ["data", "export", "schmidt_2021_il2", str(blocker / "sub" / "il2.csv")])
+
+    assert code == 1
+    assert f"{blocker} is a file, not a directory; choose another path" in stderr
+    assert blocker.read_text() == "keep me"
+
+
+def test_export_into_a_read_only_directory_says_so_and_writes_nothing(tmp_path, capsys):
+    from tests.test_data_cache import read_only
+
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    with read_only(folder):
+        code, _, stderr = gd(capsys, ["data", "export", "schmidt_2021_il2", str(folder / "il2.csv")])
+
+    line = stderr.strip().splitlines()[-1]
+    assert code == 1 and f"cannot export to {folder / 'il2.csv'}" in line
+    assert "nothing was written; choose a directory you can write to" in line
+    assert list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_exported_files_get_the_mode_the_umask_gives(tmp_path, capsys, umask, mode):
+    previous = os.umask(umask)
+    try:
+        code, _, _ = gd(capsys, ["data", "export", "simulated", "--kind", "assay", "--param", "n_genes=20",
+                                 str(tmp_path / "sim.csv")])
+    finally:
+        os.umask(previous)
+
+    assert code == 0
+    assert (tmp_path / "sim.csv").stat().st_mode & 0o777 == mode
+
+
+def test_export_on_a_full_disk_leaves_no_partial_file(tmp_path, capsys, monkeypatch):
+    import errno
+
+    def full(self, path, *args, **kwargs):
+        Path(path).write_text("gene,va")  # part of the table reached the disk
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", full)
+    code, _, stderr = gd(capsys, ["data", "export", "schmidt_2021_il2", str(tmp_path / "il2.csv")])
+
+    assert code == 1
+    assert "No space left on device; nothing was written; free disk space there" in stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_param_without_a_value_names_the_form_it_takes(tmp_path, capsys):
+    code, _, stderr = gd(capsys, ["data", "export", "simulated", "--kind", "assay", "--param", "n_genes",
+                                  str(tmp_path / "sim.csv")])
+
+    assert code == 1
+    assert "--param 'n_genes' must look like KEY=VALUE, e.g. --param n_genes=500" in stderr
+
+
+def test_export_of_a_plugin_dataset_that_is_not_a_table_names_the_plugin(host_with, tmp_path):
+    from gd_core import hookimpl
+    from gd_core.cli import build_app
+    from gd_core.errors import GdError
+
+    class ListAssay:
+        @hookimpl
+        def gd_register_assays(self, register):
+            register("listed", lambda: [1.0, 2.0])
+
+    app = build_app(host_with(ListAssay()))
+    with pytest.raises(GdError) as excinfo:
+        app(args=["data", "export", "listed", str(tmp_path / "x.csv")], prog_name="gd", standalone_mode=False)
+
+    assert "assay 'listed' returned list, not a pandas table by gene; its plugin (ListAssay)" in str(excinfo.value)

@@ -221,7 +221,8 @@ def test_a_processing_version_bump_rebuilds_the_table_without_downloading(upstre
 
     assert parsed == [1]
     assert upstream.hits["/achilles.csv"] == 1
-    assert len(list((data_dir / "processed").glob("achilles.*"))) == 1  # the old version is gone
+    (table,) = (data_dir / "processed").glob("achilles.*.parquet")  # the old version is gone
+    assert sorted(p.name for p in (data_dir / "processed").glob("achilles.*")) == [table.name, table.name + ".sha256"]
 
 
 def test_cached_table_is_keyed_by_source_content_and_version(tmp_path):
@@ -252,7 +253,7 @@ def test_cached_table_stores_no_pickle_without_pyarrow(tmp_path, monkeypatch, da
 
     cached_table("plain", [], 1, lambda: frame)
 
-    (path,) = (data_dir / "processed").glob("plain.*")
+    (path,) = (data_dir / "processed").glob("plain.*.npz")
     assert path.suffix == ".npz"
     with np.load(path, allow_pickle=False) as archive:
         assert archive["values"].dtype == np.float32
@@ -263,7 +264,8 @@ def test_cached_table_uses_parquet_when_pyarrow_is_installed(data_dir):
     frame = pd.DataFrame({"c1": np.ones(2, dtype=np.float32)}, index=pd.Index(["g1", "g2"], name="gene"))
 
     pd.testing.assert_frame_equal(cached_table("columnar", [], 1, lambda: frame), frame, check_index_type=False)
-    assert [p.suffix for p in (data_dir / "processed").iterdir()] == [".parquet"]
+    files = (data_dir / "processed").glob("[!.]*")  # not the hidden lock file
+    assert sorted(p.suffix for p in files) == [".parquet", ".sha256"]
 
 
 def test_status_follows_a_file_from_download_to_damage_to_repair(server, data_dir):

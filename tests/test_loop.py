@@ -442,10 +442,10 @@ def test_the_same_settings_give_the_same_run(host_with):
 REFUSALS = {
     "batch larger than the pool": (
         dict(batch_size=100, cycles=5), ["batch-size 100", "cycles 5", "500", "480"]),
-    "zero batch size": (dict(batch_size=0), ["batch-size", "0"]),
-    "negative batch size": (dict(batch_size=-3), ["batch-size", "-3"]),
-    "zero cycles": (dict(cycles=0), ["cycles", "0"]),
-    "negative cycles": (dict(cycles=-1), ["cycles", "-1"]),
+    "zero batch size": (dict(batch_size=0), ["--batch-size", "0"]),
+    "negative batch size": (dict(batch_size=-3), ["--batch-size", "-3"]),
+    "zero cycles": (dict(cycles=0), ["--cycles", "0"]),
+    "negative cycles": (dict(cycles=-1), ["--cycles", "-1"]),
     "unknown assay": (dict(assay="tabel"), ["assay 'tabel'", "did you mean 'table'"]),
     "unknown descriptor": (dict(descriptor="tablee"), ["descriptor 'tablee'", "did you mean 'table'"]),
     "unknown model": (dict(model="random_forrest"), ["model 'random_forrest'", "did you mean 'random_forest'"]),
@@ -454,11 +454,11 @@ REFUSALS = {
     "unknown name far from any": (dict(model="zzzzzz"), ["model 'zzzzzz'", "random_forest"]),
     "incompatible model and acquisition": (
         dict(model="random_forest", acquisition="needs_embed"), ["'needs_embed'", "'random_forest'", "embed"]),
-    "test fraction zero": (dict(test_fraction=0.0), ["test_fraction", "0"]),
-    "test fraction one": (dict(test_fraction=1.0), ["test_fraction", "1"]),
-    "test fraction above one": (dict(test_fraction=1.5), ["test_fraction", "1.5"]),
-    "negative test fraction": (dict(test_fraction=-0.1), ["test_fraction", "-0.1"]),
-    "hit fraction zero": (dict(hit_fraction=0.0), ["hit_fraction"]),
+    "test fraction zero": (dict(test_fraction=0.0), ["--test-fraction", "0"]),
+    "test fraction one": (dict(test_fraction=1.0), ["--test-fraction", "1"]),
+    "test fraction above one": (dict(test_fraction=1.5), ["--test-fraction", "1.5"]),
+    "negative test fraction": (dict(test_fraction=-0.1), ["--test-fraction", "-0.1"]),
+    "hit fraction zero": (dict(hit_fraction=0.0), ["--hit-fraction"]),
     "params for an unknown kind": (dict(params={"modle": {"n_estimators": 3}}), ["'modle'"]),
     "no metric": (dict(metrics=()), ["metric"]),
     "unknown model parameter": (
@@ -544,3 +544,120 @@ def test_a_wrong_batch_from_the_acquisition_is_refused_naming_it(host, mode):
 
     assert "acquisition 'misbehaving'" in str(refusal.value)
     assert "cycle 0" in str(refusal.value)
+
+
+# Model output and metric values: checked every cycle, never published when wrong (issue 11).
+
+
+class Faulty:
+    """Registers model 'faulty', whose predict and sample go wrong as ``mode`` says, and metric 'faulty'."""
+
+    @hookimpl
+    def gd_register_models(self, register):
+        register("faulty", FaultyModel)
+
+    @hookimpl
+    def gd_register_metrics(self, register):
+        register("faulty", lambda: lambda pool, model, truth: model.metric_value)
+
+
+class FaultyModel:
+    def __init__(self, predict: str = "fine", sample: str = "fine", metric: float = 0.5) -> None:
+        self.predict_mode, self.sample_mode, self.metric_value = predict, sample, metric
+
+    def fit(self, X, y, rng):
+        return self
+
+    def predict(self, X):
+        values = np.arange(len(X), dtype=np.float64)
+        if self.predict_mode == "three_nan":
+            values[:3] = np.nan
+        if self.predict_mode == "inf":
+            values[-1] = np.inf
+        if self.predict_mode == "wide":
+            return np.zeros((len(X), 2))
+        if self.predict_mode == "text":
+            return np.array(["x"] * len(X))
+        return values
+
+    def sample(self, X, n=None, rng=None):
+        samples = np.random.default_rng(0).standard_normal((4, len(X)))
+        if self.sample_mode == "nan":
+            samples[:, :5] = np.nan
+        if self.sample_mode == "transposed":
+            return samples.T
+        return samples
+
+
+def faulty_run(host, acquisition="random", metrics=("mse", "hit_ratio"), **model):
+    return execute(quiet_prepare(config(model="faulty", acquisition=acquisition, metrics=metrics,
+                                        params={"model": model}), host))
+
+
+@pytest.mark.parametrize("mode, culprit", [
+    ("three_nan", "predicted 3 non-finite value(s) (NaN or infinite) for the 120 test genes in cycle 0"),
+    ("inf", "predicted 1 non-finite value(s)"),
+    ("wide", "predicted shape (120, 2)"),
+    ("text", "predicted values that are not numbers in cycle 0"),
+])
+def test_a_model_predicting_non_finite_or_misshapen_values_fails_the_run_naming_it(host_with, mode, culprit):
+    host = host_with(Table(), Faulty(), builtins=True)
+    with pytest.raises(GdError) as failure:
+        faulty_run(host, predict=mode)
+    assert culprit in str(failure.value)
+    assert "model 'faulty'" in str(failure.value) and "plugin 'Faulty'" in str(failure.value)
+
+
+def test_a_model_predicting_nan_fails_even_when_no_metric_reads_the_predictions(host_with):
+    host = host_with(Table(), Faulty(), builtins=True)
+    with pytest.raises(GdError, match="model 'faulty' .* predicted 3 non-finite"):
+        faulty_run(host, metrics=("hit_ratio",), predict="three_nan")
+
+
+@pytest.mark.parametrize("mode, culprit", [("nan", "model.sample gave NaN or infinite values for 5 gene(s)"),
+                                           ("transposed", "model.sample returned shape")])
+def test_bad_posterior_samples_fail_the_run_naming_the_model_and_its_plugin(host_with, mode, culprit):
+    host = host_with(Table(), Faulty(), builtins=True)
+    with pytest.raises(GdError) as failure:
+        faulty_run(host, acquisition="topuncertain", sample=mode)
+    message = str(failure.value)
+    assert culprit in message
+    assert "cycle 0, acquisition 'topuncertain' with model 'faulty' (plugin 'Faulty')" in message
+
+
+def test_a_metric_returning_infinity_fails_the_run_but_nan_is_recorded_as_undefined(host_with):
+    host = host_with(Table(), Faulty(), builtins=True)
+    with pytest.raises(GdError, match="metric 'faulty' \\(plugin 'Faulty'\\) returned inf in cycle 0"):
+        faulty_run(host, metrics=("faulty",), metric=float("inf"))
+    recorded = faulty_run(host, metrics=("faulty",), metric=float("nan")).metrics
+    assert recorded["value"].isna().all() and len(recorded) == 4
+
+
+def test_metrics_are_built_when_the_run_is_planned(host_with):
+    class Unbuildable:
+        @hookimpl
+        def gd_register_metrics(self, register):
+            register("unbuildable", self.build)
+
+        def build(self):
+            raise ValueError("needs a reference table; set GD_REFERENCE")
+
+    host = host_with(Table(), Tripwire(), Unbuildable(), builtins=True)
+    with pytest.raises(GdError, match="metric 'unbuildable': needs a reference table"):
+        quiet_prepare(config(model="tripwire", metrics=("mse", "unbuildable")), host)
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(test_fraction="0.2"), '--test-fraction must be a number strictly between 0 and 1 (the share of genes '
+                                'held out for testing, e.g. 0.2), got "0.2"'),
+    (dict(hit_fraction=True), "--hit-fraction must be a number above 0 and at most 1"),
+    (dict(seed=True), "--seed must be a whole number ≥ 0, got true"),
+    (dict(batch_size=2.0), "--batch-size must be a positive whole number, got 2.0"),
+    (dict(params={"acqusition": {"x": 1}}), "--param acqusition.…: unknown kind 'acqusition'; did you mean "
+                                            "'acquisition'?"),
+    (dict(metrics=("mse", "mse")), "--metric mse is given more than once"),
+])
+def test_settings_of_the_wrong_type_are_refused_by_their_option_name(host, settings, message):
+    with pytest.raises(GdError) as refusal:
+        quiet_prepare(config(model="tripwire", **settings), host)
+    assert message in str(refusal.value)

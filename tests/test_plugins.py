@@ -483,3 +483,28 @@ def test_list_plugins_shows_each_failing_plugins_whole_error(host_with, monkeypa
         missing = [word for word in error.split() if word not in shown]
         assert not missing, f"words of {name}'s error missing from `gd list-plugins`: {missing}"
     assert "GD_LOAD_PLUGINS" in result.stderr
+
+
+# --- a plugin's error is one line (issue 11) -----------------------------------------------------
+
+
+def test_a_hook_with_an_argument_its_spec_lacks_is_one_line_with_the_way_out(host_with):
+    class WrongArgument:
+        @hookimpl
+        def gd_register_models(self, registr):
+            pass
+
+    record = _record(host_with(WrongArgument()), "WrongArgument")
+    assert record.loaded is False
+    assert "\n" not in record.error  # pluggy's own message spans three lines
+    assert "'registr'" in record.error and "see gd_core/hookspecs.py" in record.error
+
+
+def test_a_plugin_file_with_a_wrong_hook_argument_is_one_error_line(tmp_path, capsys):
+    from tests.helpers import gd, run_args
+
+    plugin = tmp_path / "wrong.py"
+    plugin.write_text("from gd_core import hookimpl\n\n@hookimpl\ndef gd_register_models(registr):\n    pass\n")
+    code, _, err = gd(capsys, [*run_args(tmp_path / "run"), "--plugin", str(plugin)])
+    assert code == 1
+    assert len(err.strip().splitlines()) == 1 and err.startswith(f"error: {plugin}: PluginValidationError")

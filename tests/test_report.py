@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import re
+import shutil
+import stat
+import string
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gd_core.errors import GdError
 from gd_core.loop import RunConfig
@@ -401,9 +409,10 @@ def test_differences_in_the_tables_and_csv(paired_sweep, capsys):
     assert code == 0 and "paired difference over seeds" in out and "not separable" in out
     code, out, _ = gd(capsys, ["report", str(paired_sweep), "--format", "csv", "--what", "differences"])
     header, *lines = out.strip().splitlines()
-    assert header == ("assay,descriptor,model,batch_size,statistic,acquisition,reference,versus,pairs,mean_diff,"
+    assert header == ("assay,descriptor,model,batch_size,statistic,acquisition,reference,versus,tie,pairs,mean_diff,"
                       "ci_low,ci_high,p,verdict,seeds_needed,note")
-    assert any(",final_hit_ratio,topuncertain,random,random,3," in line and ",better,3," in line for line in lines)
+    assert any(",final_hit_ratio,topuncertain,random,random,False,3," in line and ",better,3," in line
+               for line in lines)
     code, _, err = gd(capsys, ["report", str(paired_sweep), "--what", "differences"])
     assert code == 1 and "--what picks the table of --format csv" in err
     code, _, err = gd(capsys, ["report", str(paired_sweep), "--format", "csv", "--what", "everything"])
@@ -596,3 +605,606 @@ def test_a_differing_split_seed_is_a_variant_not_more_seeds(tmp_path, capsys):
         write_run(root, run, CURVES[("random", run.seed)])
     rows = {r["acquisition"]: r["seeds"] for r in paired_report(capsys, root)["summary"]}
     assert rows == {"random [split_seed=0]": 2, 'random [split_seed="seed"]': 2}
+
+
+# ------------------------------------------------------------------------------------------ damaged sweeps
+
+DAMAGED_KEY = run_key(config("topuncertain", 0))  # a finished run of fixture_sweep
+FAILED_KEY = run_key(config("coreset", 0))
+
+
+def _rewrite_json(path: Path, change) -> None:
+    document = json.loads(path.read_text())
+    change(document)
+    path.write_text(json.dumps(document))
+
+
+def _replace_run_dir_by_a_file(run: Path) -> None:
+    for child in run.iterdir():
+        child.unlink()
+    run.rmdir()
+    run.write_text("not a run")
+
+
+# How one run's files get damaged, the file named, and what the report says about it.
+RUN_DAMAGE = {
+    "non-numeric value": (lambda run: (run / "metrics.csv").write_text(
+        (run / "metrics.csv").read_text().replace("0.6", "abc", 1)), "metrics.csv", "value 'abc' is not a number"),
+    "truncated mid-line": (lambda run: (run / "metrics.csv").write_bytes((run / "metrics.csv").read_bytes()[:-3]),
+                           "metrics.csv", "truncated"),
+    "truncated at a line end": (lambda run: (run / "metrics.csv").write_text(
+        "".join((run / "metrics.csv").read_text().splitlines(keepends=True)[:-1])), "metrics.csv", "incomplete"),
+    "missing columns": (lambda run: (run / "metrics.csv").write_text("a,b\n1,2\n"), "metrics.csv",
+                        "has the header 'a,b'"),
+    "empty metrics": (lambda run: (run / "metrics.csv").write_text(""), "metrics.csv", "is empty"),
+    "no metrics": (lambda run: (run / "metrics.csv").unlink(), "metrics.csv", "is missing"),
+    "metrics a directory": (lambda run: ((run / "metrics.csv").unlink(), (run / "metrics.csv").mkdir()),
+                            "metrics.csv", "is not a regular file"),
+    "binary metrics": (lambda run: (run / "metrics.csv").write_bytes(bytes(range(256))), "metrics.csv",
+                       "is not UTF-8 text"),
+    "config not JSON": (lambda run: (run / "config.json").write_text("{\"settings\": "), "config.json",
+                        "is not valid JSON"),
+    "config an array": (lambda run: (run / "config.json").write_text("[1, 2]"), "config.json",
+                        "holds a JSON array, not an object"),
+    "config without settings": (lambda run: _rewrite_json(run / "config.json", lambda d: d.pop("settings")),
+                                "config.json", "lacks 'settings'"),
+    "config settings of another run": (lambda run: _rewrite_json(
+        run / "config.json", lambda d: d["settings"].update(acquisition="random")), "config.json",
+        "records acquisition 'random', but sweep.json has 'topuncertain'"),
+    "config data a number": (lambda run: _rewrite_json(run / "config.json", lambda d: d.update(data=5)),
+                             "config.json", "'data' is a JSON number, not an object"),
+    "config data as text": (lambda run: _rewrite_json(run / "config.json", lambda d: d.update(
+        data={"n_pool": "100"})), "config.json", "data.n_pool is '100', not a number"),
+    "run directory a file": (_replace_run_dir_by_a_file, "", "is not a directory"),
+}
+
+
+@pytest.mark.parametrize("how", RUN_DAMAGE)
+def test_a_damaged_run_is_left_out_and_listed_and_the_rest_reported(fixture_sweep, tmp_path, capsys, how):
+    damage, name, reason = RUN_DAMAGE[how]
+    run = fixture_sweep / "runs" / DAMAGED_KEY
+    if how != "run directory a file":  # the hand-written runs lack the data block; give this one
+        _rewrite_json(run / "config.json", lambda d: d.update(data={"n_pool": 100, "n_hits": 20}))
+    damage(run)
+    path = str(run / name) if name else str(run)
+    code, out, err = gd(capsys, ["report", str(fixture_sweep), "--json"])
+    assert code == 0, err
+    report = json.loads(out)
+    assert [(d["path"], d["key"]) for d in report["damaged"]] == [(path, DAMAGED_KEY)]
+    assert reason in report["damaged"][0]["reason"]
+    assert [r["key"] for r in report["runs"]["damaged"]] == [DAMAGED_KEY] and report["runs"]["done"] == 3
+    assert {r["acquisition"]: r["seeds"] for r in report["summary"]} == {"random": 2, "topuncertain": 1}
+    for fmt in ("table", "markdown"):
+        code, out, err = gd(capsys, ["report", str(fixture_sweep), "--format", fmt])
+        assert code == 0 and f"damaged {path}: " in out and reason in out and "3 of 6 runs finished" in out
+        assert "delete a damaged run's directory and run the same `gd sweep` command again" in out
+    code, out, err = gd(capsys, ["report", str(fixture_sweep), "--format", "csv"])
+    assert code == 0 and len(out.strip().splitlines()) == 3 and f"damaged {path}: " in err  # stdout stays CSV
+    code, _, err = gd(capsys, ["plot", str(fixture_sweep), "-o", str(tmp_path / "curves.png"), "--metric", "mse"])
+    assert code == 0 and f"damaged {path}: " in err and (tmp_path / "curves.png").is_file()
+
+
+@pytest.mark.parametrize("content, reason", [
+    ("garbage", "is not valid JSON"),
+    ("[1]", "holds a JSON array, not an object"),
+    ('{"settings": {}}', "has no 'error' text"),
+])
+def test_a_damaged_failure_record_is_listed_not_a_crash(fixture_sweep, capsys, content, reason):
+    path = fixture_sweep / "runs" / FAILED_KEY / "failure.json"
+    path.write_text(content)
+    code, out, err = gd(capsys, ["report", str(fixture_sweep), "--json"])
+    assert code == 0, err
+    report = json.loads(out)
+    assert [d["path"] for d in report["damaged"]] == [str(path)] and reason in report["damaged"][0]["reason"]
+    assert report["runs"]["failed"] == [] and report["runs"]["done"] == 4
+
+
+def test_an_unreadable_file_is_listed_with_the_system_s_reason(fixture_sweep, capsys, monkeypatch):
+    # chmod 000 stops everyone but root (who runs some CI), so the refusal is made for the file by name.
+    unreadable = {fixture_sweep / "runs" / DAMAGED_KEY / "metrics.csv", fixture_sweep / "sweep.json"}
+    for path in unreadable:
+        path.chmod(0)
+    read_bytes = Path.read_bytes
+
+    def refuse(self):
+        if self in unreadable:
+            raise PermissionError(13, "Permission denied", str(self))
+        return read_bytes(self)
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    # a run directory that may not be searched (chmod 000): nothing in it can even be looked at
+    closed = fixture_sweep / "runs" / run_key(config("random", 1))
+    closed.chmod(0)
+    exists = Path.exists
+
+    def look(self):
+        if self.parent == closed:
+            raise PermissionError(13, "Permission denied", str(self))
+        return exists(self)
+
+    monkeypatch.setattr(Path, "exists", look)
+    code, out, err = gd(capsys, ["report", str(fixture_sweep), "--json"])
+    assert code == 0, err
+    damaged = {d["path"]: d["reason"] for d in json.loads(out)["damaged"]}
+    assert damaged[str(fixture_sweep / "runs" / DAMAGED_KEY / "metrics.csv")] == "cannot be read (Permission denied)"
+    assert damaged[str(closed)] == "cannot be read (Permission denied)"
+    assert damaged[str(fixture_sweep / "sweep.json")].startswith("cannot be read (Permission denied); the report lists "
+                                                                 "the runs found under runs/")
+
+
+SWEEP_DAMAGE = {
+    "not JSON": (lambda text: text[: len(text) // 2], "is not valid JSON"),
+    "an array": (lambda text: "[]", "holds a JSON array, not an object"),
+    "no runs": (lambda text: json.dumps({"format": "gd-sweep/1", "skipped": []}), "has no 'runs' object"),
+    "runs a list": (lambda text: json.dumps({"format": "gd-sweep/1", "runs": [], "skipped": []}),
+                    "has no 'runs' object"),
+    "no format": (lambda text: json.dumps({k: v for k, v in json.loads(text).items() if k != "format"}),
+                  "has no 'format'"),
+    "deleted": (None, "is missing; the report lists the runs found under runs/"),
+}
+
+
+@pytest.mark.parametrize("how", SWEEP_DAMAGE)
+def test_without_a_usable_sweep_json_the_report_reads_the_runs_directory(fixture_sweep, capsys, how):
+    change, reason = SWEEP_DAMAGE[how]
+    path = fixture_sweep / "sweep.json"
+    if change is None:
+        path.unlink()
+    else:
+        path.write_text(change(path.read_text()))
+    code, out, err = gd(capsys, ["report", str(fixture_sweep), "--json"])
+    assert code == 0, err
+    report = json.loads(out)
+    (damage,) = report["damaged"]
+    assert damage["path"] == str(path) and damage["key"] is None and reason in damage["reason"]
+    assert "runs never started are not known" in damage["reason"] and "`gd sweep` command(s) again" in damage["reason"]
+    # the finished runs and the failed one are known from their own files; the missing one is not
+    assert {r["acquisition"]: r["seeds"] for r in report["summary"]} == {"random": 2, "topuncertain": 2}
+    assert report["runs"]["expected"] == 5 and report["runs"]["missing"] == []
+    # the fixture's failure.json records no settings, so the failed run is known by its key only
+    assert report["runs"]["failed"] == [{"key": FAILED_KEY, "label": f"run {FAILED_KEY}",
+                                         "error": "RuntimeError: out of luck"}]
+    code, out, _ = gd(capsys, ["report", str(fixture_sweep)])
+    assert code == 0 and f"damaged {path}: " in out
+
+
+def test_bad_entries_of_sweep_json_are_listed_and_the_runs_own_settings_used(fixture_sweep, capsys):
+    path = fixture_sweep / "sweep.json"
+    document = json.loads(path.read_text())
+    document["runs"][DAMAGED_KEY]["seed"] = "0"  # a number replaced by text
+    document["runs"]["../../elsewhere"] = {}
+    document["skipped"] = [{"model": "random_forest"}]
+    path.write_text(json.dumps(document))
+    code, out, err = gd(capsys, ["report", str(fixture_sweep), "--json"])
+    assert code == 0, err
+    report = json.loads(out)
+    reasons = [d["reason"] for d in report["damaged"]]
+    assert f"the entry of run {DAMAGED_KEY} has seed '0', not a whole number ≥ 0; the run's own files give its " \
+           "settings" in reasons
+    assert "lists a run named '../../elsewhere', which is not a run directory's name" in reasons
+    assert "1 entries of 'skipped' lack a model, acquisition or reason; they are not shown" in reasons
+    assert {r["acquisition"]: r["seeds"] for r in report["summary"]} == {"random": 2, "topuncertain": 2}
+
+
+def test_a_sweep_json_of_another_format_is_refused_in_one_line(fixture_sweep, capsys):
+    path = fixture_sweep / "sweep.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "format": "gd-sweep/9"}))
+    code, _, err = gd(capsys, ["report", str(fixture_sweep)])
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert "has format 'gd-sweep/9', not gd-sweep/1; use a matching gd version" in err
+
+
+def test_when_nothing_finished_can_be_read_one_line_says_so(fixture_sweep, tmp_path, capsys):
+    for acquisition, seed in CURVES:
+        (fixture_sweep / "runs" / run_key(config(acquisition, seed)) / "metrics.csv").write_text("")
+    for argv in (["report", str(fixture_sweep)], ["report", str(fixture_sweep), "--json"],
+                 ["plot", str(fixture_sweep), "-o", str(tmp_path / "x.png")]):
+        code, out, err = gd(capsys, argv)
+        assert code == 1 and out == "" and len(err.strip().splitlines()) == 1, err
+        assert f"error: no finished run of {fixture_sweep} can be read: " in err
+        assert "is empty (and 3 more damaged)" in err
+        assert "delete a damaged run's directory and run the same `gd sweep` command again" in err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_a_sweep_still_running_or_not_yet_begun_reads_clearly(fixture_sweep, tmp_path, capsys):
+    # coreset seed 1 is being written: its staging directory exists, its run directory not yet
+    staging = fixture_sweep / "runs" / f".{run_key(config('coreset', 1))}.partial-4242-abcd"
+    staging.mkdir()
+    (staging / "metrics.csv").write_text("cycle,n_acquired,metric,value\n0,10,mse,0.5\n")
+    code, out, err = gd(capsys, ["report", str(fixture_sweep), "--json"])
+    assert code == 0, err
+    runs = json.loads(out)["runs"]
+    assert [r["label"] for r in runs["started"]] == ["simulated/simulated/random_forest/coreset b10 s1"]
+    assert runs["missing"] == [] and json.loads(out)["damaged"] == []
+    code, out, _ = gd(capsys, ["report", str(fixture_sweep)])
+    assert "4 of 6 runs finished, 1 failed, 1 started, 0 missing" in out and "being written" in out
+    code, _, err = gd(capsys, ["plot", str(fixture_sweep), "-o", str(tmp_path / "x.png")])
+    assert code == 0, err
+
+    nothing_yet = tmp_path / "begun"
+    record(nothing_yet, [config("random", 0)])
+    code, out, err = gd(capsys, ["report", str(nothing_yet)])
+    assert code == 0 and "no run has finished yet: 0 of 1 runs finished, 0 failed, 1 missing" in out, err
+    code, _, err = gd(capsys, ["plot", str(nothing_yet), "-o", str(tmp_path / "y.png")])
+    assert code == 1 and "holds no finished run yet" in err and len(err.strip().splitlines()) == 1
+
+    (nothing_yet / "sweep.json").unlink()  # a sweep that has taken its lock but not written sweep.json yet
+    for argv in (["report", str(nothing_yet)], ["plot", str(nothing_yet), "-o", str(tmp_path / "y.png")]):
+        code, _, err = gd(capsys, argv)
+        assert code == 1 and f"{nothing_yet} holds no sweep.json" in err and len(err.strip().splitlines()) == 1
+    code, _, err = gd(capsys, ["report", str(nothing_yet / ".lock")])
+    assert code == 1 and "is a file, not a directory" in err
+
+
+def test_runs_recording_other_metrics_do_not_break_a_metric_others_record(tmp_path, capsys):
+    root = tmp_path / "metrics"
+    both = [config("random", s) for s in (0, 1)]
+    mse_only = [RunConfig("simulated", "simulated", "random_forest", "random", 10, 3, seed=s, metrics=("mse",))
+                for s in (0, 1)]
+    record(root, both + mse_only)
+    for run in both:
+        write_run(root, run, CURVES[("random", run.seed)])
+    for run in mse_only:
+        write_run(root, run, {"mse": CURVES[("random", run.seed)]["mse"]})
+    code, out, err = gd(capsys, ["report", str(root), "--json", "--metric", "hit_ratio"])
+    assert code == 0, err
+    rows = {r["acquisition"]: r["final_hit_ratio_mean"] for r in json.loads(out)["summary"]}
+    assert rows == {"random [metrics=[\"mse\", \"hit_ratio\"]]": pytest.approx(0.3), "random [metrics=[\"mse\"]]": None}
+
+
+# ------------------------------------------------------------------------------------------------ options
+
+@pytest.mark.parametrize("argv, message", [
+    (["--format", "csv", "--what", ""], "--what '' is not one of summary, differences, baselines; choose one of them"),
+    (["--format", "csv", "--what", "diferences"], "--what 'diferences' is not one of summary, differences, "
+                                                  "baselines; did you mean 'differences'?"),
+    (["--format", ""], "--format '' is not one of table, markdown, csv; choose one of them"),
+    (["--format", "cvs"], "--format 'cvs' is not one of table, markdown, csv; did you mean 'csv'?"),
+    (["--json", "--format", "csv"], "--json and --format csv both choose how the report is printed; drop one of them"),
+    (["--json", "--format", "table"], "--json and --format table both choose how the report is printed; drop one of "
+                                      "them"),
+    (["--json", "--what", "summary"], "--what picks the table of --format csv, but --json prints every table; "
+                                      "drop --what, or use --format csv instead of --json"),
+    (["--format", "markdown", "--what", "baselines"], "--what picks the table of --format csv; --format markdown "
+                                                      "shows every table, so drop --what or use --format csv"),
+    (["--metric", ""], "--metric '' was not recorded in this sweep; recorded: mse, hit_ratio"),
+    (["--metric", "hitratio"], "--metric 'hitratio' was not recorded in this sweep; did you mean 'hit_ratio'? "
+                               "recorded: mse, hit_ratio"),
+])
+def test_report_options_that_cannot_be_honoured_are_refused_in_one_line(fixture_sweep, capsys, argv, message):
+    code, out, err = gd(capsys, ["report", str(fixture_sweep), *argv])
+    assert (code, out) == (1, "") and err.strip() == f"error: {message}"
+
+
+def test_a_metric_given_twice_is_reported_once(fixture_sweep, capsys):
+    code, out, err = gd(capsys, ["report", str(fixture_sweep), "--format", "csv", "--metric", "mse", "--metric", "mse"])
+    assert code == 0, err
+    assert out.splitlines()[0].count("final_mse_mean") == 1
+
+
+@pytest.mark.parametrize("target, message", [
+    ("adir", "-o {target} is a directory; give an image file path such as {target}/curves.png"),
+    ("curves", "-o {target} has no file type; end it in .png, .svg, .pdf"),
+    ("curves.pgn", "-o {target}: unknown image type '.pgn'; did you mean '.png'?"),
+    ("afile/curves.png", "-o {target}: {tmp}/afile is a file, not a directory; choose another path"),
+    ("afile/deeper/curves.png", "-o {target}: {tmp}/afile is a file, not a directory; choose another path"),
+])
+def test_plot_refuses_an_output_it_cannot_write_before_reading_the_sweep(faceted_sweep, tmp_path, capsys, target,
+                                                                         message):
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "afile").write_text("keep me")
+    target = tmp_path / target
+    code, _, err = gd(capsys, ["plot", str(tmp_path / "no-sweep-here"), "-o", str(target)])
+    assert code == 1 and err.strip() == "error: " + message.format(target=target, tmp=tmp_path)
+    assert (tmp_path / "afile").read_text() == "keep me"
+
+
+def test_plot_replaces_an_existing_file_only_with_a_complete_figure(faceted_sweep, tmp_path, capsys, monkeypatch):
+    import errno
+
+    from matplotlib.figure import Figure
+
+    target = tmp_path / "curves.png"
+    target.write_bytes(b"the figure of last week")
+    save = Figure.savefig
+
+    def disk_fills_up(self, fname, *args, **kwargs):
+        (fname.write if hasattr(fname, "write") else Path(fname).write_bytes)(b"\x89PNG half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Figure, "savefig", disk_fills_up)
+    code, _, err = gd(capsys, ["plot", str(faceted_sweep), "-o", str(target)])
+    assert code == 1 and err.strip() == (f"error: cannot write -o {target}: No space left on device; choose a "
+                                         "writable path with free space")
+    assert target.read_bytes() == b"the figure of last week" and set(tmp_path.iterdir()) == {faceted_sweep, target}
+    monkeypatch.setattr(Figure, "savefig", save)
+    old_umask = os.umask(0o027)
+    try:
+        code, _, err = gd(capsys, ["plot", str(faceted_sweep), "-o", str(target)])
+    finally:
+        os.umask(old_umask)
+    assert code == 0, err
+    assert target.read_bytes().startswith(b"\x89PNG\r\n") and stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert set(tmp_path.iterdir()) == {faceted_sweep, target}  # no staging file left
+
+
+def test_plot_into_a_directory_it_may_not_write_is_one_line(faceted_sweep, tmp_path, capsys, monkeypatch):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    real_open = os.open
+
+    def open_(path, *args, **kwargs):  # root ignores the mode bits, so the refusal is made for this directory
+        if Path(path).parent == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", open_)
+    code, _, err = gd(capsys, ["plot", str(faceted_sweep), "-o", str(locked / "curves.png")])
+    assert code == 1 and err.strip() == (f"error: cannot write -o {locked / 'curves.png'}: Permission denied; "
+                                         "choose a writable path with free space")
+    assert list(locked.iterdir()) == []
+
+
+def test_plot_leaves_a_read_only_file_alone(faceted_sweep, tmp_path, capsys, monkeypatch):
+    target = tmp_path / "published.png"
+    target.write_bytes(b"the figure in the paper")
+    target.chmod(0o444)
+    access = os.access
+    # root may write anything, so the file is made read-only for this test by name
+    monkeypatch.setattr(os, "access", lambda path, mode: access(path, mode) and not (
+        Path(path) == target and mode & os.W_OK))
+    code, _, err = gd(capsys, ["plot", str(faceted_sweep), "-o", str(target)])
+    assert code == 1 and err.strip() == f"error: -o {target} is read-only; make it writable or choose another path"
+    assert target.read_bytes() == b"the figure in the paper"
+
+
+def test_plot_creates_missing_directories(faceted_sweep, tmp_path, capsys):
+    target = tmp_path / "figures" / "2024" / "curves.svg"
+    code, _, err = gd(capsys, ["plot", str(faceted_sweep), "-o", str(target), "--metric", "mse"])
+    assert code == 0 and f"wrote {target}" in err and target.read_text().startswith("<?xml")
+
+
+# --------------------------------------------------------------------------------------------------- ties
+
+@pytest.fixture
+def tied_sweep(tmp_path) -> Path:
+    """softuncertain and topuncertain tie for the best final hit ratio to 4 significant digits; random trails."""
+    root = tmp_path / "tied"
+    finals = {"random": [0.1, 0.2, 0.15], "softuncertain": [0.4, 0.5, 0.3], "topuncertain": [0.40001, 0.3, 0.5]}
+    runs = [config(a, s) for a in finals for s in range(3)]
+    record(root, runs)
+    for run in runs:
+        hit = finals[run.acquisition][run.seed]
+        mse = 0.8 - 0.1 * run.seed - 0.01 * list(finals).index(run.acquisition)  # topuncertain the best, no tie
+        write_run(root, run, {"mse": [1.0, 0.9, mse], "hit_ratio": [0.0, hit / 2, hit]}, data=DATA)
+    return root
+
+
+def test_a_tie_for_the_best_is_said_and_each_tied_one_is_a_reference(tied_sweep, capsys):
+    report = paired_report(capsys, tied_sweep)
+    rows = {r["acquisition"]: r for r in report["summary"]}
+    # means 0.4 and 0.4000033: equal as printed, so they share rank 1
+    assert rows["topuncertain"]["final_hit_ratio_mean"] > rows["softuncertain"]["final_hit_ratio_mean"]
+    assert (rows["softuncertain"]["final_hit_ratio_rank"], rows["topuncertain"]["final_hit_ratio_rank"],
+            rows["random"]["final_hit_ratio_rank"]) == (1, 1, 3)
+    (best,) = [b for b in report["best"] if b["statistic"] == "final_hit_ratio"]
+    assert (best["best"], best["tie"], best["seeds"], best["mean"]) == (["softuncertain", "topuncertain"], True, 3, 0.4)
+    versus = [(r["acquisition"], r["versus"], r["tie"]) for r in report["differences"]
+              if r["statistic"] == "final_hit_ratio" and r["reference"] == "best"]
+    assert versus == [("random", "softuncertain", True), ("topuncertain", "softuncertain", True),
+                      ("random", "topuncertain", True), ("softuncertain", "topuncertain", True)]
+    # every acquisition is also compared with random as before, and nobody with itself
+    assert {r["acquisition"] for r in report["differences"] if r["statistic"] == "final_hit_ratio"
+            and r["reference"] == "random"} == {"softuncertain", "topuncertain"}
+    code, out, _ = gd(capsys, ["report", str(tied_sweep), "--format", "markdown"])
+    assert "| 0.4 ± 0.1 (1=) | 0.2333 ± 0.058 (1=) |" in out and "| 0.15 ± 0.05 (3) | 0.0875 ± 0.029 (3) |" in out
+    assert "| topuncertain | 3 | 0.68 ± 0.1 (1) |" in out  # no tie in mse: no mark
+    assert "| final hit ratio | random | best (tie): softuncertain | 3 |" in out
+    assert "| final hit ratio | random | best (tie): topuncertain | 3 |" in out
+    assert ("simulated · simulated · random_forest · batch 10: softuncertain, topuncertain tie for the best final "
+            "hit ratio (mean 0.4 over 3 seeds); 'vs best' compares with each of them") in out
+    assert "means equal to 4 significant digits tie and share the better rank, marked =" in out
+    assert "| final mse | random | best: topuncertain | 3 |" in out  # without a tie, one best
+
+
+def test_a_best_that_ties_with_random_keeps_rows_vs_the_other(tmp_path, capsys):
+    root = tmp_path / "random-ties"
+    finals = {"random": [0.3, 0.5], "coreset": [0.5, 0.3], "badge": [0.1, 0.2]}
+    runs = [config(a, s) for a in finals for s in range(2)]
+    record(root, runs)
+    for run in runs:
+        hit = finals[run.acquisition][run.seed]
+        write_run(root, run, {"mse": [1.0, 0.9, 0.8], "hit_ratio": [0.0, hit / 2, hit]})
+    rows = [(r["acquisition"], r["reference"], r["versus"], r["tie"])
+            for r in paired_report(capsys, root)["differences"] if r["statistic"] == "final_hit_ratio"]
+    assert rows == [("badge", "random", "random", False), ("coreset", "random", "random", False),
+                    ("badge", "best", "coreset", True), ("random", "best", "coreset", True)]
+
+
+# ------------------------------------------------------------------------ damage anywhere, property-based
+
+BROKEN = '''
+from gd_core import hookimpl
+
+
+class Broken:
+    """Raises in its second cycle: a failed run with a real failure.json."""
+
+    requires = ()
+
+    def select(self, pool, model, batch_size, rng):
+        raise RuntimeError("broken on purpose")
+
+
+@hookimpl
+def gd_register_acquisitions(register):
+    register("broken", Broken)
+'''
+
+
+@pytest.fixture(scope="session")
+def finished_sweep(tmp_path_factory, _session_data_dir) -> Path:
+    """A real small sweep, made once: random and topuncertain × 2 seeds finished, and 2 failed runs."""
+    from gd_core import cli
+    from tests.helpers import SMALL
+
+    folder = tmp_path_factory.mktemp("finished")
+    plugin = folder / "broken.py"
+    plugin.write_text(BROKEN)
+    params = [a for kind, values in SMALL.items() for key, value in values.items()
+              for a in ("--param", f"{kind}.{key}={value}")]
+    argv = ["sweep", "--out", str(folder / "sweep"), "--assay", "simulated", "--descriptor", "simulated",
+            "--model", "random_forest", "--seeds", "2", "--cycles", "3", "--batch-size", "10", "--jobs", "1",
+            "--plugin", str(plugin), *params,
+            *[a for q in ("random", "topuncertain", "broken") for a in ("--acquisition", q)]]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GD_LOAD_PLUGINS", "")
+        patch.setenv("GD_DATA_DIR", str(_session_data_dir))
+        with pytest.raises(SystemExit) as exit_:
+            cli.main(argv)
+    assert exit_.value.code == 1  # the two broken runs failed
+    return folder / "sweep"
+
+
+def _snapshot(root: Path) -> dict[str, tuple[str, int, bytes]]:
+    """Every entry under ``root``: kind, mode and content."""
+    entries = {}
+    for path in sorted(root.rglob("*")):
+        info = path.lstat()
+        content = path.read_bytes() if path.is_file() and not path.is_symlink() else b""
+        entries[str(path.relative_to(root))] = ("dir" if path.is_dir() else "file", info.st_mode, content)
+    return entries
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+NUMBER = re.compile(rb"-?\d+(\.\d+)?([eE][-+]?\d+)?")
+OTHER_VALUES = [0, 2.5, "text", True, None, [], {}, [1, "a"], {"x": 1}]
+
+
+def _json_slots(value, slots):
+    """Every (container, key) holding a value inside a JSON document."""
+    for key, child in (value.items() if isinstance(value, dict) else enumerate(value)
+                       if isinstance(value, list) else ()):
+        slots.append((value, key))
+        _json_slots(child, slots)
+    return slots
+
+
+def _damage(path: Path, how: str, data) -> bool:
+    """Damage ``path`` as ``how`` says; whether its content certainly changed in a way a reader must notice."""
+    if how == "delete":
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+        return True
+    if how == "directory to file":
+        shutil.rmtree(path)
+        path.write_bytes(data.draw(st.binary(max_size=16), label="content"))
+        return True
+    content = path.read_bytes()
+    if how == "truncate":
+        cut = content[:data.draw(st.integers(0, len(content) - 1), label="cut at")]
+        path.write_bytes(cut)
+        return cut.strip() != content.strip()  # only a trailing newline off a JSON file changes nothing
+    if how == "random bytes":
+        path.write_bytes(new := data.draw(st.binary(max_size=64), label="bytes"))
+        return new != content
+    if how == "number to text":
+        match = data.draw(st.sampled_from(list(NUMBER.finditer(content))), label="number")
+        text = data.draw(st.text(string.ascii_letters, min_size=1, max_size=6).filter(lambda t: not _is_number(t)),
+                         label="text")
+        path.write_bytes(changed := content[:match.start()] + text.encode() + content[match.end():])
+        if path.suffix != ".json":
+            return True
+        try:  # a digit of a key or a name in a JSON file changes a string, which may still read well
+            json.loads(changed)
+        except ValueError:
+            return True
+        return False
+    # another JSON type in place of one value
+    document = json.loads(content)
+    container, key = data.draw(st.sampled_from(_json_slots(document, [])), label="value")
+    old = container[key]
+    container[key] = data.draw(st.sampled_from([v for v in OTHER_VALUES if type(v) is not type(old)]), label="new")
+    path.write_text(json.dumps(document))
+    return False  # a field the report does not read may take any value
+
+
+def _ways_to_damage(path: Path) -> list[str]:
+    if path.is_dir():
+        return ["delete", "directory to file"]
+    ways = ["delete", "random bytes"]
+    content = path.read_bytes()
+    if content:
+        ways.append("truncate")
+    if NUMBER.search(content):
+        ways.append("number to text")
+    if path.suffix == ".json":
+        try:
+            if _json_slots(json.loads(content), []):
+                ways.append("another JSON type")
+        except ValueError:
+            pass
+    return ways
+
+
+@settings(max_examples=30, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data())
+def test_damage_anywhere_is_reported_around_or_refused_in_one_line(finished_sweep, capsys, data):
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch) / "sweep"
+        shutil.copytree(finished_sweep, root)
+        damaged: dict[Path, tuple[str, bool]] = {}
+        for _ in range(data.draw(st.integers(1, 3), label="damages")):
+            candidates = sorted(p for p in root.rglob("*") if p.name != ".lock")
+            if not candidates:  # everything is gone already
+                break
+            path = data.draw(st.sampled_from(candidates), label="path")
+            how = data.draw(st.sampled_from(_ways_to_damage(path)), label="how")
+            damaged[path] = (how, _damage(path, how, data))
+        before = _snapshot(root)
+        for argv in (["report", str(root)], ["report", str(root), "--json"],
+                     ["plot", str(root), "-o", str(Path(scratch) / "curves.png"), "--metric", "mse"]):
+            code, out, err = gd(capsys, argv)
+            assert code in (0, 1), (argv, err)
+            assert "Traceback" not in out + err and "unexpected" not in err, (argv, err)
+            if code == 1:
+                assert out == "" and err.startswith("error: ") and len(err.strip().splitlines()) == 1, (argv, err)
+            if code == 0 and "--json" in argv:
+                _check_the_listing(root, json.loads(out), damaged)
+        assert _snapshot(root) == before, "the sweep directory changed"
+
+
+def _check_the_listing(root: Path, report: dict, damaged: dict[Path, tuple[str, bool]]) -> None:
+    """Damage the report must have noticed is listed; damage to files it does not read changes nothing."""
+    listed = {Path(d["path"]) for d in report["damaged"]}
+    assert all(str(path).startswith(str(root)) for path in listed)
+    runs = report["runs"]
+    assert runs["expected"] == runs["done"] + sum(len(runs[s]) for s in ("failed", "started", "missing", "damaged"))
+    if all(path.name in ("selections.csv", "run.log") for path in damaged):
+        assert listed == set() and runs["done"] == 4 and len(runs["failed"]) == 2
+    sweep_intact = root / "sweep.json" not in damaged
+    for path, (how, noticeable) in damaged.items():
+        run_intact = path.parent not in damaged and path.parent / "config.json" not in damaged
+        if path.name == "metrics.csv" and noticeable and sweep_intact and run_intact and (
+                path.parent / "config.json").exists():
+            assert path in listed, (how, report["damaged"])
+        if path.name == "sweep.json" and noticeable:
+            assert path in listed, (how, report["damaged"])
+
+
+def test_a_runs_directory_that_is_a_file_is_one_line(fixture_sweep, capsys):
+    shutil.rmtree(fixture_sweep / "runs")
+    (fixture_sweep / "runs").write_text("oops")
+    code, out, err = gd(capsys, ["report", str(fixture_sweep)])
+    assert (code, out) == (1, "") and err.strip() == (
+        f"error: {fixture_sweep / 'runs'} is not a directory, so no run of the sweep can be read; move it aside and "
+        "run your `gd sweep` command(s) again")

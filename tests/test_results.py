@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import json
 import os
 import platform
+import shutil
+import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -355,7 +359,7 @@ def test_a_recorded_failure_is_published_and_replaced_by_the_next_attempt(tmp_pa
     with pytest.raises(RuntimeError):
         with RunDirectory(out) as run_dir:
             raise RuntimeError("boom")
-    run_dir.record_failure({"seed": 0}, "RuntimeError: boom", "Traceback …")
+    run_dir.record_failure({"seed": 0}, "RuntimeError: boom", "Traceback …", aside=tmp_path / "aside")
     failure = json.loads((out / "failure.json").read_text())
     assert failure["error"] == "RuntimeError: boom" and failure["settings"] == {"seed": 0}
     assert "boom" in (out / "run.log").read_text()
@@ -364,3 +368,321 @@ def test_a_recorded_failure_is_published_and_replaced_by_the_next_attempt(tmp_pa
     assert code == 0, err
     assert {p.name for p in out.iterdir()} == RUN_FILES
     assert not list(tmp_path.glob(".run.*"))  # the set-aside failure is gone too
+
+
+# One writer per --out, whatever happens meanwhile
+
+WAITING = '''
+import os
+import time
+from pathlib import Path
+
+from gd_core import hookimpl
+
+
+class Waiting:
+    """Predicts its first feature; its second fit says so in $GD_TEST_DIR/waiting, then waits for $GD_TEST_DIR/go."""
+
+    fits = 0
+
+    def fit(self, X, y, rng):
+        Waiting.fits += 1
+        if Waiting.fits == 2:
+            directory = Path(os.environ["GD_TEST_DIR"])
+            (directory / "waiting").touch()
+            while not (directory / "go").exists():
+                time.sleep(0.01)
+        return self
+
+    def predict(self, X):
+        return X[:, 0].astype(float)
+
+
+@hookimpl
+def gd_register_models(register):
+    register("waiting", Waiting)
+'''
+
+
+def start_waiting_run(tmp_path: Path, out: Path, *extra: str) -> subprocess.Popen:
+    """A `gd run` in a subprocess that stops in its second cycle until ``tmp_path / "go"`` exists."""
+    plugin = tmp_path / "waiting.py"
+    plugin.write_text(WAITING)
+    env = {**os.environ, "GD_LOAD_PLUGINS": "", "GD_TEST_DIR": str(tmp_path)}
+    return subprocess.Popen([str(GD), *run_args(out, *extra, model="waiting"), "--plugin", str(plugin)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(path: Path, process: subprocess.Popen) -> None:
+    """Wait until ``path`` exists (the subprocess got there), failing if the process ends first."""
+    while not path.exists():
+        try:
+            process.wait(0.01)
+        except subprocess.TimeoutExpired:
+            continue
+        pytest.fail(f"gd ended before {path.name} appeared: {process.communicate()[1]}")
+
+
+def test_a_second_gd_run_into_the_same_out_is_refused_while_the_first_writes_it(tmp_path, capsys):
+    out = tmp_path / "run"
+    first = start_waiting_run(tmp_path, out)
+    try:
+        wait_for(tmp_path / "waiting", first)
+        code, _, err = gd(capsys, run_args(out, seed=1))
+        assert code == 1
+        assert the_error(err) == (f"error: --out {out} is being written by another gd process (pid {first.pid}); "
+                                  "wait for it to finish, or choose another --out")
+        (tmp_path / "go").touch()
+        _, first_err = first.communicate(timeout=120)
+    finally:
+        first.kill()
+    assert first.returncode == 0, first_err
+    assert json.loads((out / "config.json").read_text())["settings"]["seed"] == 0  # the first run, not replaced
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["go", "run", "waiting", "waiting.py"]  # no lock file left
+
+
+def test_the_lock_is_taken_by_one_holder_at_a_time_and_its_file_removed_on_release(tmp_path):
+    from gd_core.results import FileLock, LockBusy
+
+    first, second = FileLock(tmp_path / ".run.lock", remove=True), FileLock(tmp_path / ".run.lock", remove=True)
+    first.acquire()
+    with pytest.raises(LockBusy) as busy:
+        second.acquire()
+    assert busy.value.pid == os.getpid()
+    first.release()
+    assert not (tmp_path / ".run.lock").exists()
+    second.acquire()  # a fresh file: the deleted one is not locked again
+    assert (tmp_path / ".run.lock").read_text() == f"{os.getpid()}\n"
+    second.release()
+
+
+def test_a_run_put_back_after_a_crash_between_the_renames_of_force_is_not_overwritten(finished, tmp_path, capsys):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    # What a --force replacement killed between its two renames leaves: the old run set aside, no run.
+    shutil.copytree(finished, tmp_path / f".run.old-{dead.pid}-0a1b2c3d")
+    before = snapshot(finished)
+
+    code, _, err = gd(capsys, run_args(tmp_path / "run", seed=1))
+
+    assert code == 1
+    assert "already holds a finished run; pass --force" in the_error(err)
+    assert snapshot(tmp_path / "run") == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+class Intruder:
+    """Registers model 'intruder', whose first fit writes a finished run into $GD_TEST_OUT (as a writer that
+    ignores the lock would)."""
+
+    @hookimpl
+    def gd_register_models(self, register):
+        register("intruder", IntruderModel)
+
+
+class IntruderModel:
+    def fit(self, X, y, rng):
+        out = Path(os.environ["GD_TEST_OUT"])
+        if not out.exists():
+            out.mkdir()
+            (out / "config.json").write_text('{"theirs": true}')
+        return self
+
+    def predict(self, X):
+        return X[:, 0].astype(float)
+
+
+def test_publishing_checks_out_again_and_never_replaces_a_run_written_meanwhile(tmp_path, capsys, monkeypatch,
+                                                                                 host_with):
+    monkeypatch.setattr(cli, "PluginHost", lambda: host_with(Intruder(), builtins=True))
+    out = tmp_path / "run"
+    monkeypatch.setenv("GD_TEST_OUT", str(out))
+
+    code, _, err = gd(capsys, run_args(out, model="intruder"))
+
+    assert code == 1
+    assert f"--out {out} already holds a finished run" in the_error(err)
+    assert snapshot(out) == {"config.json": b'{"theirs": true}'}
+
+
+# Signals: Ctrl-C and SIGTERM
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_stopped_run_says_where_its_partial_run_is_and_leaves_a_finished_one_untouched(
+        tmp_path, capsys, signum, code):
+    out = tmp_path / "run"
+    assert gd(capsys, run_args(out))[0] == 0
+    before = snapshot(out)
+    process = start_waiting_run(tmp_path, out, "--force")
+    try:
+        wait_for(tmp_path / "waiting", process)
+        process.send_signal(signum)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+
+    assert process.returncode == code
+    (staging,) = tmp_path.glob(".run.partial-*")
+    last = err.strip().splitlines()[-1]
+    assert last == (f"interrupted: nothing was published to --out {out}; the finished run already in {out} is "
+                    f"untouched; the partial run and its log are in {staging} (the next run into {out} removes it)")
+    assert "Traceback" not in err and "unexpected" not in err
+    assert snapshot(out) == before
+    assert "cycle 1/3" in (staging / "run.log").read_text()
+    assert not (tmp_path / ".run.lock").exists()
+
+
+class Impatient:
+    """Registers model 'impatient', whose second fit is stopped as if by Ctrl-C."""
+
+    @hookimpl
+    def gd_register_models(self, register):
+        register("impatient", ImpatientModel)
+
+
+class ImpatientModel:
+    fits = 0
+
+    def fit(self, X, y, rng):
+        ImpatientModel.fits += 1
+        if ImpatientModel.fits == 2:
+            raise KeyboardInterrupt
+        return self
+
+    def predict(self, X):
+        return X[:, 0].astype(float)
+
+
+def test_ctrl_c_during_a_run_exits_130_naming_the_partial_run(tmp_path, capsys, monkeypatch, host_with):
+    monkeypatch.setattr(cli, "PluginHost", lambda: host_with(Impatient(), builtins=True))
+    monkeypatch.setattr(ImpatientModel, "fits", 0)
+    out = tmp_path / "run"
+
+    code, _, err = gd(capsys, run_args(out, model="impatient"))
+
+    assert code == 130
+    (staging,) = tmp_path.glob(".run.partial-*")
+    assert err.strip().splitlines()[-1] == (f"interrupted: nothing was published to --out {out}; the partial run "
+                                            f"and its log are in {staging} (the next run into {out} removes it)")
+    assert not out.exists()
+
+
+def test_ctrl_c_in_a_command_that_does_not_handle_it_still_says_so(tmp_path, capsys, monkeypatch):
+    import gd_core.report
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gd_core.report, "load_results", interrupted)
+    code, _, err = gd(capsys, ["report", str(tmp_path)])
+
+    assert code == 130
+    assert err.strip().splitlines()[-1] == "interrupted: stopped by SIGINT"
+
+
+def test_ctrl_c_is_held_back_while_a_run_is_moved_into_place():
+    from gd_core.results import signals_held
+
+    moved = []
+    with pytest.raises(KeyboardInterrupt):
+        with signals_held():
+            signal.raise_signal(signal.SIGINT)
+            moved.append("both renames done")
+    assert moved == ["both renames done"]
+
+
+# Full disk, read-only places, and permissions
+
+
+def test_a_run_on_a_full_disk_is_one_line_and_leaves_nothing_behind(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run"
+    assert gd(capsys, run_args(out))[0] == 0
+    before = snapshot(out)
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    code, _, err = gd(capsys, run_args(out, "--force", seed=1))
+
+    assert code == 1
+    assert the_error(err) == (f"error: cannot write --out {out} (in {tmp_path}): disk full (No space "
+                              "left on device); nothing was published; free some space or choose another --out")
+    assert snapshot(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no staging, no lock file
+
+
+def test_a_run_whose_files_outgrow_the_file_size_limit_is_one_line_and_leaves_nothing_behind(tmp_path):
+    # RLIMIT_FSIZE makes every write past 1,500 bytes fail with EFBIG, as a full disk fails it with ENOSPC:
+    # config.json and run.log are larger, metrics.csv and selections.csv smaller.
+    limit = ("import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+             "resource.setrlimit(resource.RLIMIT_FSIZE, (1500, 1500)); "
+             "from gd_core.cli import main; sys.argv[0] = 'gd'; main(sys.argv[1:])")
+    out = tmp_path / "run"
+    result = subprocess.run([sys.executable, "-c", limit, *run_args(out)], capture_output=True, text=True,
+                            env={**os.environ, "GD_LOAD_PLUGINS": ""})
+
+    assert result.returncode == 1
+    assert the_error(result.stderr) == (f"error: cannot write --out {out} (in {tmp_path}): disk full (File too "
+                                        "large); nothing was published; free some space or choose another --out")
+    assert "Logging error" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("umask, directory_mode, file_mode", [(0o022, 0o755, 0o644), (0o027, 0o750, 0o640)])
+def test_a_published_run_gets_the_modes_of_the_umask(tmp_path, capsys, umask, directory_mode, file_mode):
+    out = tmp_path / "run"
+    previous = os.umask(umask)
+    try:
+        assert gd(capsys, run_args(out))[0] == 0
+    finally:
+        os.umask(previous)
+
+    assert stat.S_IMODE(out.stat().st_mode) == directory_mode
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()} == dict.fromkeys(RUN_FILES, file_mode)
+
+
+def test_an_out_that_cannot_be_read_is_one_line(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    out.mkdir()
+    listing = Path.iterdir
+
+    def unreadable(path):
+        if path == out:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return listing(path)
+
+    monkeypatch.setattr(Path, "iterdir", unreadable)  # chmod 000 would not stop root
+    with pytest.raises(GdError, match=f"^cannot read --out {out}: Permission denied; choose a directory you can "
+                                      "read and write$"):
+        RunDirectory(out).check()
+
+
+def test_an_out_inside_a_file_is_one_line_naming_the_file(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    out = tmp_path / "notes.txt" / "run"
+    code, _, err = gd(capsys, run_args(out))
+    assert code == 1
+    assert the_error(err) == (f"error: --out {out} is inside {tmp_path / 'notes.txt'}, which is a file; "
+                              "choose another place")
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_ctrl_c_while_a_run_is_moved_into_place_waits_for_the_move_and_says_the_run_is_complete(
+        tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run"
+    real_replace = os.replace
+
+    def replace_then_ctrl_c(source, destination):
+        if Path(source).name.startswith(".run.partial-"):
+            signal.raise_signal(signal.SIGINT)  # lands while the staging is being moved to --out
+        real_replace(source, destination)
+
+    monkeypatch.setattr(os, "replace", replace_then_ctrl_c)
+    code, _, err = gd(capsys, run_args(out))
+
+    assert code == 130
+    assert err.strip().splitlines()[-1] == f"interrupted: stopped after the run had finished; it is complete in {out}"
+    assert {p.name for p in out.iterdir()} == RUN_FILES
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]

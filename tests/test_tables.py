@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import sys
 from pathlib import Path
 
@@ -281,3 +282,50 @@ def test_fewer_than_two_shared_genes():
 def test_two_shared_genes_are_enough():
     require_shared_genes(pd.Index(["TP53", "MYC", "A"]), pd.Index(["MYC", "TP53", "B"]),
                          descriptor="mine.csv", assay="screen.tsv")
+
+
+# Files that are not tables at all, or that cannot be read
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path):
+    fifo = tmp_path / "screen.csv"
+    os.mkfifo(fifo)
+
+    assert "is not a regular file" in refusal(read_descriptor_file, fifo)
+
+
+def test_a_directory_is_refused(tmp_path):
+    folder = tmp_path / "screen.csv"
+    folder.mkdir()
+
+    assert "is a directory" in refusal(read_assay_file, folder)
+
+
+def test_a_table_that_cannot_be_opened_names_permissions(tmp_path, monkeypatch):
+    path = write(tmp_path / "d.csv", DESCRIPTOR_CSV)
+    real = Path.open
+
+    def denied(self, *args, **kwargs):
+        if self == path:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", denied)
+
+    message = refusal(read_descriptor_file, path)
+    assert "cannot read the file (Permission denied); check its permissions" in message
+
+
+def test_a_header_with_nul_bytes_is_not_a_text_table(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_bytes(b"gene,f1,f2\x00\nTP53,1,2\nMYC,3,4\n")
+
+    assert "NUL bytes" in refusal(read_descriptor_file, path)
+
+
+@pytest.mark.parametrize("reader", [read_descriptor_file, read_assay_file])
+def test_a_number_beyond_float32_is_refused_before_it_becomes_infinite(tmp_path, reader):
+    path = write(tmp_path / "d.csv", "gene,f1\nTP53,-1e39\nMYC,3\nKRAS,4\n")
+
+    message = refusal(reader, path)
+    assert "beyond ±3.4e+38" in message and "'TP53'" in message and "rescale" in message
