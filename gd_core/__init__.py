@@ -1,8 +1,21 @@
-"""gd core: hookspecs, plugin host, registries, data contracts, the active-learning loop and the CLI."""
+"""gd core: hookspecs, plugin host, registries, data contracts, the active-learning loop and the CLI.
 
-from gd_core.data import Dataset, Pool, Truth
-from gd_core.errors import GdError
-from gd_core.hookspecs import hookimpl
+The public names below are imported on first use (PEP 562), so ``import gd_core`` alone — as the ``gd``
+command does before it can handle Ctrl-C — loads no pandas or numpy.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["Dataset", "GdError", "Pool", "Truth", "hookimpl", "__version__"]
+_PUBLIC = {"Dataset": "gd_core.data", "Pool": "gd_core.data", "Truth": "gd_core.data",
+           "GdError": "gd_core.errors", "hookimpl": "gd_core.hookspecs"}
+__all__ = [*sorted(_PUBLIC), "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'gd_core' has no attribute {name!r}")

@@ -29,8 +29,8 @@ if TYPE_CHECKING:  # imported where used, to keep `gd --help` fast
 # paper's Bayesian network and its canonical uncertainty acquisition.
 DEFAULTS = {"assay": "schmidt_2021_il2", "descriptor": "gene_ontology", "model": "bnn",
             "acquisition": "topuncertain"}
-stdout = Console()
-stderr = Console(stderr=True)
+stdout = Console(emoji=False)  # ":name:" in a gene or path is text, not an emoji
+stderr = Console(stderr=True, emoji=False)
 # One wording for `gd run` and `gd sweep`, so the two helps cannot drift apart.
 TEST_FRACTION_HELP = "Share of the aligned genes held out for testing, strictly between 0 and 1."
 HIT_FRACTION_HELP = "Share of the non-test genes, by |y|, that are hits: above 0 and at most 1."
@@ -354,11 +354,11 @@ def json_value(value: Any) -> Any:
 
 
 def _error(message: str) -> None:
-    stderr.print(f"[red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
+    stderr.print(f"[red]error:[/] {escape(message)}", soft_wrap=True, highlight=False, emoji=False)
 
 
 def _interrupted(message: str) -> None:
-    stderr.print(f"[yellow]interrupted:[/] {escape(message)}", soft_wrap=True, highlight=False)
+    stderr.print(f"[yellow]interrupted:[/] {escape(message)}", soft_wrap=True, highlight=False, emoji=False)
 
 
 class _StopSignals:

@@ -26,7 +26,7 @@ from gd_core.errors import GdError
 from gd_core.plugins import PluginHost
 from gd_core.registry import Entry
 
-stdout = Console()
+stdout = Console(emoji=False)  # ":name:" in a gene or path is text, not an emoji
 _DATA_KINDS = ("assay", "descriptor")
 
 

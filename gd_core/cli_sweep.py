@@ -17,8 +17,8 @@ from gd_core.cli import HIT_FRACTION_HELP, TEST_FRACTION_HELP
 from gd_core.errors import GdError, Interrupted
 from gd_core.plugins import PluginHost
 
-stdout = Console()
-stderr = Console(stderr=True)
+stdout = Console(emoji=False)  # ":name:" in a gene or path is text, not an emoji
+stderr = Console(stderr=True, emoji=False)
 EXECUTORS = ("local", "dask")
 FORMATS = ("table", "markdown", "csv")
 CSV_TABLES = ("summary", "differences", "baselines")  # gd report --format csv --what
@@ -69,6 +69,7 @@ def add_sweep_commands(app: typer.Typer, host: PluginHost) -> None:
         from gd_core.cli import parse_params, parse_split_seed
         from gd_core.plugins import load_plugin_file
         from gd_core.sweep import SweepSpec, SweepStore, expand, read_spec, run_sweep
+        from gd_core.results import Unwritable
 
         for path in plugin or []:
             load_plugin_file(host, path)
@@ -84,6 +85,14 @@ def add_sweep_commands(app: typer.Typer, host: PluginHost) -> None:
         grid = expand(SweepSpec().updated(values).updated(given).updated({"params": params}),
                       host.registries)
         chosen = _executor(executor, jobs, scheduler, len(grid.runs))
+        # Refuse what cannot run before anything is printed or made: a refusal stays one line.
+        _refuse_an_empty_grid(grid)
+        SweepStore(out).check()
+        if not dry_run:
+            try:
+                out.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise Unwritable(out, exc) from None
         _show_grid(grid)
         if dry_run:
             _show_states(grid, out)
@@ -307,12 +316,18 @@ def _executor(name: str, jobs: int | None, scheduler: str | None, n_runs: int) -
     return SerialExecutor() if jobs == 1 else LocalExecutor(jobs)
 
 
+def _refuse_an_empty_grid(grid: Any) -> None:
+    if not grid.runs:
+        reasons = sorted({skip.reason for skip in grid.skipped})
+        more = f"; and {len(reasons) - 2} more" if len(reasons) > 2 else ""
+        raise GdError(f"every combination of this grid is incompatible ({'; '.join(reasons[:2])}{more}); choose "
+                      "other models or acquisitions")
+
+
 def _show_grid(grid: Any) -> None:
     for skip in grid.skipped:
         stderr.print(f"[yellow]skipped[/] {skip.model} × {skip.acquisition}: {escape(skip.reason)}",
                      highlight=False)
-    if not grid.runs:
-        raise GdError("every combination of this grid is incompatible; choose other models or acquisitions")
     axes = {name: sorted({str(getattr(c, name)) for c in grid.runs}, key=lambda v: (len(v), v))
             for name in ("assay", "descriptor", "model", "acquisition", "batch_size", "seed")}
     shown = ", ".join(f"{len(v)} {k.replace('_', ' ')}{'s' if len(v) != 1 else ''}" for k, v in axes.items())

@@ -121,7 +121,7 @@ def notice(message: str) -> None:
     from rich.markup import escape
 
     log.info(message)
-    Console(stderr=True).print(f"[dim]{escape(message)}[/]", soft_wrap=True, highlight=False)
+    Console(stderr=True, emoji=False).print(f"[dim]{escape(message)}[/]", soft_wrap=True, highlight=False)
 
 
 def file_mode() -> int:

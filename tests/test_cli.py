@@ -448,3 +448,33 @@ def test_list_of_an_unknown_kind_or_name_is_one_line_with_the_closest(capsys, ar
 
     assert code == 1 and stdout == ""
     assert culprit in only_error_line(stderr)
+
+
+def test_ctrl_c_while_gd_starts_is_one_line_and_exit_130():
+    """A Ctrl-C while the CLI's libraries import (before gd's own handler exists) is still a line, not a traceback."""
+    code = ("import sys, gd_core.launch\n"
+            "class Stop:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name == 'gd_core.cli':\n"
+            "            raise KeyboardInterrupt\n"
+            "sys.meta_path.insert(0, Stop())\n"
+            "gd_core.launch.main()\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 130
+    assert done.stderr.startswith("interrupted: ") and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_importing_gd_core_loads_no_numerical_library():
+    """`import gd_core` (what the console script does first) stays light; the public names still resolve."""
+    code = ("import sys, gd_core\n"
+            "heavy = sorted(m for m in ('numpy', 'pandas', 'torch', 'sklearn') if m in sys.modules)\n"
+            "from gd_core import GdError, hookimpl, Dataset\n"
+            "print(heavy, GdError.__name__, Dataset.__name__)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["[]", "GdError", "Dataset"], done.stderr
+
+
+def test_colons_in_a_message_are_not_turned_into_emoji(tmp_path, capsys):
+    """A culprit like 'a:x:b' is printed as typed: rich would render ':x:' as an emoji."""
+    code, _, err = gd(capsys, ["run", "--model", "bnn:x:y", "--out", str(tmp_path / "r")])
+    assert code == 1 and "bnn:x:y" in err

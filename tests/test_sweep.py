@@ -890,3 +890,20 @@ def test_a_worker_reads_a_user_table_again_when_the_file_changes(tmp_path, built
     again = prepare(config, builtin_host.registries, cache=cache)
 
     assert cache.loads == 2 and not np.array_equal(again.dataset.y, first.dataset.y)
+
+
+def test_a_sweep_refused_for_its_out_or_its_grid_prints_only_the_error_line(tmp_path, capsys):
+    """The grid summary and skip lines come after every refusal, so a refused sweep is one line and makes nothing."""
+    (tmp_path / "afile").write_text("notes\n")
+    base = ["sweep", "--assay", "simulated", "--descriptor", "simulated", "--seeds", "1", "--cycles", "1"]
+    cases = {
+        "an --out that is a file": ([*base, "--out", str(tmp_path / "afile")], "is a file"),
+        "an --out that holds other things": ([*base, "--out", str(tmp_path)], "holds no gd sweep"),
+        "a grid with no compatible pair": ([*base, "--out", str(tmp_path / "new"), "--model", "random_forest",
+                                            "--acquisition", "badge"], "badge needs gradient_embedding"),
+    }
+    for name, (argv, expected) in cases.items():
+        code, _, err = gd(capsys, argv)
+        assert code == 1, name
+        assert err.strip().count("\n") == 0 and err.startswith("error: ") and expected in err, (name, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]

@@ -1,6 +1,6 @@
 """The hostile audit of gd: bad inputs and faults, each run against the installed ``gd``, counted and listed.
 
-    python -m tools.audit [--only PATTERN] [--json FILE] [--jobs N] [--keep]
+    python -m tools.audit [--only PATTERN] [--json FILE] [--jobs N] [--keep] [--list] [--problems-only]
 
 Every case runs real ``gd`` subprocesses (``.venv/bin/gd``) in a private sandbox (``GD_LOAD_PLUGINS=""``, its
 own GD_DATA_DIR, HOME and working directory under a temporary directory), never the user's files.
@@ -194,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gd", type=Path, default=REPO / ".venv" / "bin" / "gd", help="the gd executable")
     parser.add_argument("--keep", action="store_true", help="keep the sandboxes (their path is printed)")
     parser.add_argument("--list", action="store_true", help="list the selected cases and exit")
+    parser.add_argument("--problems-only", action="store_true",
+                        help="show only the cases that are not clean or survived in the table (the totals count all)")
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
@@ -208,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--only {args.only!r} matches no case; see --list")
     started = time.monotonic()
     records = audit(inputs, faults, jobs=args.jobs, gd=args.gd.resolve(), keep=args.keep)
-    print_table(records)
+    print_table([r for r in records if not args.problems_only or r["outcome"] not in ("clean", "survived")])
     for line in breakdown(records):
         print(line)
     print(f"audit of {len(records)} cases took {time.monotonic() - started:.0f}s with --jobs {args.jobs}")

@@ -35,11 +35,13 @@ WIDE = "240"  # COLUMNS for gd: a terminal wide enough that rich never breaks on
 # resource limits, then become gd (same pid). A launcher rather than preexec_fn, which is unsafe with threads.
 _LAUNCHER = """
 import ctypes, json, os, resource, sys
+LAUNCHER_FAILED = "audit launcher:"
 spec = json.loads(sys.argv[1])
 if os.geteuid() == 0:
     libc = ctypes.CDLL(None, use_errno=True)
     for capability in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
-        libc.prctl(24, capability, 0, 0, 0)  # PR_CAPBSET_DROP: gone from gd and all its children
+        if libc.prctl(24, capability, 0, 0, 0) != 0:  # PR_CAPBSET_DROP: gone from gd and all its children
+            sys.exit(f"{LAUNCHER_FAILED} cannot drop capability {capability}: {os.strerror(ctypes.get_errno())}")
 for name, value in spec["limits"].items():
     resource.setrlimit(getattr(resource, name), (value, value))
 os.execv(sys.argv[2], sys.argv[2:])
@@ -289,6 +291,8 @@ class Sandbox:
             rc = None
         out, err = (path.read_bytes().decode(errors="replace")
                     for path in proc.audit_output)  # type: ignore[attr-defined]
+        if err.startswith("audit launcher:"):
+            raise SetupError(err.strip())
         return Result(list(proc.audit_argv), rc, out, err,  # type: ignore[attr-defined]
                       time.monotonic() - proc.audit_started, group_left(proc.pid))  # type: ignore[attr-defined]
 

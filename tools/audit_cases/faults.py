@@ -643,7 +643,8 @@ def read_only_sweep(box: Sandbox) -> Verdict:
 SIGNALS: Sequence[tuple[str, int]] = (("sigint", signal.SIGINT), ("sigterm", signal.SIGTERM),
                                       ("sigkill", signal.SIGKILL), ("sighup", signal.SIGHUP))
 FAULTS: list[Fault] = [
-    *[Fault(f"run.{name}", f"{name.upper()} of gd run mid-run (SIGINT to its process group, as Ctrl-C does)",
+    *[Fault(f"run.{name}", f"{name.upper()} of gd run mid-run" + (" (to its process group, as Ctrl-C does)"
+                                                                  if sig == signal.SIGINT else ""),
             run_signalled(sig)) for name, sig in SIGNALS],
     *[Fault(f"run.force.{name}", f"{name.upper()} of gd run --force replacing a finished run",
             run_signalled(sig, force=True)) for name, sig in SIGNALS[:3]],
