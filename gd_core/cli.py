@@ -242,7 +242,7 @@ def build_app(host: PluginHost) -> typer.Typer:
             except GdError:
                 raise
             except Exception as exc:
-                raise GdError(f"run failed: {type(exc).__name__}: {exc} (traceback in {run_dir.log_path})") from exc
+                raise GdError(f"run failed: {failure_text(exc)} (traceback in {run_dir.log_path})") from exc
         except KeyboardInterrupt:
             raise Interrupted(_what_an_interrupted_run_left(run_dir)) from None
         finally:
@@ -257,6 +257,13 @@ def build_app(host: PluginHost) -> typer.Typer:
     add_sweep_commands(app, host)
     host.add_commands(app)
     return app
+
+
+def failure_text(exc: BaseException) -> str:
+    """How a run's exception reads in one line: a component's own error already names itself."""
+    from gd_core.loop import ComponentError
+
+    return str(exc) if isinstance(exc, ComponentError) else f"{type(exc).__name__}: {exc}"
 
 
 def _what_an_interrupted_run_left(run_dir: Any) -> str:

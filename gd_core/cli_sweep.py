@@ -89,6 +89,8 @@ def add_sweep_commands(app: typer.Typer, host: PluginHost) -> None:
         _refuse_an_empty_grid(grid)
         SweepStore(out).check()
         if not dry_run:
+            if hasattr(chosen, "connect"):
+                chosen.connect()  # an unreachable --scheduler is refused here, not after the grid is shown
             try:
                 out.mkdir(parents=True, exist_ok=True)
             except OSError as exc:

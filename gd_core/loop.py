@@ -6,9 +6,10 @@ import functools
 import json
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -248,7 +249,8 @@ def prepare(config: RunConfig, registries: Registries, *, on_status: Callable[[s
     if needed > len(pool):
         raise GdError(
             f"--batch-size {config.batch_size} × --cycles {config.cycles} = {needed} genes, but only {len(pool)} "
-            f"of the {dataset.n} aligned genes are outside the test set; lower --batch-size or --cycles"
+            f"of the {dataset.n} genes of assay '{config.assay}' found in descriptor '{config.descriptor}' are "
+            "outside the test set; lower --batch-size, --cycles or --test-fraction"
         )
     hits = top_hits(dataset.y, pool, config.hit_fraction)
     initial = np.random.default_rng([config.seed, _INITIAL]).choice(pool, config.batch_size, replace=False)
@@ -270,6 +272,26 @@ def execute(plan: Plan, *, on_cycle: Callable[[CycleReport], None] | None = None
         return _execute(plan, on_cycle)
 
 
+class ComponentError(Exception):
+    """A model, acquisition or metric raised something other than a GdError while the loop called it.
+
+    The message names the component, the plugin that registered it, the call and the cycle; the original
+    exception is chained (``__cause__``) so run.log and failure.json keep its traceback.
+    """
+
+
+@contextmanager
+def _blaming(entry: Entry, call: str, cycle: int) -> Iterator[None]:
+    """Re-raise a component's own exception as a ComponentError that says whose it was and where."""
+    try:
+        yield
+    except (GdError, KeyboardInterrupt, MemoryError):
+        raise
+    except Exception as exc:
+        raise ComponentError(f"{entry.kind} '{entry.name}' ({entry.origin}) raised in {call} in cycle {cycle}: "
+                             f"{type(exc).__name__}: {exc}") from exc
+
+
 def _execute(plan: Plan, on_cycle: Callable[[CycleReport], None] | None) -> RunResult:
     config, data = plan.config, plan.dataset
     started = time.perf_counter()
@@ -286,22 +308,27 @@ def _execute(plan: Plan, on_cycle: Callable[[CycleReport], None] | None) -> RunR
         acquired = np.concatenate(batches)
         t0 = time.perf_counter()
         model = model_entry.create(**config.params.get("model", {}))
-        model.fit(X[acquired], data.y[acquired], np.random.default_rng([config.seed, _MODEL, cycle]))
+        with _blaming(model_entry, "fit", cycle):
+            model.fit(X[acquired], data.y[acquired], np.random.default_rng([config.seed, _MODEL, cycle]))
         fit_seconds = time.perf_counter() - t0
 
         pool = Pool(X=X, genes=data.genes, available=np.flatnonzero(available), acquired=acquired, cycle=cycle)
         truth = Truth(X[plan.test], data.y[plan.test], plan.test, plan.hits, model, config.model)
-        _check_predictions(truth, model_entry, cycle)
+        with _blaming(model_entry, "predict", cycle):
+            _check_predictions(truth, model_entry, cycle)
         values = {}
         for name, metric in plan.metrics.items():
-            values[name] = _metric_value(metric(pool, model, truth), plan.entries[f"metric:{name}"], cycle)
+            with _blaming(plan.entries[f"metric:{name}"], "its computation", cycle):
+                value = metric(pool, model, truth)
+            values[name] = _metric_value(value, plan.entries[f"metric:{name}"], cycle)
             rows.append((cycle, len(acquired), name, values[name]))
 
         t1 = time.perf_counter()
         if cycle < config.cycles - 1:
             rng = np.random.default_rng([config.seed, _ACQUIRE, cycle])
             try:
-                batch = acquisition.select(pool, model, config.batch_size, rng)
+                with _blaming(plan.entries["acquisition"], "select", cycle):
+                    batch = acquisition.select(pool, model, config.batch_size, rng)
             except GdError as exc:  # e.g. the model's samples were NaN: say which model and plugin gave them
                 raise GdError(f"cycle {cycle}, acquisition '{config.acquisition}' with model '{config.model}' "
                               f"({model_entry.origin}): {exc}") from None

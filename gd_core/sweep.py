@@ -27,8 +27,8 @@ from typing import Any, Callable, Iterator, Sequence
 
 from gd_core.data import CAPABILITIES, capabilities_of, check_compatible
 from gd_core.errors import GdError
-from gd_core.loop import (DEFAULT_METRICS, PARAM_KINDS, SPLIT_FOLLOWS_SEED, DatasetCache, RunConfig, check_settings,
-                          dataset_entry, is_fraction, is_split_seed, is_whole)
+from gd_core.loop import (DEFAULT_METRICS, PARAM_KINDS, SPLIT_FOLLOWS_SEED, ComponentError, DatasetCache, RunConfig,
+                          check_settings, dataset_entry, is_fraction, is_split_seed, is_whole)
 from gd_core.registry import Registries, check_params, closest, literal
 from gd_core.results import (FAILURE, MANIFEST, FileLock, LockBusy, Unwritable, file_in_the_way, process_alive,
                              remove_stale, write_atomic)
@@ -552,7 +552,7 @@ def _run_alone(task: RunTask) -> Outcome:
             result = execute(plan)
             run_dir.commit(result, build_manifest(result, started=started, command=list(task.command)))
     except Exception as exc:  # noqa: BLE001 — any failure of one run is recorded and the sweep goes on
-        error = str(exc) if isinstance(exc, Unwritable) else f"{type(exc).__name__}: {exc}"
+        error = str(exc) if isinstance(exc, (Unwritable, ComponentError)) else f"{type(exc).__name__}: {exc}"
         unwritable = exc.why if isinstance(exc, Unwritable) else ""
         record = None
         try:
@@ -736,7 +736,18 @@ class DaskExecutor:
         self.scheduler = scheduler
         self.jobs = jobs
         self._client = client
+        self._connected: Any = None  # the client connect() made, used (and closed) by map()
         self._notify = notify or _to_stderr
+
+    def connect(self) -> None:
+        """Reach ``--scheduler`` now, so an unreachable one is refused before the sweep prints or writes anything."""
+        if self.scheduler is None or self._client is not None or self._connected is not None:
+            return
+        try:
+            from distributed import Client
+        except ImportError:
+            raise GdError("the dask executor needs dask.distributed; pip install 'dask[distributed]'") from None
+        self._connected = _connect(Client, self.scheduler)
 
     def threads(self) -> int | None:
         """The thread limit per run: a LocalCluster shares this machine; a real cluster sets its own."""
@@ -758,7 +769,8 @@ class DaskExecutor:
             if self.scheduler is None:
                 cluster, client = _local_cluster(Client, self.jobs)
             else:
-                client = _connect(Client, self.scheduler)
+                client = self._connected or _connect(Client, self.scheduler)
+                self._connected = None
         # Workers of an existing cluster come and go (batch jobs may wait in a queue for hours): the sweep
         # waits for them rather than time out, and says so.
         watch = _WorkerWatch(client, self.scheduler, self._notify) if self.scheduler and not self._client else None

@@ -271,9 +271,11 @@ def test_an_unreachable_scheduler_is_one_line_naming_it(tmp_path, capsys, monkey
         scheduler = str(tmp_path / "sched.json")
     code, _, err = gd(capsys, sweep_args(tmp_path / "sweep", "--executor", "dask", "--scheduler", scheduler))
     assert code == 1
-    [line] = [line for line in err.splitlines() if line.startswith("error:")]
+    [line] = err.strip().splitlines()  # refused before the grid is shown: the error is the only line
+    assert line.startswith("error: ")
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:1" in line and "--scheduler" in line
     assert (f"read from --scheduler {scheduler}" in line) == in_file
+    assert not (tmp_path / "sweep").exists()
 
 
 # -------------------------------------------------------------------------------------------- a real cluster

@@ -261,6 +261,8 @@ def test_a_run_that_fails_midway_publishes_nothing_and_keeps_its_log(tmp_path, c
     assert code == 1
     error = the_error(err)
     assert "RuntimeError" in error and "fit exploded at cycle 2" in error and str(staging / "run.log") in error
+    # The line names the component that raised, its plugin, the call and the cycle.
+    assert "model 'fragile' (plugin 'Fragile') raised in fit in cycle 2: RuntimeError" in error
     assert not out.exists()
     assert {p.name for p in staging.iterdir()} == {"run.log"}
     log = (staging / "run.log").read_text()
@@ -686,3 +688,25 @@ def test_ctrl_c_while_a_run_is_moved_into_place_waits_for_the_move_and_says_the_
     assert err.strip().splitlines()[-1] == f"interrupted: stopped after the run had finished; it is complete in {out}"
     assert {p.name for p in out.iterdir()} == RUN_FILES
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+class Dividing:
+    """Registers acquisition 'divides', which fails with a bug of its own."""
+
+    @hookimpl
+    def gd_register_acquisitions(self, register):
+        register("divides", Divides)
+
+
+class Divides:
+    requires = ()
+
+    def select(self, pool, model, batch_size, rng):
+        return 1 / 0
+
+
+def test_an_acquisition_that_raises_is_named_with_its_plugin_and_cycle(tmp_path, capsys, monkeypatch, host_with):
+    monkeypatch.setattr(cli, "PluginHost", lambda: host_with(Dividing(), builtins=True))
+    code, _, err = gd(capsys, run_args(tmp_path / "run", acquisition="divides"))
+    assert code == 1
+    assert "acquisition 'divides' (plugin 'Dividing') raised in select in cycle 0: ZeroDivisionError" in the_error(err)
