@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import threading
+import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -202,6 +203,10 @@ def build_app(host: PluginHost) -> typer.Typer:
         from gd_core.results import RunDirectory, Unwritable, build_manifest
 
         run_dir = None
+        # With --json, stdout carries only the JSON: whatever plugin code prints goes to stderr.
+        quiet_stdout = contextlib.ExitStack()
+        if as_json:
+            quiet_stdout.enter_context(contextlib.redirect_stdout(sys.stderr))
         try:
             for path in plugin or []:
                 load_plugin_file(host, path)
@@ -239,13 +244,18 @@ def build_app(host: PluginHost) -> typer.Typer:
                 run_dir.discard()  # its files are incomplete, and on a full disk the space is better freed
                 raise GdError(f"cannot write --out {out} (in {exc.place.resolve()}): {exc.why}; nothing was "
                               f"published; {exc.way_out}") from None
-            except GdError:
+            except Interrupted:
                 raise
+            except GdError as exc:  # raised mid-run (e.g. NaN predictions): say where the partial run's log is
+                if run_dir.log_path is None or not run_dir.log_path.exists():
+                    raise
+                raise GdError(f"{exc} (log of the partial run in {run_dir.log_path})") from None
             except Exception as exc:
                 raise GdError(f"run failed: {failure_text(exc)} (traceback in {run_dir.log_path})") from exc
         except KeyboardInterrupt:
             raise Interrupted(_what_an_interrupted_run_left(run_dir)) from None
         finally:
+            quiet_stdout.close()
             if run_dir is not None:
                 run_dir.release()
         _show_result(result, out, as_json)
@@ -415,6 +425,12 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:  # while plugins load, before any command runs
         _interrupted("stopped before doing anything")
         sys.exit(stop.exit_code)
+    except SystemExit as exc:  # gd's own exits happen below: this one came from a plugin's code
+        frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+        where = f" in {frame.filename}:{frame.lineno}" if frame else ""
+        _error(f"stopped by sys.exit({exc.code!r}) called{where}; a plugin must raise an exception instead of "
+               "exiting (nothing was published)")
+        sys.exit(1)
     except Exception as exc:
         # Usage errors from typer's parser carry their own message; anything else is a bug of ours.
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):

@@ -235,12 +235,15 @@ def add_data_commands(app: typer.Typer, host: PluginHost) -> None:
         file: Annotated[Path, typer.Argument(help="Output .csv, .csv.gz, .tsv or .parquet file.")],
         kind: Annotated[Optional[str], typer.Option(help="assay or descriptor, for a name that is both.")] = None,
         param: Annotated[Optional[list[str]], typer.Option(help="KEY=VALUE for the dataset's factory.")] = None,
+        force: Annotated[bool, typer.Option("--force", help="Replace FILE if it exists.")] = False,
     ) -> None:
         """Write the processed, harmonised table: column `gene`, then the value or feature columns."""
         import pandas as pd
 
         from gd_core.cli import parse_params
 
+        if file.is_file() and not force:  # it may be the user's own table: replacing it is asked for, not assumed
+            raise GdError(f"{file} exists; pass --force to replace it, or choose another file name")
         entry = find_dataset(host, name, kind)
         for item in param or []:  # checked here: parse_params would name the KIND. prefix added below
             if not item.partition("=")[0].strip() or "=" not in item:

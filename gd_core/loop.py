@@ -372,6 +372,8 @@ def _metric_value(value: Any, entry: Entry, cycle: int) -> float:
     """A metric's value as a float: NaN is allowed and means undefined (e.g. spearman of a constant
     prediction); anything not a number, or infinite, fails the run naming the metric and its plugin."""
     try:
+        if isinstance(value, (str, bytes, bool, np.bool_)):  # float() would read "0.5" and True as numbers
+            raise TypeError
         number = float(value)
     except (TypeError, ValueError):
         raise GdError(f"metric '{entry.name}' ({entry.origin}) returned {type(value).__name__}, not a number, in "

@@ -39,6 +39,7 @@ from gd_core.loop import Plan, RunResult
 
 MANIFEST = "config.json"
 FAILURE = "failure.json"
+RUN_FILES = frozenset({MANIFEST, "metrics.csv", "selections.csv", "run.log", FAILURE})  # all gd puts in a run
 RUN_LOG = "run.log"
 _PACKAGES = ("gd", "numpy", "pandas", "scikit-learn", "scipy", "pluggy", "torch")
 log = logging.getLogger("gd")
@@ -278,6 +279,9 @@ class RunDirectory:
                 raise GdError(f"--out {self.out} is being written by another gd process{holder}; wait for it to "
                               "finish, or choose another --out") from None
             except OSError as exc:
+                if exc.errno == errno.ENAMETOOLONG:  # the lock file's name is --out's name and a few characters
+                    raise GdError(f"--out {self.out}: the name is too long for the file system "
+                                  f"({len(self.out.name)} characters); choose a shorter --out") from None
                 raise Unwritable(parent, exc) from None
         try:
             remove_stale(parent, self.out.name, ours_too=self._lock is not None)
@@ -428,6 +432,16 @@ def _check_target(target: Path, *, replace_finished: bool, option: str) -> None:
             raise GdError(f"{option}{target} is inside {blocking}, which is a file; choose another place")
         if target.exists() and not target.is_dir():
             raise GdError(f"{option}{target} is a file; give a directory path")
+        run = enclosing_run(target)
+        if run is not None:
+            raise GdError(f"{option}{target} is inside the gd run {run}; choose a place outside it (a --force "
+                          "of that run would delete it)")
+        foreign = sorted(p.name for p in target.iterdir()) if target.is_dir() else []
+        foreign = [name for name in foreign if name not in RUN_FILES]
+        if foreign and ((target / MANIFEST).exists() or (target / FAILURE).exists()):
+            shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+            raise GdError(f"{option}{target} holds a gd run and files gd did not write ({shown}); move them out "
+                          "or choose another directory")
         if target.is_dir() and any(target.iterdir()) and not (target / FAILURE).exists():
             if not (target / MANIFEST).exists():
                 raise GdError(f"{option}{target} is not empty and holds no gd run; choose a new or empty directory")
@@ -437,6 +451,14 @@ def _check_target(target: Path, *, replace_finished: bool, option: str) -> None:
     except OSError as exc:
         raise GdError(f"cannot read {option}{target}: {exc.strerror}; choose a directory you can read and "
                       "write") from None
+
+
+def enclosing_run(path: Path) -> Path | None:
+    """The nearest parent of ``path`` that holds a gd run (finished or failed), if any: nothing may go inside one."""
+    for place in path.parents:
+        if (place / MANIFEST).is_file() or (place / FAILURE).is_file():
+            return place
+    return None
 
 
 def file_in_the_way(path: Path) -> Path | None:

@@ -30,8 +30,8 @@ from gd_core.errors import GdError
 from gd_core.loop import (DEFAULT_METRICS, PARAM_KINDS, SPLIT_FOLLOWS_SEED, ComponentError, DatasetCache, RunConfig,
                           check_settings, dataset_entry, is_fraction, is_split_seed, is_whole)
 from gd_core.registry import Registries, check_params, closest, literal
-from gd_core.results import (FAILURE, MANIFEST, FileLock, LockBusy, Unwritable, file_in_the_way, process_alive,
-                             remove_stale, write_atomic)
+from gd_core.results import (FAILURE, MANIFEST, FileLock, LockBusy, Unwritable, enclosing_run, file_in_the_way,
+                             process_alive, remove_stale, write_atomic)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -119,7 +119,7 @@ def read_spec(path: Path) -> SpecFile:
     """
     path = Path(path)
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = path.read_bytes().decode("utf-8-sig")  # a byte-order mark (some Windows editors write one) is not TOML
     except FileNotFoundError:
         raise GdError(f"spec file {path} does not exist; give the path of a TOML file") from None
     except IsADirectoryError:
@@ -140,7 +140,8 @@ def read_spec(path: Path) -> SpecFile:
         if key not in SPEC_KEYS:
             meant = closest(key, list(SPEC_KEYS))
             hint = f"did you mean '{meant}'? " if meant else ""
-            raise GdError(f"spec file {path}: unknown key '{key}'; {hint}(known keys: {', '.join(SPEC_KEYS)})")
+            raise GdError(f"spec file {path}: unknown key '{key}'; {hint}the known keys are "
+                          f"{', '.join(SPEC_KEYS)}")
         if key in _LIST_KEYS and isinstance(value, (str, int)) and not isinstance(value, bool):
             value = [value]  # one name or batch size needs no list
         elif key == "cycles" and value == "paper":
@@ -371,6 +372,9 @@ class SweepStore:
                 raise GdError(f"--out {self.root} is a file; give a directory path")
             if blocking is not None:
                 raise GdError(f"--out {self.root} is inside {blocking}, which is a file; choose another place")
+            run = enclosing_run(self.root)
+            if run is not None:
+                raise GdError(f"--out {self.root} is inside the gd run {run}; choose a place outside it")
             ours = (self.root / SWEEP_FILE).exists() or (self.root / LOCK).exists()  # LOCK: a sweep that just began
             if self.root.is_dir() and any(self.root.iterdir()) and not ours:
                 raise GdError(f"--out {self.root} is not empty and holds no gd sweep; choose a new or empty directory")

@@ -478,3 +478,43 @@ def test_colons_in_a_message_are_not_turned_into_emoji(tmp_path, capsys):
     """A culprit like 'a:x:b' is printed as typed: rich would render ':x:' as an emoji."""
     code, _, err = gd(capsys, ["run", "--model", "bnn:x:y", "--out", str(tmp_path / "r")])
     assert code == 1 and "bnn:x:y" in err
+
+
+@pytest.mark.parametrize("code", ["0", "3"])
+def test_a_plugin_that_calls_sys_exit_is_one_error_line_not_a_silent_exit(tmp_path, capsys, code):
+    plugin = tmp_path / "quits.py"
+    plugin.write_text(f"import sys\nsys.exit({code})\n")
+    status, _, err = gd(capsys, run_args(tmp_path / "run", "--plugin", str(plugin)))
+    assert status == 1
+    assert err.startswith(f"error: stopped by sys.exit({code}) called in {plugin}:2") and err.count("\n") == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_run_json_stays_json_when_a_plugin_prints(tmp_path, capsys):
+    plugin = tmp_path / "chatty.py"
+    plugin.write_text("from gd_core import hookimpl\n"
+                      "print('hello from plugin')\n"
+                      "class First:\n"
+                      "    requires = ()\n"
+                      "    def select(self, pool, model, batch_size, rng):\n"
+                      "        print('selecting')\n"
+                      "        return pool.available[:batch_size]\n"
+                      "@hookimpl\n"
+                      "def gd_register_acquisitions(register):\n"
+                      "    register('first', First)\n")
+    code, out, err = gd(capsys, run_args(tmp_path / "run", "--plugin", str(plugin), "--json", acquisition="first"))
+    assert code == 0 and json.loads(out)["out"] == str(tmp_path / "run")
+    assert "hello from plugin" in err and "selecting" in err
+
+
+def test_a_run_refused_mid_way_says_where_its_partial_log_is(tmp_path, capsys):
+    plugin = tmp_path / "nanny.py"
+    plugin.write_text("import numpy as np\nfrom gd_core import hookimpl\n"
+                      "class Nanny:\n"
+                      "    def fit(self, X, y, rng):\n        return self\n"
+                      "    def predict(self, X):\n        return np.full(len(X), np.nan)\n"
+                      "@hookimpl\ndef gd_register_models(register):\n    register('nanny', Nanny)\n")
+    code, _, err = gd(capsys, run_args(tmp_path / "run", "--plugin", str(plugin), model="nanny"))
+    assert code == 1 and "model 'nanny'" in err and "non-finite" in err
+    log = Path(err.rsplit("log of the partial run in ", 1)[1].rstrip(")\n"))
+    assert log.is_file() and "Traceback" not in err and not (tmp_path / "run").exists()

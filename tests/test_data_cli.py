@@ -62,6 +62,16 @@ def test_data_export_writes_gene_then_values_matching_the_assay(tmp_path, capsys
     assert (table["value"] - expected.to_numpy()).abs().max() < 1e-12
 
 
+def test_data_export_keeps_an_existing_file_unless_forced(tmp_path, capsys):
+    out = tmp_path / "mine.csv"
+    out.write_text("gene,value\nMYGENE,1\n")
+    code, _, stderr = gd(capsys, ["data", "export", "schmidt_2021_il2", str(out)])
+    assert code == 1 and stderr.startswith(f"error: {out} exists; pass --force") and stderr.count("\n") == 1
+    assert out.read_text() == "gene,value\nMYGENE,1\n"
+    assert gd(capsys, ["data", "export", "schmidt_2021_il2", str(out), "--force"])[0] == 0
+    assert len(pd.read_csv(out)) > 10_000
+
+
 def test_data_export_of_a_descriptor_passes_parameters(tmp_path, capsys):
     out = tmp_path / "sim.tsv"
     code, _, _ = gd(capsys, ["data", "export", "simulated", str(out), "--kind", "descriptor",

@@ -631,6 +631,10 @@ def test_a_metric_returning_infinity_fails_the_run_but_nan_is_recorded_as_undefi
         faulty_run(host, metrics=("faulty",), metric=float("inf"))
     recorded = faulty_run(host, metrics=("faulty",), metric=float("nan")).metrics
     assert recorded["value"].isna().all() and len(recorded) == 4
+    # Text and booleans are not numbers, though float() would read "0.5" and True as 0.5 and 1.0.
+    for value, kind in (("0.5", "str"), (True, "bool"), (np.bool_(False), "bool")):
+        with pytest.raises(GdError, match=f"metric 'faulty' \\(plugin 'Faulty'\\) returned {kind}, not a number"):
+            faulty_run(host, metrics=("faulty",), metric=value)
 
 
 def test_metrics_are_built_when_the_run_is_planned(host_with):

@@ -21,7 +21,7 @@ import pytest
 
 from gd_core import GdError, cli, hookimpl
 from gd_core.loop import RunConfig, prepare
-from gd_core.results import RunDirectory
+from gd_core.results import RUN_FILES, RunDirectory
 from tests.helpers import RUN_FILES, SMALL, gd, run_args
 
 GD = Path(sys.executable).parent / "gd"
@@ -710,3 +710,29 @@ def test_an_acquisition_that_raises_is_named_with_its_plugin_and_cycle(tmp_path,
     code, _, err = gd(capsys, run_args(tmp_path / "run", acquisition="divides"))
     assert code == 1
     assert "acquisition 'divides' (plugin 'Dividing') raised in select in cycle 0: ZeroDivisionError" in the_error(err)
+
+
+def test_force_never_deletes_files_gd_did_not_write_nor_anything_nested_in_a_run(tmp_path, capsys):
+    """--force replaces a run, not the user's notes beside it; and no run or sweep may be put inside a run."""
+    out = tmp_path / "base"
+    assert gd(capsys, run_args(out))[0] == 0
+    (out / "NOTES.txt").write_text("mine\n")
+    before = snapshot(out)
+
+    code, _, err = gd(capsys, run_args(out, "--force"))
+    assert code == 1 and "files gd did not write (NOTES.txt)" in the_error(err)
+    assert snapshot(out) == before
+
+    (out / "NOTES.txt").unlink()
+    for argv in (run_args(out / "inner"),
+                 ["sweep", "--assay", "simulated", "--descriptor", "simulated", "--seeds", "1", "--dry-run",
+                  "--out", str(out / "sub")]):
+        code, _, err = gd(capsys, argv)
+        assert code == 1 and f"is inside the gd run {out}" in the_error(err), err
+    assert sorted(p.name for p in out.iterdir()) == sorted(RUN_FILES - {"failure.json"})
+
+
+def test_an_out_name_too_long_for_the_file_system_names_out(tmp_path, capsys):
+    out = tmp_path / ("a" * 300)
+    code, _, err = gd(capsys, run_args(out))
+    assert code == 1 and the_error(err).startswith(f"error: --out {out}: the name is too long for the file system (300")

@@ -131,7 +131,7 @@ def test_every_run_of_a_sweep_shares_split_seed_0_unless_told_to_follow_the_seed
 
 
 @pytest.mark.parametrize("text, message", [
-    ("assay = ['x']\n", "unknown key 'assay'; did you mean 'assays'\\? \\(known keys: assays"),
+    ("assay = ['x']\n", "unknown key 'assay'; did you mean 'assays'\\? the known keys are assays"),
     ("batch_sizes = ['64']\n", "'batch_sizes' must be a non-empty list of whole numbers"),
     ("seeds = \n", "not valid TOML"),
     ("params = 3\n", "'params' must be tables"),
@@ -649,9 +649,9 @@ def dry_run(capsys, tmp_path, spec_text: str, *options: str) -> tuple[int, str]:
     ("split_seed = 1.5\n", "'split_seed' must be a whole number ≥ 0 or \"seed\" (a new test split per seed), "
                            "got 1.5"),
     ('metrics = ["mse", "mse"]\n', "'metrics' names metric 'mse' twice; list each metric once"),
-    ("acquisitons = [\"random\"]\n", "unknown key 'acquisitons'; did you mean 'acquisitions'? (known keys: "
+    ("acquisitons = [\"random\"]\n", "unknown key 'acquisitons'; did you mean 'acquisitions'? the known keys are "
                                       "assays, descriptors, models, acquisitions, batch_sizes, seeds, cycles, metrics, "
-                                      "test_fraction, hit_fraction, params, split_seed)"),
+                                      "test_fraction, hit_fraction, params, split_seed"),
     ("[params]\nmodel = 3\n", "'params.model' must be a table like [params.model] with one KEY = VALUE per line, "
                               "got 3"),
 ])
@@ -831,7 +831,7 @@ def _refusable_bytes(content: bytes) -> bool:
     import tomllib
 
     try:
-        parsed = tomllib.loads(content.decode("utf-8"))
+        parsed = tomllib.loads(content.decode("utf-8-sig"))  # as gd reads it: a leading BOM is allowed
     except (UnicodeDecodeError, tomllib.TOMLDecodeError):
         return True
     return any(key not in SPEC_KEYS for key in parsed)
@@ -907,3 +907,12 @@ def test_a_sweep_refused_for_its_out_or_its_grid_prints_only_the_error_line(tmp_
         assert code == 1, name
         assert err.strip().count("\n") == 0 and err.startswith("error: ") and expected in err, (name, err)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+def test_a_spec_file_with_a_byte_order_mark_is_read(tmp_path, capsys):
+    """Some Windows editors start UTF-8 files with a BOM; it is not part of the TOML."""
+    spec = tmp_path / "bom.toml"
+    spec.write_bytes(b"\xef\xbb\xbfseeds = 1\nacquisitions = [\"random\"]\n")
+    code, _, err = gd(capsys, ["sweep", str(spec), "--out", str(tmp_path / "s"), "--assay", "simulated",
+                               "--descriptor", "simulated", "--dry-run"])
+    assert code == 0 and "grid: 1 runs" in err
