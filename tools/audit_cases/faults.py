@@ -402,6 +402,21 @@ def run_redo_fails(box: Sandbox) -> Verdict:
     return judge.verdict()
 
 
+def run_force_over_user_files(box: Sandbox) -> Verdict:
+    """`gd run --force` into a run directory where the user also keeps notes: the notes must survive."""
+    judge, out = Judge(), box.path("out")
+    require(box.gd(tiny_run()), "a finished run")
+    (out / "NOTES.txt").write_text("my notes\n")
+    before = tree_hash(out)
+    result = judge.saw(box.gd(tiny_run("--force")))
+    judge.messages(result, needs_message=True)
+    if tree_hash(out) != before:
+        judge.lost.append("--force deleted or changed files beside the run")
+    else:
+        judge.verified.append(f"the run and the notes beside it are kept ({result.first_line[:120]})")
+    return judge.verdict()
+
+
 # ------------------------------------------------------------------------------------------------- caches
 
 def _shuffle_rows(path: Path, *, labels_too: bool) -> None:
@@ -663,6 +678,8 @@ FAULTS: list[Fault] = [
     Fault("crash.sweep.between_renames", "a sweep died between a redo's two renames", sweep_crashed_between_renames),
     Fault("redo.sweep.force_fails", "gd sweep --force when the redo fails", sweep_redo_fails),
     Fault("redo.run.force_fails", "gd run --force when the redo fails", run_redo_fails),
+    Fault("redo.run.force_over_user_files", "gd run --force into a run beside the user's notes",
+          run_force_over_user_files),
     Fault("cache.processed.rows_permuted", "processed table: features shuffled against genes",
           processed_damaged(lambda p: _shuffle_rows(p, labels_too=False), "rows permuted against genes")),
     Fault("cache.processed.rows_reordered", "processed table: rows reordered (genes with them)",

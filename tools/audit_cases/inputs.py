@@ -424,6 +424,15 @@ plugin_case("acquisition_raises", acquisition_plugin("1 / 0"), "select raises", 
 plugin_case("metric_text", registering("gd_register_metrics",
                                        "register('broken', lambda: lambda pool, model, truth: 'high')"),
             "a metric returning text", culprit="broken", extra=("--metric", "broken"))
+# Found by a second hostile pass: values float() would read, and plugins that exit instead of raising.
+for how, value in (("metric_numeric_text", "'0.5'"), ("metric_bool", "True")):
+    plugin_case(how, registering("gd_register_metrics", f"register('broken', lambda: lambda pool, model, truth: "
+                                                        f"{value})"),
+                f"a metric returning {value}, which float() would accept", culprit="broken",
+                extra=("--metric", "broken"))
+plugin_case("exit0_at_import", "import sys\nsys.exit(0)\n", "calls sys.exit(0) while imported")
+plugin_case("exit3_in_hook", registering("gd_register_metrics", "raise SystemExit(3)"),
+            "calls sys.exit(3) while registering")
 for how, body, why in [
         ("list", "return [1, 2, 3]", "a descriptor that is a list"),
         ("nan", f"return pd.DataFrame(np.full((600, 4), np.nan), index={GENES})", "a descriptor of NaN"),
