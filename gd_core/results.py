@@ -74,6 +74,11 @@ class LockBusy(Exception):
         super().__init__(pid)
         self.pid = pid
 
+    def refusal(self, out: Path, holder: str, way_out: str) -> GdError:
+        """The one line for a user whose --out another gd process (``holder``, e.g. "gd sweep") is writing."""
+        pid = f" (pid {self.pid})" if self.pid else ""
+        return GdError(f"--out {out} is being written by another {holder}{pid}; {way_out}")
+
 
 class FileLock:
     """An advisory lock (flock) on a file: one holder at a time, released by the kernel when the holder dies,
@@ -275,9 +280,7 @@ class RunDirectory:
             try:
                 self._lock.acquire()
             except LockBusy as busy:
-                holder = f" (pid {busy.pid})" if busy.pid else ""
-                raise GdError(f"--out {self.out} is being written by another gd process{holder}; wait for it to "
-                              "finish, or choose another --out") from None
+                raise busy.refusal(self.out, "gd process", "wait for it to finish, or choose another --out") from None
             except OSError as exc:
                 if exc.errno == errno.ENAMETOOLONG:  # the lock file's name is --out's name and a few characters
                     raise GdError(f"--out {self.out}: the name is too long for the file system "

@@ -389,9 +389,7 @@ class SweepStore:
             self.runs.mkdir(parents=True, exist_ok=True)
             self._lock.acquire()
         except LockBusy as busy:
-            holder = f" (pid {busy.pid})" if busy.pid else ""
-            raise GdError(f"--out {self.root} is being written by another gd sweep{holder}; wait for it to finish "
-                          "or stop it") from None
+            raise busy.refusal(self.root, "gd sweep", "wait for it to finish or stop it") from None
         except OSError as exc:
             raise Unwritable(self.root, exc) from None
         try:
