@@ -278,8 +278,8 @@ class Registries:
         """The registry for a kind name such as ``"model"``."""
         by_kind = {r.kind: r for r in self}
         if kind not in by_kind:
-            close = difflib.get_close_matches(kind, KINDS, n=1, cutoff=0.6)
-            hint = f"did you mean '{close[0]}'? " if close else ""
+            meant = closest(kind, list(KINDS))
+            hint = f"did you mean '{meant}'? " if meant else ""
             raise GdError(f"unknown kind '{kind}'; {hint}use one of: {', '.join(KINDS)}")
         return by_kind[kind]
 

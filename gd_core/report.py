@@ -4,7 +4,6 @@ differences between acquisitions with their uncertainty, and the analytic hit-ra
 from __future__ import annotations
 
 import csv
-import difflib
 import io
 import json
 import math
@@ -17,6 +16,7 @@ import pandas as pd
 
 from gd_core.errors import GdError
 from gd_core.loop import SPLIT_FOLLOWS_SEED, is_split_seed
+from gd_core.registry import closest
 from gd_core.results import FAILURE, MANIFEST
 from gd_core.sweep import RUNS, SWEEP_FILE, run_label
 
@@ -496,8 +496,8 @@ def check_metric(results: SweepResults, metric: str) -> None:
 
 def did_you_mean(value: str, choices: Sequence[str]) -> str:
     """``did you mean 'x'? `` for the choice closest to a mistyped ``value``, or nothing when none is close."""
-    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'? " if close else ""
+    meant = closest(value, list(choices))
+    return f"did you mean '{meant}'? " if meant else ""
 
 
 def shown(value: float) -> float:
