@@ -93,13 +93,14 @@ def _write_atomically(frame: Any, path: Path) -> None:
     place that cannot be written, a full disk.
     """
     from gd_core.downloads import file_mode
+    from gd_core.results import file_in_the_way
 
     suffix = "".join(path.suffixes[-2:]) if path.suffix == ".gz" else path.suffix
     if path.is_dir():
         raise GdError(f"cannot export to {path}: it is a directory; give a file name, e.g. {path / 'table.csv'}")
     if suffix not in (".csv", ".csv.gz", ".tsv", ".parquet"):
         raise GdError(f"cannot export to '{path.name}': use a .csv, .csv.gz, .tsv or .parquet file name")
-    blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    blocker = file_in_the_way(path.parent)
     if blocker is not None:
         raise GdError(f"cannot export to {path}: {blocker} is a file, not a directory; choose another path")
     try:
