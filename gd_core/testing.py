@@ -44,7 +44,7 @@ def tiny_pool(dataset: Dataset | None = None, *, n_acquired: int = 30, test_frac
 
 def fitted_forest(pool: Pool, dataset: Dataset, seed: int = 0) -> Any:
     """A small built-in random forest fitted on the pool's acquired genes (offers predict and sample)."""
-    from gd_plugins_builtin.models import RandomForest
+    from gd_plugins_builtin.forest import RandomForest
 
     model = RandomForest(n_estimators=20, n_jobs=1)
     return model.fit(pool.X[pool.acquired], dataset.y[pool.acquired], np.random.default_rng(seed))

@@ -10,7 +10,7 @@ import pytest
 
 from gd_core import Dataset, GdError, Pool, Truth
 from gd_core.data import align, capabilities_of, check_compatible
-from gd_plugins_builtin.models import RandomForest
+from gd_plugins_builtin.forest import RandomForest
 
 
 def dataset(n: int = 4, d: int = 2) -> Dataset:

@@ -20,7 +20,7 @@ from gd_plugins_builtin.diversity import (
     greedy_k_center,
     nearest_distinct,
 )
-from gd_plugins_builtin.models import RandomForest
+from gd_plugins_builtin.forest import RandomForest
 
 ACQUISITIONS = {
     "kmeans_data": KMeansDataAcquisition,

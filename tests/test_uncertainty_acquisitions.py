@@ -17,7 +17,7 @@ from gd_plugins_builtin.acquisitions import (
     SoftUncertainAcquisition,
     TopUncertainAcquisition,
 )
-from gd_plugins_builtin.models import RandomForest
+from gd_plugins_builtin.forest import RandomForest
 from tests.helpers import NoSamples
 
 UNCERTAINTY = ("topuncertain", "softuncertain", "marginsample")
