@@ -303,6 +303,10 @@ def _execute(plan: Plan, on_cycle: Callable[[CycleReport], None] | None) -> RunR
     available[plan.initial] = False
     batches = [plan.initial]
     rows: list[tuple[int, int, str, float]] = []
+    # The test genes never change: their features and labels are gathered once, not at every cycle.
+    X_test, y_test = X[plan.test], data.y[plan.test]
+    X_test.setflags(write=False)
+    y_test.setflags(write=False)
 
     for cycle in range(config.cycles):
         acquired = np.concatenate(batches)
@@ -313,7 +317,7 @@ def _execute(plan: Plan, on_cycle: Callable[[CycleReport], None] | None) -> RunR
         fit_seconds = time.perf_counter() - t0
 
         pool = Pool(X=X, genes=data.genes, available=np.flatnonzero(available), acquired=acquired, cycle=cycle)
-        truth = Truth(X[plan.test], data.y[plan.test], plan.test, plan.hits, model, config.model)
+        truth = Truth(X_test, y_test, plan.test, plan.hits, model, config.model)
         with _blaming(model_entry, "predict", cycle):
             _check_predictions(truth, model_entry, cycle)
         values = {}

@@ -425,6 +425,7 @@ def _train(xs: torch.Tensor, ys: torch.Tensor, splits: list[tuple[torch.Tensor, 
     for output in _views(params, d, width)[2:]:
         output.zero_()
     optimiser = _Adam(params, cfg.lr, (cfg.l2 / n_fit.clamp_min(1.0)).unsqueeze(1))
+    grad = torch.empty_like(params)  # written by every step: reusing it spares a fresh multi-MB buffer per step
     scale = 1.0 / (1.0 - cfg.dropout)
     best_loss = torch.full((G,), math.inf)
     best_epoch = torch.zeros(G, dtype=torch.long)
@@ -442,8 +443,8 @@ def _train(xs: torch.Tensor, ys: torch.Tensor, splits: list[tuple[torch.Tensor, 
             batch, w = rows[:, start:start + batch_size], weights[:, start:start + batch_size]
             keep = (torch.rand(*batch.shape, width, generator=generator) >= cfg.dropout) * scale
             x = xs.index_select(0, batch.flatten()).view(*batch.shape, d)
-            loss, grad = _loss_and_grad(params, d, width, x, ys.index_select(0, batch.flatten()).view(batch.shape),
-                                        w, keep)
+            loss = _loss_and_grad(params, d, width, x, ys.index_select(0, batch.flatten()).view(batch.shape),
+                                  w, keep, out=grad)
             optimiser.step(grad)
             total += loss * w.sum(dim=1)
         train_history.append(total / n_fit)
@@ -478,8 +479,9 @@ def _train(xs: torch.Tensor, ys: torch.Tensor, splits: list[tuple[torch.Tensor, 
 
 
 def _loss_and_grad(params: torch.Tensor, d: int, width: int, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor,
-                   keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Weighted mean squared error of each stacked network on its mini-batch, and its gradient, by hand.
+                   keep: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """Weighted mean squared error of each stacked network on its mini-batch; its gradient goes into ``out``
+    (shaped as ``params``), by hand.
 
     Shapes: x ``[G, B, d]``, y and w ``[G, B]``, keep ``[G, B, width]`` (dropout mask already scaled by
     1/(1−p)). Written out rather than through autograd, whose per-call overhead dominates networks this
@@ -487,7 +489,11 @@ def _loss_and_grad(params: torch.Tensor, d: int, width: int, x: torch.Tensor, y:
     """
     W1, b1, w2, b2 = _views(params, d, width)
     pre = torch.baddbmm(b1.unsqueeze(1), x, W1.transpose(1, 2))  # [G, B, h]
-    hidden = pre.clamp_min(0) * keep
+    # ∂hidden/∂pre: the mask where the unit is active. In place where a buffer is free: at these sizes each
+    # fresh [G, B, h] buffer costs about as much as the arithmetic on it.
+    relu = pre.clamp_min_(0)
+    active = torch.sign(relu).mul_(keep)  # keep where the unit is active, else 0 (sign: float ops, unlike where)
+    hidden = relu.mul_(keep)
     prediction = torch.bmm(hidden, w2.unsqueeze(2)).squeeze(2) + b2.unsqueeze(1)  # [G, B]
     # One prediction per target: the reference's (B,1,1) against (B,1) broadcast learnt the batch mean.
     assert prediction.shape == y.shape, (prediction.shape, y.shape)
@@ -495,14 +501,13 @@ def _loss_and_grad(params: torch.Tensor, d: int, width: int, x: torch.Tensor, y:
     count = w.sum(dim=1).clamp_min(1.0)
     loss = (w * residual ** 2).sum(dim=1) / count
     d_out = 2.0 * w * residual / count.unsqueeze(1)  # [G, B]
-    d_pre = d_out.unsqueeze(2) * w2.unsqueeze(1) * torch.where(pre > 0, keep, 0.0)  # [G, B, h]
-    grad = torch.cat([
-        torch.bmm(d_pre.transpose(1, 2), x).flatten(1),  # W1
-        d_pre.sum(dim=1),  # b1
-        torch.bmm(d_out.unsqueeze(1), hidden).squeeze(1),  # w2
-        d_out.sum(dim=1, keepdim=True),  # b2
-    ], dim=1)
-    return loss, grad
+    d_pre = active.mul_(d_out.unsqueeze(2) * w2.unsqueeze(1))  # [G, B, h]
+    gW1, gb1, gw2, gb2 = _views(out, d, width)
+    torch.bmm(d_pre.transpose(1, 2), x, out=gW1)
+    torch.sum(d_pre, dim=1, out=gb1)
+    gw2.copy_(torch.bmm(d_out.unsqueeze(1), hidden).squeeze(1))
+    torch.sum(d_out, dim=1, out=gb2)
+    return loss
 
 
 def _views(params: torch.Tensor, d: int, width: int) -> tuple[torch.Tensor, ...]:
@@ -534,16 +539,20 @@ class _Adam:
         self.params, self.lr, self.betas, self.eps = params, lr, betas, eps
         self.weight_decay = torch.as_tensor(weight_decay, dtype=params.dtype)
         self.first, self.second = torch.zeros_like(params), torch.zeros_like(params)
+        # Written in place every step: with a million weights, a fresh buffer per operation costs more than the
+        # arithmetic (the allocator hands back untouched pages).
+        self._denominator = torch.empty_like(params)
         self.steps = 0
 
     def step(self, grad: torch.Tensor) -> None:
+        """One update from ``grad``, which it overwrites (with the gradient plus the L2 term)."""
         beta1, beta2 = self.betas
         self.steps += 1
-        grad = torch.addcmul(grad, self.params, self.weight_decay)
+        grad.addcmul_(self.params, self.weight_decay)
         self.first.lerp_(grad, 1 - beta1)
         self.second.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-        denominator = (self.second.sqrt() / math.sqrt(1 - beta2 ** self.steps)).add_(self.eps)
-        self.params.addcdiv_(self.first, denominator, value=-self.lr / (1 - beta1 ** self.steps))
+        denominator = torch.sqrt(self.second, out=self._denominator).div_(math.sqrt(1 - beta2 ** self.steps))
+        self.params.addcdiv_(self.first, denominator.add_(self.eps), value=-self.lr / (1 - beta1 ** self.steps))
 
 
 def _padded(groups: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
