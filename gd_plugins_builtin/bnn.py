@@ -78,12 +78,14 @@ from __future__ import annotations
 
 import contextlib
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 import numpy as np
 import torch
 
+from gd_core.parallel import usable_cores
 from gd_core.registry import BadParameter
 from gd_plugins_builtin._checks import number, one_of, whole
 
@@ -142,15 +144,15 @@ class BayesianMLP:
         folds: cross-validation folds for choosing the hidden size and epochs; fits on fewer than
             ``2 * folds`` genes skip the search, use the middle candidate and early-stop on a validation split.
         validation_fraction: share of the genes held out for early stopping when there is no cross-validation.
-        n_threads: torch threads while fitting and predicting (the caller's setting is restored). The default,
-            1, keeps results independent of the machine's core count: torch's MKL promises identical bits
-            only at a fixed thread count. A fit's matrices are small, and prediction is one product.
+        n_threads: candidate widths trained side by side during cross-validation, each in its own thread; None
+            uses the cores this process may use. Every torch operation runs single-threaded (torch's MKL promises
+            identical bits only at a fixed thread count), so results are the same at any value.
     """
 
     def __init__(self, hidden_sizes: int | Sequence[int] = (128, 512), dropout: float = 0.5,
                  mc_samples: int = 100, max_epochs: int = 100, patience: int = 13, lr: float = 1e-3,
                  batch_size: int = 64, l2: float = 100.0, folds: int = 3,
-                 validation_fraction: float = 0.2, n_threads: int = 1) -> None:
+                 validation_fraction: float = 0.2, n_threads: int | None = None) -> None:
         self.hidden_sizes = _sizes(hidden_sizes)
         # each value is checked here, so a bad one stops a run before any cycle
         self.dropout = number("dropout", dropout, low=0.0, high=1.0, high_open=True)
@@ -163,7 +165,8 @@ class BayesianMLP:
         self.folds = whole("folds", folds, minimum=2)
         self.validation_fraction = number("validation_fraction", validation_fraction, low=0.0, high=1.0,
                                            low_open=True, high_open=True)
-        self.n_threads = whole("n_threads", n_threads, minimum=1)
+        # Default to the cores this process may use (which a sweep's worker limits), not all of the machine.
+        self.n_threads = usable_cores() if n_threads is None else whole("n_threads", n_threads, minimum=1)
         self._net: _Net | None = None
         #: After ``fit``: the chosen width, the epochs the final training ran, its best epoch (1-based; after
         #: cross-validation, its last), per-epoch losses of the final training (no ``val_loss`` after
@@ -194,7 +197,7 @@ class BayesianMLP:
         xs = self._standardised(X)
         ys = torch.from_numpy(((y.astype(np.float64) - self._y_mean) / self._y_std).astype(np.float32))
 
-        with _threads(self.n_threads):
+        with _threads(1):
             self.cv_scores_, self.cv_epochs_, steps = self._cross_validate(xs, ys, root)
             generator = _generator(root, _FINAL)
             every = torch.arange(len(xs))
@@ -230,9 +233,20 @@ class BayesianMLP:
         order = torch.randperm(n, generator=_generator(root, _CV))
         held_out = [order[k::self.folds] for k in range(self.folds)]
         splits = [(torch.cat([f for j, f in enumerate(held_out) if j != k]), held_out[k]) for k in range(self.folds)]
+        def train(i: int) -> list[_Run]:
+            with _threads(1):  # a new thread starts with the library's default thread count
+                return _train(xs, ys, splits, self.hidden_sizes[i], self, _generator(root, _CV, i), pooled=True)
+
+        # Each width has its own random stream and single-threaded arithmetic, so training the widths side by
+        # side in threads (torch releases the GIL) gives the same bits as one after the other.
+        widths = range(len(self.hidden_sizes))
+        if self.n_threads > 1:
+            with ThreadPoolExecutor(min(self.n_threads, len(widths))) as pool:
+                trained = list(pool.map(train, widths))
+        else:
+            trained = [train(i) for i in widths]
         scores, epochs = {}, {}
-        for i, width in enumerate(self.hidden_sizes):
-            runs = _train(xs, ys, splits, width, self, _generator(root, _CV, i), pooled=True)
+        for width, runs in zip(self.hidden_sizes, trained):
             best = runs[0].best_epoch  # the same for every network of a pooled stack
             scores[width] = sum(len(test) * run.history["val_loss"][best - 1]
                                 for run, (_, test) in zip(runs, splits)) / n
@@ -316,7 +330,7 @@ class BayesianMLP:
         X = self._features(X)
         out = np.empty(X.shape, dtype=np.float32)
         mean, std = torch.from_numpy(self._x_mean), torch.from_numpy(self._x_std)
-        with _threads(self.n_threads), torch.enable_grad():
+        with _threads(1), torch.enable_grad():
             for start in range(0, len(X), _ROWS_PER_CHUNK):
                 x = torch.from_numpy(X[start:start + _ROWS_PER_CHUNK]).requires_grad_(True)
                 variance = _spread(net.hidden((x - mean) / std), self._masks) * self._y_std ** 2
@@ -367,7 +381,7 @@ class BayesianMLP:
 
     @contextlib.contextmanager
     def _inference(self) -> Iterator[None]:
-        with _threads(self.n_threads), torch.no_grad():
+        with _threads(1), torch.no_grad():
             yield
 
 

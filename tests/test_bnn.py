@@ -160,6 +160,18 @@ def test_fitting_and_predicting_leave_the_callers_torch_threads_alone():
     assert torch.get_num_threads() == before
 
 
+def test_training_the_widths_in_threads_gives_the_same_bits_as_one_after_the_other():
+    X, y = linear_screen(n=120)
+    fits = [BayesianMLP(**{**QUICK, "hidden_sizes": (8, 32)}, n_threads=threads).fit(X, y, np.random.default_rng(3))
+            for threads in (1, 2, 3)]
+
+    assert fits[0].cv_scores_ and len(fits[0].cv_scores_) == 2  # both widths were cross-validated
+    for other in fits[1:]:
+        assert other.cv_scores_ == fits[0].cv_scores_ and other.cv_epochs_ == fits[0].cv_epochs_
+        np.testing.assert_array_equal(other.sample(X), fits[0].sample(X))
+        np.testing.assert_array_equal(other.embed(X), fits[0].embed(X))
+
+
 # --- shapes, capabilities and the posterior ------------------------------------------------------------
 
 
