@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Column, Table
 
 from gd_core.errors import GdError, Interrupted
 from gd_core.plugins import PluginHost
@@ -115,6 +114,8 @@ def build_app(host: PluginHost) -> typer.Typer:
         if as_json:
             print(json.dumps([r.as_dict() for r in host.records], indent=2))
             return
+        from rich.table import Column, Table
+
         table = Table(*(Column(h, overflow="fold") for h in
                         ("plugin", "distribution", "version", "source", "registered", "status")))
         for r in host.records:
@@ -161,6 +162,8 @@ def build_app(host: PluginHost) -> typer.Typer:
         if as_json:
             print(json.dumps(rows, indent=2))
             return
+        from rich.table import Column, Table
+
         table = Table(*(Column(h, overflow="fold") for h in ("kind", "name", "plugin", "summary")))
         for row in rows:
             table.add_row(row["kind"], row["name"], row["plugin"], escape(row["summary"]))
@@ -332,6 +335,8 @@ def _show_components(entries: list[Any], as_json: bool) -> None:
         elif not parameters:
             stdout.print("parameters: none", highlight=False)
         else:
+            from rich.table import Table
+
             table = Table("parameter", "default", box=None, padding=(0, 2, 0, 2))
             for p in parameters:
                 table.add_row(p.name, "(required)" if p.default is p.empty else escape(literal(p.default)))
@@ -356,6 +361,8 @@ def _show_result(result: Any, out: Path, as_json: bool) -> None:
                   for row in wide.to_dict(orient="records")]
         print(json.dumps({"out": str(out), "final": final, "cycles": cycles}, indent=2))
         return
+    from rich.table import Table
+
     table = Table(*wide.columns, title=f"results in {out}")
     for row in wide.itertuples(index=False):
         table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row))

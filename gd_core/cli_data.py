@@ -20,7 +20,6 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Column, Table
 
 from gd_core.errors import GdError
 from gd_core.plugins import PluginHost
@@ -152,6 +151,8 @@ def add_data_commands(app: typer.Typer, host: PluginHost) -> None:
         if as_json:
             print(json.dumps(rows, indent=2))
             return
+        from rich.table import Column, Table
+
         table = Table(Column("name", no_wrap=True), "kind", "genes", "dims", Column("size", justify="right"),
                       Column("source", overflow="fold"), Column("licence", overflow="fold"),
                       Column("status", overflow="fold"))
@@ -172,6 +173,8 @@ def add_data_commands(app: typer.Typer, host: PluginHost) -> None:
         if as_json:
             print(json.dumps(facts, indent=2))
             return
+        from rich.table import Column, Table
+
         table = Table(Column("field"), Column("value", overflow="fold"), show_header=False)
         for key, value in facts.items():
             shown = ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else str(value)

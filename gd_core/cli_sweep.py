@@ -6,16 +6,18 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Column, Table
 
 from gd_core.cli import HIT_FRACTION_HELP, TEST_FRACTION_HELP
 from gd_core.errors import GdError, Interrupted
 from gd_core.plugins import PluginHost
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 stdout = Console(emoji=False)  # ":name:" in a gene or path is text, not an emoji
 stderr = Console(stderr=True, emoji=False)
@@ -337,6 +339,8 @@ def _show_grid(grid: Any) -> None:
 
 
 def _show_states(grid: Any, out: Path) -> None:
+    from rich.table import Table
+
     from gd_core.sweep import RUNS, run_key, run_label, run_state
 
     table = Table("key", "run", "cycles", "state")
@@ -375,6 +379,8 @@ def _records(frame: Any, columns: list[str]) -> list[dict[str, Any]]:
 def _rich_table(headers: list[str], rows: list[list[str]], title: str, caption: str | None = None,
                 group: int | None = None) -> Table:
     """A rich table; with ``group``, a rule wherever that column's value changes."""
+    from rich.table import Column, Table
+
     table = Table(*(Column(h, overflow="fold") for h in headers), title=title, caption=caption)
     for i, row in enumerate(rows):
         last = i + 1 == len(rows)

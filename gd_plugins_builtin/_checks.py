@@ -1,25 +1,31 @@
 """Checks shared by the built-in components: parameter values, batch sizes and model outputs.
 
 The parameter checks raise ``BadParameter``, which the registry turns into one line naming the component,
-the parameter as the user set it (``model.max_depth``) and what is allowed.
+the parameter as the user set it (``model.max_depth``) and what is allowed. numpy is imported inside the
+functions, as in every built-in plugin module (see ``gd_plugins_builtin``).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING, Sequence
 
 from gd_core.errors import GdError
 from gd_core.registry import BadParameter
 
+if TYPE_CHECKING:
+    import numpy as np
+
 
 def _is_whole(value: object) -> bool:
+    import numpy as np
+
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 def _is_number(value: object) -> bool:
+    import numpy as np
+
     # a bool is an int to Python, never a number to a user
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
@@ -59,6 +65,8 @@ def positive_float(name: str, value: object, example: str) -> float:
 
 def boolean(name: str, value: object) -> bool:
     """``value`` if it is true or false (not 0, 1 or a string), else a ``BadParameter``."""
+    import numpy as np
+
     if not isinstance(value, (bool, np.bool_)):
         raise BadParameter(name, "true or false", value)
     return bool(value)
@@ -73,6 +81,8 @@ def one_of(name: str, value: object, choices: Sequence[str]) -> str:
 
 def check_batch_size(batch_size: object, available: np.ndarray) -> None:
     """Refuse a batch size that is not a whole number between 1 and the number of available genes."""
+    import numpy as np
+
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
             or not 0 < batch_size <= len(available):
         raise GdError(f"cannot select {batch_size!r} genes from {len(available)} available; "
@@ -84,6 +94,8 @@ def refuse_non_finite(values: np.ndarray, method: str) -> None:
 
     Non-finite output is always an error: a score of NaN would rank arbitrarily and silently.
     """
+    import numpy as np
+
     finite = np.isfinite(values)
     if not finite.all():
         bad = int((~finite.reshape(len(values), -1).all(axis=1)).sum())
@@ -93,6 +105,8 @@ def refuse_non_finite(values: np.ndarray, method: str) -> None:
 
 def posterior_samples(model: object, X: np.ndarray) -> np.ndarray:
     """``model.sample(X)``, refused with a GdError unless it is ``[n_samples ≥ 1, len(X)]`` real numbers."""
+    import numpy as np
+
     samples = np.asarray(model.sample(X))  # its own dtype: float32 samples must score exactly as before
     if not (np.issubdtype(samples.dtype, np.integer) or np.issubdtype(samples.dtype, np.floating)):
         raise GdError(f"model.sample returned values of dtype {samples.dtype}; it must return [n_samples, "

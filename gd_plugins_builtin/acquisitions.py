@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Callable
-
-import numpy as np
+from typing import TYPE_CHECKING, Callable
 
 from gd_core import hookimpl
-from gd_core.data import Pool
 from gd_plugins_builtin._checks import (boolean, check_batch_size, positive_float, posterior_samples,
                                         refuse_non_finite)
+
+# numpy loads inside the functions that compute: registering this plugin stays light (see __init__.py)
+if TYPE_CHECKING:
+    import numpy as np
+
+    from gd_core.data import Pool
 
 # Genes scored per call of model.sample: 100 trees × 2^15 genes is 26 MB of float64 samples.
 _ROWS_PER_CHUNK = 1 << 15
@@ -44,6 +47,8 @@ def bald_score(samples: np.ndarray) -> np.ndarray:
     minus the expected entropy of the likelihood, ½·log(2πe(1 + Var)) − ½·log(2πe) = ½·log(1 + Var).
     It ranks genes exactly as the variance does; its scale matters only to ``softuncertain``.
     """
+    import numpy as np
+
     return 0.5 * np.log1p(posterior_variance(samples))
 
 
@@ -54,11 +59,15 @@ def posterior_variance(samples: np.ndarray) -> np.ndarray:
     on every CPU: numpy's vectorised log1p differs in the last bit between instruction sets, which can
     reorder genes whose scores are within rounding of each other.
     """
+    import numpy as np
+
     return np.var(samples, axis=0, dtype=np.float64)
 
 
 def margin_score(samples: np.ndarray) -> np.ndarray:
     """Spread of the posterior samples, max − min, one value per gene."""
+    import numpy as np
+
     return np.ptp(samples, axis=0).astype(np.float64, copy=False)
 
 
@@ -120,6 +129,8 @@ class SoftUncertainAcquisition:
 
     def log_weights(self, scores: np.ndarray) -> np.ndarray:
         """log w = (Î − max Î) / Temp for each gene; the best gene has 0, and a vanishing w is −inf."""
+        import numpy as np
+
         temperature = self.temperature
         if self.relative:
             spread = float(np.std(scores))
@@ -144,6 +155,8 @@ class DescriptorNormAcquisition:
 
     def select(self, pool: Pool, model: object, batch_size: int, rng: np.random.Generator) -> np.ndarray:
         """The ``batch_size`` available genes of largest descriptor norm, largest first."""
+        import numpy as np
+
         check_batch_size(batch_size, pool.available)
         norms = np.empty(len(pool.available))
         for start in range(0, len(pool.available), _ROWS_PER_CHUNK):
@@ -155,6 +168,8 @@ class DescriptorNormAcquisition:
 def _scores(pool: Pool, model: object, batch_size: int,
             statistic: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """``statistic`` of the model's posterior samples for every available gene, a chunk of rows at a time."""
+    import numpy as np
+
     available = pool.available
     check_batch_size(batch_size, available)
     scores = np.empty(len(available), dtype=np.float64)
@@ -173,6 +188,8 @@ def _top(available: np.ndarray, keys: np.ndarray, k: int) -> np.ndarray:
     ``available`` is sorted, so index order is position order. A partition finds the k-th largest key in
     linear time; only the k winners are sorted.
     """
+    import numpy as np
+
     kth = np.partition(keys, len(keys) - k)[len(keys) - k]
     above = np.flatnonzero(keys > kth)
     tied = np.flatnonzero(keys == kth)[: k - len(above)]

@@ -27,17 +27,20 @@ stopping norm follows from ‖x‖ and the step), of the first 100 available gen
 
 from __future__ import annotations
 
-from typing import Callable
-
-import numpy as np
+from typing import TYPE_CHECKING, Callable
 
 from gd_core import hookimpl
-from gd_core.data import Pool
 from gd_core.errors import GdError
 from gd_plugins_builtin._checks import (check_batch_size, positive_float, positive_int, posterior_samples,
                                         refuse_non_finite)
 from gd_plugins_builtin.acquisitions import posterior_variance
 from gd_plugins_builtin.diversity import nearest_rows
+
+# numpy loads inside the functions that compute: registering this plugin stays light (see __init__.py)
+if TYPE_CHECKING:
+    import numpy as np
+
+    from gd_core.data import Pool
 
 # Genes perturbed together: each of steps + 1 model calls sees at most this many rows.
 _ROWS_PER_CALL = 1 << 14
@@ -76,6 +79,8 @@ class AdversarialBIMAcquisition:
 
     def select(self, pool: Pool, model: object, batch_size: int, rng: np.random.Generator) -> np.ndarray:
         """``batch_size`` distinct available positions, nominated by the most uncertain adversarial point first."""
+        import numpy as np
+
         check_batch_size(batch_size, pool.available)
         available = pool.available
         gradient = _checked(model.input_gradient, "input_gradient", pool.X.shape[1])
@@ -102,6 +107,8 @@ class AdversarialBIMAcquisition:
     def _best_points(self, pool: Pool, available: np.ndarray, gradient: Callable, variance: Callable,
                      keep: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The ``keep`` adversarial points of highest variance: variances, indices into ``available``, points."""
+        import numpy as np
+
         scores, index = np.empty(0), np.empty(0, dtype=np.int64)
         points = np.empty((0, pool.X.shape[1]), dtype=np.float32)
         for start in range(0, len(available), _ROWS_PER_CALL):
@@ -130,6 +137,8 @@ def bim_perturb(gradient: Callable[[np.ndarray], np.ndarray], t: np.ndarray, gam
     Returns:
         The adversarial descriptors ``[n, d]``, float32.
     """
+    import numpy as np
+
     t = np.asarray(t, dtype=np.float64)
     radius = gamma * np.linalg.norm(t, axis=1)
     alpha = (step_size * radius / np.sqrt(t.shape[1]))[:, None]  # per gene, per feature
@@ -147,6 +156,8 @@ def bim_perturb(gradient: Callable[[np.ndarray], np.ndarray], t: np.ndarray, gam
 
 def _union_in_order(nearest: np.ndarray, index: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     """Eq. 13's union taken in rank order: the first ``batch_size`` distinct nearest genes, and who chose them."""
+    import numpy as np
+
     _, first = np.unique(nearest, return_index=True)
     first = np.sort(first)[:batch_size]  # the best-ranked point of each distinct gene, in rank order
     return nearest[first], index[first]
@@ -167,6 +178,8 @@ def _checked(method: Callable[[np.ndarray], np.ndarray], name: str, d: int) -> C
     """``method`` as float32 ``[len(x), d]``, refusing a wrong shape or non-finite values with a GdError."""
 
     def call(x: np.ndarray) -> np.ndarray:
+        import numpy as np
+
         g = np.asarray(method(x), dtype=np.float32)
         if g.shape != (len(x), d):
             raise GdError(f"model.{name} returned shape {g.shape} for {len(x)} genes of {d} "

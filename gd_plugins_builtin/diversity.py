@@ -17,15 +17,18 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-from typing import Callable
-
-import numpy as np
+from typing import TYPE_CHECKING, Callable
 
 from gd_core import hookimpl
-from gd_core.data import Pool
 from gd_core.errors import GdError
 from gd_core.registry import BadParameter
 from gd_plugins_builtin._checks import check_batch_size, positive_int, refuse_non_finite
+
+# numpy loads inside the functions that compute: registering this plugin stays light (see __init__.py)
+if TYPE_CHECKING:
+    import numpy as np
+
+    from gd_core.data import Pool
 
 # Rows per call of a model capability: 2^15 genes × 128 features of float32 is 16 MB.
 _ROWS_PER_CALL = 1 << 15
@@ -56,6 +59,8 @@ class _KMeans:
     def _select(self, points: np.ndarray, rows: np.ndarray | None, n: int, batch_size: int,
                 rng: np.random.Generator) -> np.ndarray:
         """Indices into the ``n`` points (``points[rows]`` if rows are given) nearest the k-means centres."""
+        import numpy as np
+
         if batch_size == n:
             return np.arange(n)
         # Past max_fit_genes, Lloyd runs on a uniform sample (never smaller than the batch); every gene
@@ -144,6 +149,8 @@ class BadgeAcquisition:
 
     def select(self, pool: Pool, model: object, batch_size: int, rng: np.random.Generator) -> np.ndarray:
         """``batch_size`` distinct available positions, in the order they were seeded."""
+        import numpy as np
+
         check_batch_size(batch_size, pool.available)
         method = model.gradient_embedding
         if self.pseudo_label != "likelihood":  # the paper's pseudo-label is every model's default
@@ -162,6 +169,8 @@ class BadgeAcquisition:
 def model_rows(method: Callable[[np.ndarray], np.ndarray], name: str, X: np.ndarray, rows: np.ndarray,
                width: int | None = None) -> np.ndarray:
     """``method(X[rows])`` as float32 ``[len(rows), width]``, called a block of rows at a time."""
+    import numpy as np
+
     out = np.empty((len(rows), width or 0), dtype=np.float32) if len(rows) == 0 else None
     for start in range(0, len(rows), _ROWS_PER_CALL):
         block = rows[start:start + _ROWS_PER_CALL]
@@ -182,12 +191,16 @@ def model_rows(method: Callable[[np.ndarray], np.ndarray], name: str, X: np.ndar
 
 def take(points: np.ndarray, rows: np.ndarray | None, start: int = 0, stop: int | None = None) -> np.ndarray:
     """Rows ``start:stop`` of ``points[rows]`` (or of ``points``) as float32, copying only that block."""
+    import numpy as np
+
     block = points[start:stop] if rows is None else points[rows[start:stop]]
     return np.asarray(block, dtype=np.float32)
 
 
 def row_norms(points: np.ndarray) -> np.ndarray:
     """Squared Euclidean norm of each row, accumulated in float64."""
+    import numpy as np
+
     out = np.empty(len(points))
     for start in range(0, len(points), _ROWS_PER_CALL):
         block = np.asarray(points[start:start + _ROWS_PER_CALL], dtype=np.float64)
@@ -201,6 +214,8 @@ def squared_distances(A: np.ndarray, B: np.ndarray, B_norms: np.ndarray | None =
     One float64 matrix product, ‖a‖² + ‖b‖² − 2a·b, rounded to float32 (see the module docstring);
     rounding can make it slightly negative, so it is clipped at +0.
     """
+    import numpy as np
+
     A = np.asarray(A, dtype=np.float64)
     B = np.asarray(B, dtype=np.float64)
     out = A @ B.T
@@ -212,6 +227,8 @@ def squared_distances(A: np.ndarray, B: np.ndarray, B_norms: np.ndarray | None =
 
 def distances_to(points: np.ndarray, norms: np.ndarray, i: int) -> np.ndarray:
     """``‖p − points[i]‖²`` for every row p: float64 products, rounded to float32 values (float64 array)."""
+    import numpy as np
+
     target = np.asarray(points[i], dtype=np.float64)
     products = np.empty(len(points))
     for start in range(0, len(points), _ROWS_PER_CALL):
@@ -222,6 +239,8 @@ def distances_to(points: np.ndarray, norms: np.ndarray, i: int) -> np.ndarray:
 
 def _rounded(d2: np.ndarray) -> np.ndarray:
     """Squared distances clipped at +0 and rounded to float32, the precision every gd machine agrees on."""
+    import numpy as np
+
     out = np.maximum(d2, 0.0, out=d2).astype(np.float32)
     out += np.float32(0.0)  # −0.0 becomes +0.0, so the bits of a distance order as its value
     return out
@@ -240,6 +259,8 @@ def _candidates(points: np.ndarray, rows: np.ndarray | None, queries: np.ndarray
     non-negative) above the row index, so equal distances go to the lower index whatever order a partition
     algorithm leaves them in (it differs between numpy builds and instruction sets).
     """
+    import numpy as np
+
     n = len(points) if rows is None else len(rows)
     best = np.empty((len(queries), 0), dtype=np.int64)
     step = block_rows(len(queries))
@@ -255,6 +276,8 @@ def _candidates(points: np.ndarray, rows: np.ndarray | None, queries: np.ndarray
 def nearest_rows(points: np.ndarray, queries: np.ndarray, *, rows: np.ndarray | None = None) -> np.ndarray:
     """For each query point, the index of its nearest row of ``points[rows]`` (or ``points``); equal distances
     go to the lower index. Rows may be chosen by several queries."""
+    import numpy as np
+
     return _candidates(points, rows, np.asarray(queries, dtype=np.float32), 1)[1][:, 0]
 
 
@@ -268,6 +291,8 @@ def nearest_distinct(points: np.ndarray, queries: np.ndarray, *, rows: np.ndarra
     The ``candidates`` nearest rows of every query come from one pass over the rows; a query finding all
     of them taken gets a pass of its own. Returns one row index per query, in query order.
     """
+    import numpy as np
+
     queries = np.asarray(queries, dtype=np.float32)
     n = len(points) if rows is None else len(rows)
     if len(queries) > n:
@@ -298,6 +323,8 @@ def d2_seeding(points: np.ndarray, k: int, rng: np.random.Generator, *, first: i
     proportional to its squared distance to the nearest row chosen so far. Rows identical to chosen ones
     have probability 0; once only such rows remain, the rest are drawn uniformly among the unchosen.
     """
+    import numpy as np
+
     n = len(points)
     norms = row_norms(points) if norms is None else norms
     chosen = np.empty(k, dtype=np.int64)
@@ -328,6 +355,8 @@ def _assign(points: np.ndarray, centres: np.ndarray, norms: np.ndarray) -> tuple
     The nearest centre maximises a·c − ‖c‖²/2, so a block costs one matrix product and one pass; ``norms``
     (the points' squared norms) turn the maximum back into a distance.
     """
+    import numpy as np
+
     labels = np.empty(len(points), dtype=np.int64)
     d2 = np.empty(len(points), dtype=np.float64)
     centres = np.asarray(centres, dtype=np.float64)
@@ -351,6 +380,7 @@ def kmeans(points: np.ndarray, k: int, rng: np.random.Generator, *, n_init: int 
     as scikit-learn does), when no point changes cluster, or after ``max_iter`` iterations; a cluster left
     empty keeps its centre. Deterministic given ``rng``.
     """
+    import numpy as np
     from scipy import sparse
 
     points = np.asarray(points, dtype=np.float32)
@@ -388,6 +418,8 @@ def kmeans(points: np.ndarray, k: int, rng: np.random.Generator, *, n_init: int 
 
 def greedy_k_center(embedded: np.ndarray, acquired: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     """``k`` row indices of ``embedded``, each the row farthest from its nearest acquired or chosen row."""
+    import numpy as np
+
     n = len(embedded)
     norms = row_norms(embedded)
     nearest = np.full(n, np.inf)

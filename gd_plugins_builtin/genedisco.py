@@ -11,11 +11,14 @@ import functools
 import json
 from importlib import resources
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from gd_core import hookimpl
+
+# numpy and pandas load inside the functions that compute: registering stays light (see __init__.py)
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 _SCHMIDT = ("Schmidt R, Steinhart Z, Layeghi M, et al. CRISPR activation and interference screens in primary "
             "human T cells decode cytokine regulation. bioRxiv 2021, doi:10.1101/2021.05.11.443701; GEO GSE174292")
@@ -81,6 +84,9 @@ def _provenance(name: str) -> dict:
 
 def bundled_assay(name: str) -> pd.Series:
     """One shipped assay: outcome per official gene symbol."""
+    import numpy as np
+    import pandas as pd
+
     with (_RESOURCES / "assays" / f"{name}.tsv.gz").open("rb") as handle:
         table = pd.read_csv(handle, sep="\t", compression="gzip", dtype={"gene": str, "value": np.float64},
                             keep_default_na=False)
@@ -102,6 +108,8 @@ def gene_ontology(dims: int = 128, tfidf: bool = False) -> pd.DataFrame:
     the data cache; its definition is identical, but the last bits of its float32 values may differ between
     machines (BLAS kernels, thread counts).
     """
+    import numpy as np
+
     from gd_core.registry import BadParameter
     from gd_plugins_builtin._checks import boolean
 
@@ -126,6 +134,8 @@ def gene_ontology_matrix():
 
 def read_gene_ontology_matrix(source):
     """The gene × term matrix, genes and terms from a ``gene_ontology.npz`` (a path or binary file)."""
+    import numpy as np
+    import pandas as pd
     from scipy import sparse
 
     with np.load(source) as archive:
@@ -141,6 +151,7 @@ def exact_svd(matrix, dims: int) -> np.ndarray:
     ``random_state=0`` fixes ARPACK's start vector; signs follow scikit-learn's ``svd_flip``. Used both at
     run time and by tools/build_data.py for the shipped default, so the two share one definition.
     """
+    import numpy as np
     from sklearn.decomposition import TruncatedSVD
 
     if dims >= min(matrix.shape):
@@ -163,6 +174,9 @@ def _reduced_gene_ontology(dims: int, tfidf: bool) -> pd.DataFrame:
 
 
 def _shipped_gene_ontology() -> pd.DataFrame:
+    import numpy as np
+    import pandas as pd
+
     with (_RESOURCES / GENE_ONTOLOGY_SVD).open("rb") as handle, np.load(handle) as archive:
         reduced, genes = archive["X"], archive["genes"]
     columns = [f"go_svd_{j}" for j in range(reduced.shape[1])]
@@ -170,6 +184,8 @@ def _shipped_gene_ontology() -> pd.DataFrame:
 
 
 def _svd_gene_ontology(dims: int, tfidf: bool) -> pd.DataFrame:
+    import pandas as pd
+
     matrix, genes, _ = gene_ontology_matrix()
     if tfidf:
         from sklearn.feature_extraction.text import TfidfTransformer
@@ -228,6 +244,9 @@ def shifrut_2018() -> pd.Series:
     """Shifrut 2018 T-cell proliferation screen, from the copy imported with `gd data import`."""
     import io
 
+    import numpy as np
+    import pandas as pd
+
     from gd_core.downloads import Unverified, read_verified
     from gd_core.errors import GdError
 
@@ -252,6 +271,8 @@ def import_shifrut(files: list) -> str:
     """
     import gzip
 
+    import pandas as pd
+
     from gd_core.downloads import write_verified
     from gd_core.errors import GdError
     from gd_core.genes import default_symbol_map, harmonise
@@ -275,6 +296,9 @@ def import_shifrut(files: list) -> str:
 
 def _read_screen(path: Path) -> pd.Series:
     """Gene → finite value from a BioGRID ORCS screen file (Score.1) or a MAGeCK gene summary (pos|lfc)."""
+    import numpy as np
+    import pandas as pd
+
     from gd_core.errors import GdError
 
     if path.is_dir():

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
 
 from gd_core import hookimpl
-from gd_core.data import Pool, Truth
+
+# numpy loads inside the metrics, and gd_core.data (pandas) only for annotations (see __init__.py)
+if TYPE_CHECKING:
+    from gd_core.data import Pool, Truth
 
 
 @hookimpl
@@ -19,6 +22,8 @@ class MeanSquaredError:
     """Test-set mean squared error of the model's predicted mean."""
 
     def __call__(self, pool: Pool, model: object, truth: Truth) -> float:
+        import numpy as np
+
         return float(np.mean((truth.predicted_test - truth.y_test.astype(np.float64)) ** 2))
 
 
@@ -26,6 +31,8 @@ class HitRatio:
     """Share of the top-|y| non-test genes (the hits) acquired so far."""
 
     def __call__(self, pool: Pool, model: object, truth: Truth) -> float:
+        import numpy as np
+
         return float(np.isin(truth.hits, pool.acquired).mean())
 
 
@@ -37,6 +44,7 @@ class Spearman:
     """
 
     def __call__(self, pool: Pool, model: object, truth: Truth) -> float:
+        import numpy as np
         from scipy.stats import spearmanr
 
         if np.ptp(truth.predicted_test) == 0:

@@ -12,13 +12,16 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from gd_core import hookimpl
 from gd_core.registry import BadParameter
 from gd_plugins_builtin._checks import number, whole
+
+# numpy and pandas load inside the functions that compute: registering stays light (see __init__.py)
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 _CHUNK = 1 << 16
 _MEMBERSHIP = 0.3  # share of genes in some module
@@ -44,6 +47,9 @@ def gd_register_assays(register):
 def simulated_descriptor(n_genes: int = 20_000, n_features: int = 64, n_modules: int = 20,
                          seed: int = 0) -> pd.DataFrame:
     """SIMULATED descriptor: module centroid plus unit noise per gene (float32)."""
+    import numpy as np
+    import pandas as pd
+
     n_genes, n_features = whole("n_genes", n_genes, example="2000"), whole("n_features", n_features, example="64")
     n_modules, seed = whole("n_modules", n_modules, example="20"), whole("seed", seed, minimum=0)
     _check_memory(n_genes, n_features)
@@ -63,6 +69,9 @@ def simulated_descriptor(n_genes: int = 20_000, n_features: int = 64, n_modules:
 
 def simulated_assay(n_genes: int = 20_000, n_modules: int = 20, seed: int = 0, noise: float = 0.3) -> pd.Series:
     """SIMULATED assay: module effect plus Gaussian noise per gene."""
+    import numpy as np
+    import pandas as pd
+
     n_genes, n_modules = whole("n_genes", n_genes, example="2000"), whole("n_modules", n_modules, example="20")
     seed, noise = whole("seed", seed, minimum=0), number("noise", noise, low=0.0, example="0.3")
     _check_memory(n_genes, 0)
@@ -123,6 +132,8 @@ def _gigabytes(n_bytes: int) -> str:
 @lru_cache(maxsize=4)
 def _modules(n_genes: int, n_modules: int, seed: int) -> np.ndarray:
     """Module of each gene (−1 for none), generated chunk by chunk so prefixes agree."""
+    import numpy as np
+
     module = np.empty(n_genes, dtype=np.int64)
     for start in range(0, n_genes, _CHUNK):
         stop = min(start + _CHUNK, n_genes)
@@ -136,4 +147,6 @@ def _modules(n_genes: int, n_modules: int, seed: int) -> np.ndarray:
 
 @lru_cache(maxsize=2)
 def _gene_names(n_genes: int) -> pd.Index:
+    import pandas as pd
+
     return pd.Index([f"SIM{i:07d}" for i in range(n_genes)], name="gene")
