@@ -45,8 +45,24 @@ class Spearman:
 
     def __call__(self, pool: Pool, model: object, truth: Truth) -> float:
         import numpy as np
-        from scipy.stats import spearmanr
 
-        if np.ptp(truth.predicted_test) == 0:
-            return float("nan")  # a constant prediction has no ranking
-        return float(spearmanr(truth.predicted_test, truth.y_test).statistic)
+        if np.ptp(truth.predicted_test) == 0 or np.ptp(truth.y_test) == 0:
+            return float("nan")  # a constant has no ranking
+        # scipy.stats.spearmanr's arithmetic (average ranks, then np.corrcoef of the [n, 2] ranks), so the values
+        # are the same to the bit, without importing scipy.stats (about 0.4 s per run).
+        ranked = np.column_stack((_average_ranks(truth.predicted_test), _average_ranks(truth.y_test)))
+        return float(np.corrcoef(ranked, rowvar=False)[1, 0])
+
+
+def _average_ranks(values):
+    """1-based ranks as float64, tied values sharing the mean of the ranks they span."""
+    import numpy as np
+
+    order = np.argsort(values, kind="mergesort")
+    ordered = values[order]
+    starts = np.r_[True, ordered[1:] != ordered[:-1]]  # the first of each run of equal values
+    run = np.cumsum(starts) - 1  # the run each sorted value belongs to
+    bounds = np.r_[np.flatnonzero(starts), len(values)]  # run i spans sorted positions bounds[i] .. bounds[i+1]-1
+    ranks = np.empty(len(values), dtype=np.float64)
+    ranks[order] = 0.5 * (bounds[run] + bounds[run + 1] + 1)
+    return ranks

@@ -13,13 +13,14 @@ import re
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import numpy as np
-
 from gd_core import GdError, hookimpl
 
+# numpy is imported inside the functions that compute: gd imports every installed plugin to answer `gd list`,
+# which should not wait for numerical libraries.
 if TYPE_CHECKING:
     from pathlib import Path
 
+    import numpy as np
     import pandas as pd
 
     from gd_core.data import Pool
@@ -55,6 +56,8 @@ class UpperConfidenceBound:
 
     def select(self, pool: Pool, model: object, batch_size: int, rng: np.random.Generator) -> np.ndarray:
         """The ``batch_size`` available genes of highest score, ties going to the lower position."""
+        import numpy as np
+
         available = pool.available
         if not 0 < batch_size <= len(available):
             raise GdError(f"cannot select {batch_size} genes from {len(available)} available; "
@@ -65,6 +68,8 @@ class UpperConfidenceBound:
 
     def scores(self, pool: Pool, model: object) -> np.ndarray:
         """|mean| + kappa·std of the model's posterior samples, one per available gene."""
+        import numpy as np
+
         available = pool.available
         scores = np.empty(len(available), dtype=np.float64)
         for start in range(0, len(available), ROWS_PER_CHUNK):
@@ -143,6 +148,7 @@ def _digest(text: str) -> str:
 
 def _project(table: pd.DataFrame, dims: int, seed: int) -> pd.DataFrame:
     """``table`` times a Gaussian matrix of variance 1/dims, which keeps distances in expectation."""
+    import numpy as np
     import pandas as pd
 
     weights = np.random.default_rng(seed).normal(0.0, 1.0 / math.sqrt(dims), size=(table.shape[1], dims))
