@@ -223,42 +223,61 @@ def import_file(remote: RemoteFile, source: str | Path, *, name: str | None = No
     return target
 
 
-def cached_table(key: str, sources: list[Path], version: int, build: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+def cached_table(key: str, sources: list[Path], version: int, build: Callable[[], pd.DataFrame], *,
+                 extra: Any = None, label: str | None = None, form: str | None = None) -> pd.DataFrame:
     """A numeric table built from ``sources``, cached until a source changes or ``version`` is bumped.
 
-    Bump ``version`` whenever the processing in ``build`` changes. The cached form is parquet when pyarrow
-    is installed, else an uncompressed npz (never a pickle); labels come back as strings either way. The
-    cached file is checked against the sha256 recorded when it was written on every read; a damaged one,
-    or one without a record, is rebuilt (one dim line says so). Where the cache cannot be written (read-only,
+    Bump ``version`` whenever the processing in ``build`` changes; ``extra`` holds any other JSON-able facts
+    the table depends on (a file's size and mtime, the build's parameters), which join the cache key. The
+    cached form is parquet when pyarrow is installed, else (or with ``form="npz"``) an uncompressed npz, never
+    a pickle; an npz is written piece by piece, never as a second copy of the table in memory. Labels come
+    back as strings either way, and ``frame.attrs`` (JSON-able) is kept. The cached file is checked against
+    the sha256 recorded when it was written on every read; a damaged one, or one without a record, is rebuilt
+    (one dim line, naming ``label`` or else ``key``, says so). Where the cache cannot be written (read-only,
     full), the table is built and used all the same, and a dim line says it was not kept.
     """
     if not _KEY.match(key):
         raise ValueError(f"cached_table key {key!r}: use letters, digits, '_' and '-'")
-    fingerprint = json.dumps({"key": key, "version": int(version), "sources": [_sha256_of(Path(s)) for s in sources]})
-    digest = hashlib.sha256(fingerprint.encode()).hexdigest()[:16]
-    suffix = ".parquet" if _has_pyarrow() else ".npz"
+    if form not in (None, "npz"):
+        raise ValueError(f"cached_table form {form!r}: use None or 'npz'")
+    facts = {"key": key, "version": int(version), "sources": [_sha256_of(Path(s)) for s in sources]}
+    if extra is not None:  # absent otherwise, so that existing cache entries keep their names
+        facts["extra"] = extra
+    digest = hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
+    suffix = ".npz" if form == "npz" or not _has_pyarrow() else ".parquet"
     folder = data_dir() / "processed"
     path = folder / f"{key}.v{int(version)}.{digest}{suffix}"
+    name = label or key
     damage = None
     try:
         return _parse_table(read_verified(path), suffix)
     except FileNotFoundError:
         pass
     except Unverified as exc:
-        damage = str(exc)  # completes "processed cache for KEY …"
+        damage = str(exc)  # completes "processed cache for NAME …"
     frame = build()
     _check_table(frame, key)
-    data = _table_bytes(frame, suffix)
+    if suffix == ".npz":
+        parts = _npz_parts(frame)  # its values without a copy
+
+        def produce(sink: Any) -> None:
+            _write_npz(sink, parts)
+    else:
+        data = _table_bytes(frame, suffix)
+
+        def produce(sink: Any) -> None:
+            sink.write(data)
+    del frame
     try:
         with _locked(folder / ".lock"):  # sweep workers building one table at once write one at a time
-            write_verified(path, data)
+            _write_verified_by(path, produce)
         _remove_stale(folder, key, keep=path)
     except GdError as exc:
-        notice(f"processed table for {key} was built but not kept in the cache: {exc}")
+        notice(f"processed table for {name} was built but not kept in the cache: {exc}")
     else:
         if damage:
-            notice(f"processed cache for {key} {damage}; rebuilt")
-    return _parse_table(data, suffix)
+            notice(f"processed cache for {name} {damage}; rebuilt")
+    return _npz_frame(*parts) if suffix == ".npz" else _parse_table(data, suffix)
 
 
 class Unverified(Exception):
@@ -274,11 +293,37 @@ def write_verified(path: Path, data: bytes) -> None:
     A crash between the two leaves a record without its file, or beside an older file that no longer
     matches it: either way the next read rebuilds instead of trusting the file.
     """
-    record = f"{hashlib.sha256(data).hexdigest()}  {path.name}\n".encode("ascii")
+    _write_verified_by(path, lambda sink: sink.write(data))
+
+
+def _write_verified_by(path: Path, produce: Callable[[Any], None]) -> None:
+    """``write_verified`` for bytes that ``produce(sink)`` writes, the same bytes on every call, to any object
+    with a ``write`` method: once to hash them for the record, once into the file, never all held at once."""
+    digest = _Digest()
+    produce(digest)
     with _staged(_record_path(path)) as handle:
-        handle.write(record)
+        handle.write(f"{digest.hexdigest()}  {path.name}\n".encode("ascii"))
     with _staged(path) as handle:
-        handle.write(data)
+        produce(handle)
+
+
+class _Digest:
+    """A sink that only hashes what is written to it."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        """Hash ``data``."""
+        self._hash.update(data)
+        return len(data)
+
+    def flush(self) -> None:
+        """Nothing is buffered."""
+
+    def hexdigest(self) -> str:
+        """The sha256 of everything written so far."""
+        return self._hash.hexdigest()
 
 
 def read_verified(path: Path) -> bytes:
@@ -569,19 +614,66 @@ def _check_table(frame: object, key: str) -> None:
 
 
 def _table_bytes(frame: pd.DataFrame, suffix: str) -> bytes:
-    """The cached form of a table: parquet, or an npz without pickles; labels as strings."""
-    import numpy as np
-
+    """The cached form of a table as bytes: parquet, or an npz without pickles; labels as strings."""
+    if suffix != ".parquet":
+        buffer = io.BytesIO()
+        _write_npz(buffer, _npz_parts(frame))
+        return buffer.getvalue()
     index = frame.index.astype(str).rename(frame.index.name)
     columns = frame.columns.astype(str).rename(frame.columns.name)
     buffer = io.BytesIO()
-    if suffix == ".parquet":
-        frame.set_axis(index, axis=0).set_axis(columns, axis=1).to_parquet(buffer)
-    else:
-        names = json.dumps({"index": frame.index.name, "columns": frame.columns.name})
-        np.savez(buffer, values=frame.to_numpy(), index=np.asarray(index, dtype=str),
-                 columns=np.asarray(columns, dtype=str), names=np.asarray(names))
+    frame.set_axis(index, axis=0).set_axis(columns, axis=1).to_parquet(buffer)
     return buffer.getvalue()
+
+
+_NPZ_PIECE = 1 << 20  # bytes of the values written at a time: a large table is never copied whole
+
+
+def _npz_parts(frame: pd.DataFrame) -> tuple[Any, Any, Any, str]:
+    """What the npz form holds: the values (a view where pandas has one block), labels as str, and names and
+    attrs as JSON."""
+    import numpy as np
+
+    names = {"index": frame.index.name, "columns": frame.columns.name, "attrs": frame.attrs}
+    values = frame.to_numpy()
+    if values.dtype.hasobject:  # numeric columns of different kinds (bool beside float): no pickles here
+        values = frame.to_numpy(dtype=np.float64)
+    return (values, np.asarray(frame.index.astype(str), dtype=str),
+            np.asarray(frame.columns.astype(str), dtype=str), json.dumps(names, sort_keys=True))
+
+
+def _write_npz(sink: Any, parts: tuple[Any, Any, Any, str]) -> None:
+    """Write an uncompressed npz with members values, index, columns and names, the same bytes every time."""
+    import zipfile
+
+    import numpy as np
+
+    values, index, columns, names = parts
+    if not (values.flags.c_contiguous or values.flags.f_contiguous):
+        values = np.ascontiguousarray(values)
+    arrays = {"values": values, "index": index, "columns": columns, "names": np.asarray(names)}
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for member, array in arrays.items():
+            info = zipfile.ZipInfo(f"{member}.npy", date_time=(1980, 1, 1, 0, 0, 0))  # no clock in the bytes
+            with archive.open(info, "w", force_zip64=True) as handle:
+                # The header says whether the bytes are in C or Fortran order, so either is written as it lies.
+                header = np.lib.format.header_data_from_array_1_0(array)
+                np.lib.format.write_array_header_1_0(handle, header)
+                flat = (array.T if header["fortran_order"] else array).reshape(-1)
+                flat = flat.view(np.uint8) if flat.size else flat
+                for start in range(0, flat.nbytes, _NPZ_PIECE):
+                    handle.write(memoryview(flat[start:start + _NPZ_PIECE]))
+
+
+def _npz_frame(values: Any, index: Any, columns: Any, names: str) -> pd.DataFrame:
+    """The table the npz form stands for: the same for a fresh build and for a read of the cached file."""
+    import pandas as pd
+
+    named = json.loads(names)
+    frame = pd.DataFrame(values, index=pd.Index(index, dtype=str, name=named["index"]),
+                         columns=pd.Index(columns, dtype=str, name=named["columns"]), copy=False)
+    frame.attrs.update(named.get("attrs", {}))
+    return frame
 
 
 def _parse_table(data: bytes, suffix: str) -> pd.DataFrame:
@@ -595,9 +687,6 @@ def _parse_table(data: bytes, suffix: str) -> pd.DataFrame:
 
             return pd.read_parquet(pyarrow.BufferReader(data))  # parsed in place, without another copy
         with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-            names = json.loads(str(archive["names"]))
-            index = pd.Index(archive["index"].astype(object), dtype=object, name=names["index"])
-            columns = pd.Index(archive["columns"].astype(object), dtype=object, name=names["columns"])
-            return pd.DataFrame(archive["values"], index=index, columns=columns)
+            return _npz_frame(archive["values"], archive["index"], archive["columns"], str(archive["names"]))
     except Exception as exc:  # pyarrow's and numpy's parse errors share no narrower base class
         raise Unverified(f"was damaged (it cannot be parsed: {type(exc).__name__}: {_one_line(exc)})") from None

@@ -14,11 +14,13 @@ assay already lists under its own symbol: such a pair was two genes when the lib
 
 from __future__ import annotations
 
+import csv
 import functools
+import gzip
 import re
 from importlib import resources
 from pathlib import Path
-from typing import TypeVar
+from typing import Iterable, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -43,19 +45,50 @@ class SymbolMap:
         if missing:
             raise GdError(f"symbol map lacks columns {sorted(missing)}; expected name, symbol, route")
         frame = frame[["name", "symbol", "route"]].fillna("").astype(str)
-        bad = sorted(set(frame["route"]) - set(ROUTES))
+        self._fill(zip(frame["name"].tolist(), frame["symbol"].tolist(), frame["route"].tolist()))
+
+    def _fill(self, rows: Iterable[tuple[str, str, str]]) -> None:
+        """Build the lookup from ``(name, symbol, route)`` rows, refusing a malformed map in one line."""
+        # Plain dicts: harmonise looks names up one at a time and pandas' .loc is far slower per call. Each
+        # name is one string object, shared by the symbol it stands for, and routes share four strings, so the
+        # shipped map (143,558 names) costs ~17 MB (a frame and tuples took ~85 MB): it is loaded while a user
+        # table is read, whose memory is budgeted (benchmarks/user_tables.py).
+        canonical = {r: r for r in ROUTES}
+        self._symbol: dict[str, str] = {}
+        self._route: dict[str, str] = {}  # every name not listed here has route "symbol"
+        bad: set[str] = set()
+        repeated = blank = None
+        for name, symbol, route in rows:
+            shared = canonical.get(route)
+            if shared is None:
+                bad.add(route)
+            elif name in self._symbol:
+                repeated = name if repeated is None else repeated
+            else:
+                if blank is None and (symbol == "") != (shared == "ambiguous"):
+                    blank = name
+                self._symbol[name] = name if symbol == name else symbol
+                if shared != "symbol":
+                    self._route[name] = shared
         if bad:
-            raise GdError(f"symbol map has unknown routes {bad[:3]}; expected one of {list(ROUTES)}")
-        dupes = frame["name"][frame["name"].duplicated()]
-        if len(dupes):
-            raise GdError(f"symbol map lists {dupes.iloc[0]!r} twice; rebuild it with tools/org_hs_eg_db.py")
-        blank = frame["symbol"].eq("") != frame["route"].eq("ambiguous")
-        if blank.any():
-            raise GdError(f"symbol map row {frame['name'][blank].iloc[0]!r} must have an empty symbol "
+            raise GdError(f"symbol map has unknown routes {sorted(bad)[:3]}; expected one of {list(ROUTES)}")
+        if repeated is not None:
+            raise GdError(f"symbol map lists {repeated!r} twice; rebuild it with tools/org_hs_eg_db.py")
+        if blank is not None:
+            raise GdError(f"symbol map row {blank!r} must have an empty symbol "
                           "exactly when its route is 'ambiguous'; rebuild it with tools/org_hs_eg_db.py")
-        self.table = frame.set_index("name")
-        # A plain dict: harmonise looks names up one at a time and pandas' .loc is far slower per call.
-        self._lookup = dict(zip(frame["name"], zip(frame["symbol"], frame["route"])))
+        for name in self._route:  # an alias's target, where it is a name too, becomes that name's string
+            target = self._symbol.get(self._symbol[name])
+            if target is not None and target == self._symbol[name]:
+                self._symbol[name] = target
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """The map as a frame indexed by ``name``, with columns ``symbol`` and ``route`` (built on each call)."""
+        names = list(self._symbol)
+        return pd.DataFrame({"symbol": list(self._symbol.values()),
+                             "route": [self._route.get(n, "symbol") for n in names]},
+                            index=pd.Index(names, name="name"))
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> SymbolMap:
@@ -63,24 +96,37 @@ class SymbolMap:
         return cls(frame)
 
     def __len__(self) -> int:
-        return len(self._lookup)
+        return len(self._symbol)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._lookup
+        return name in self._symbol
 
     def resolve(self, name: str) -> tuple[str, str]:
         """``(symbol, route)`` for one name; ``("", "unmapped")`` when the map does not know it."""
-        return self._lookup.get(name, ("", "unmapped"))
+        symbol = self._symbol.get(name)
+        if symbol is None:
+            return "", "unmapped"
+        return symbol, self._route.get(name, "symbol")
 
 
 def load_symbol_map(path: str | Path) -> SymbolMap:
     """Read a symbol map from a (gzip) TSV with header ``name\\tsymbol\\troute``."""
+    # Row by row with the csv module, so that no cell outlives its row unless the map keeps it. Cells stay
+    # text: "NA" and "NULL" are gene names here.
+    opener = gzip.open if str(path).endswith(".gz") else open
+    symbol_map = SymbolMap.__new__(SymbolMap)
     try:
-        # na_filter=False: "NA" and "NULL" are gene names here, not missing values.
-        frame = pd.read_csv(path, sep="\t", dtype=str, na_filter=False, compression="infer")
-    except (OSError, pd.errors.ParserError) as exc:
+        with opener(path, "rt", encoding="utf-8", newline="") as handle:
+            rows = (row for row in csv.reader(handle, delimiter="\t") if row)
+            header = next(rows, [])
+            missing = {"name", "symbol", "route"} - set(header)
+            if missing:
+                raise GdError(f"symbol map lacks columns {sorted(missing)}; expected name, symbol, route")
+            at = [header.index(c) for c in ("name", "symbol", "route")]
+            symbol_map._fill((row[at[0]], row[at[1]], row[at[2]]) for row in rows)
+    except (OSError, EOFError, UnicodeDecodeError, IndexError, csv.Error) as exc:
         raise GdError(f"cannot read symbol map {path}: {exc}; rebuild it with tools/org_hs_eg_db.py") from exc
-    return SymbolMap.from_frame(frame)
+    return symbol_map
 
 
 # Excel turns these (then official) symbols into dates. Each date form lists every old symbol it may
@@ -169,6 +215,30 @@ def _resolve_raw(name: str, symbol_map: SymbolMap) -> tuple[str, str]:
     return (symbol, route) if route in ("ambiguous", "unmapped") else (symbol, "repaired")
 
 
+def harmonise_names(names: list[str], symbol_map: SymbolMap) -> tuple[list[str], np.ndarray, dict[str, int]]:
+    """Where each raw name lands: its official symbol, whether its row is kept, and the report of ``harmonise``.
+
+    ``names`` are stripped raw names, one per row. Dropped rows (controls, names that resolve to no single
+    gene, aliases of a gene the list also holds under its own symbol) are not kept; kept rows that share a
+    symbol are the ones ``harmonise`` averages.
+    """
+    resolved = [_resolve_raw(n, symbol_map) for n in names]
+    symbols = [s for s, _ in resolved]
+    route = np.array([r for _, r in resolved], dtype=object)
+
+    kept = np.isin(route.astype(str), ["symbol", "alias", "alias_protein_coding", "repaired"])
+    # Two library entries, one listed under the current symbol and one under an alias of it, were two
+    # genes when the library was designed (DEC1 beside BHLHE40): keep the verbatim one, drop the other.
+    verbatim = {s for s, r in zip(symbols, route) if r == "symbol"}
+    shadowed = kept & (route != "symbol") & np.array([s in verbatim for s in symbols], dtype=bool)
+    route[shadowed] = "ambiguous"
+    kept &= ~shadowed
+
+    report = {key: int(np.sum(route == key)) for key in REPORT_KEYS}
+    report["merged"] = int(kept.sum()) - len({s for s, k in zip(symbols, kept) if k})
+    return symbols, kept, report
+
+
 def harmonise(values: Values, symbol_map: SymbolMap, *, source: str) -> tuple[Values, dict[str, int]]:
     """Re-index assay values from raw gene names to official symbols.
 
@@ -187,22 +257,10 @@ def harmonise(values: Values, symbol_map: SymbolMap, *, source: str) -> tuple[Va
                           "convert them to floats before harmonising")
 
     raw = ["" if pd.isna(n) else str(n).strip() for n in values.index]
-    resolved = [_resolve_raw(n, symbol_map) for n in raw]
-    symbols = pd.Index([s for s, _ in resolved], dtype=object)
-    route = np.array([r for _, r in resolved], dtype=object)
-
-    kept = np.isin(route.astype(str), ["symbol", "alias", "alias_protein_coding", "repaired"])
-    # Two library entries, one listed under the current symbol and one under an alias of it, were two
-    # genes when the library was designed (DEC1 beside BHLHE40): keep the verbatim one, drop the other.
-    shadowed = kept & (route != "symbol") & symbols.isin(symbols[route == "symbol"])
-    route[shadowed] = "ambiguous"
-    kept &= ~shadowed
-
-    report = {key: int(np.sum(route == key)) for key in REPORT_KEYS}
-    chosen = values[kept].set_axis(pd.Index(symbols[kept], dtype=str, name="symbol"), axis=0)
+    symbols, kept, report = harmonise_names(raw, symbol_map)
+    chosen = values[kept].set_axis(pd.Index(np.array(symbols, dtype=object)[kept], dtype=str, name="symbol"), axis=0)
     # groupby sorts its keys and averages each group under its own key, so no value changes gene.
     merged = chosen.groupby(level=0, sort=True).mean()
-    report["merged"] = int(kept.sum() - len(merged))
     if isinstance(merged, pd.Series):
         merged.name = values.name
     return merged, report

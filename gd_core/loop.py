@@ -17,7 +17,7 @@ import pandas as pd
 from gd_core.data import Dataset, Pool, Truth, align, check_compatible
 from gd_core.errors import GdError
 from gd_core.registry import Entry, Registries, closest, literal
-from gd_core.tables import looks_like_path, read_assay_file, read_descriptor_file
+from gd_core.tables import load_assay_file, load_descriptor_file, looks_like_path
 
 log = logging.getLogger("gd")
 
@@ -163,10 +163,11 @@ def top_hits(y: np.ndarray, pool: np.ndarray, hit_fraction: float) -> np.ndarray
 
 
 def dataset_entry(kind: str, name: str, registries: Registries) -> Entry:
-    """A registered descriptor or assay, or, for a name that is a file path, a reader of that table."""
+    """A registered descriptor or assay, or, for a name that is a file path, a reader of that table (through
+    the data cache, so that a large table is parsed once, not on every run)."""
     if not looks_like_path(name):
         return registries.of(kind).get(name)
-    reader = read_descriptor_file if kind == "descriptor" else read_assay_file
+    reader = load_descriptor_file if kind == "descriptor" else load_assay_file
     return Entry(kind, name, functools.partial(reader, Path(name)), plugin="user file", distribution="file",
                  version="", metadata={"source": "file", "summary": f"{kind} table read from {name}"})
 

@@ -2,7 +2,10 @@
 
 A descriptor file has one gene column and numeric feature columns; an assay file has one gene column
 and one numeric value column (or several, of which the caller picks one). Every refusal is a
-``GdError`` on one line that starts with the file path and says how to fix the file.
+``GdError`` on one line that starts with the file path and says how to fix the file. A well-formed text
+descriptor is read by a plain reader that parses numbers in C; anything else by the careful reader, which
+gives the same table and names every problem. ``load_descriptor_file`` and ``load_assay_file``, which
+``gd run`` uses, keep large tables in gd's data cache.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import gzip
 import math
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from gd_core.errors import GdError
-from gd_core.genes import default_symbol_map, harmonise
+from gd_core.genes import default_symbol_map, harmonise, harmonise_names
 
 TEXT_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -30,6 +34,7 @@ GENE_HEADERS = (
 )
 # Cells that mean "no value" in a numeric column. Never applied to the gene column: NA is a gene alias.
 MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "#n/a", "#na"})
+_FLOAT32_MAX = float(np.finfo(np.float32).max)  # runs compute in float32: anything larger is refused
 
 
 def looks_like_path(name: str) -> bool:
@@ -47,6 +52,18 @@ def read_table(path: Path) -> pd.DataFrame:
     """
     path = Path(path)
     name = path.name.lower()
+    _check_file(path)
+    if name.endswith(PARQUET_SUFFIXES):
+        frame = _read_parquet(path)
+    else:
+        frame = _read_text(path, name)
+    if frame.shape[1] == 0 or len(frame) == 0:
+        raise GdError(f"{path}: the file has no data rows; write a header row and one row per gene")
+    return frame
+
+
+def _check_file(path: Path) -> None:
+    """Refuse, in one line, a path that is not a regular, non-empty, readable file that could be a table."""
     try:
         if not path.exists():
             raise GdError(f"{path}: no such file; check the path (relative paths start from {Path.cwd()})")
@@ -55,7 +72,7 @@ def read_table(path: Path) -> pd.DataFrame:
         if not path.is_file():  # reading a FIFO or a device could block or never end
             raise GdError(f"{path}: is not a regular file (a pipe, socket or device); save the table to a file "
                           "and pass that")
-        if name.endswith((".xlsx", ".xls", ".xlsm", ".ods")):
+        if path.name.lower().endswith((".xlsx", ".xls", ".xlsm", ".ods")):
             raise GdError(f"{path}: spreadsheets are not read; save the sheet as CSV or TSV")
         if path.stat().st_size == 0:
             raise GdError(f"{path}: the file is empty; write a header row and one row per gene")
@@ -64,13 +81,6 @@ def read_table(path: Path) -> pd.DataFrame:
     except OSError as exc:
         raise GdError(f"{path}: cannot read the file ({exc.strerror or _one_line(exc)}); check its permissions "
                       "and the directories above it") from None
-    if name.endswith(PARQUET_SUFFIXES):
-        frame = _read_parquet(path)
-    else:
-        frame = _read_text(path, name)
-    if frame.shape[1] == 0 or len(frame) == 0:
-        raise GdError(f"{path}: the file has no data rows; write a header row and one row per gene")
-    return frame
 
 
 def _read_gene_table(path: Path) -> tuple[pd.DataFrame, Any, list[str], list[Any]]:
@@ -89,12 +99,17 @@ def read_descriptor_file(path: Path, *, harmonise_genes: bool = True) -> pd.Data
     ``frame.attrs["harmonise"]`` (``None`` when ``harmonise_genes`` is false, where names are kept as written).
     """
     path = Path(path)
+    _check_file(path)
+    plain = _read_plain_descriptor(path, harmonise_genes)
+    if plain is not None:
+        return plain
     table, gene_column, genes, features = _read_gene_table(path)
     if not features:
         raise GdError(f"{path}: has only the gene column {str(gene_column)!r}; add numeric feature columns")
     parsed = _numeric_columns(table, features, path, "feature column(s)",
                               f"every column but the gene column {str(gene_column)!r} must hold numbers")
     values = pd.DataFrame({str(c): parsed[c][0].to_numpy() for c in features}, index=pd.Index(genes, dtype=object))
+    values += 0.0  # -0.0 becomes 0.0 (NaN stays NaN), so that "-0" reads alike in an int or a float column
 
     missing = values.isna()
     empty = missing.all(axis=1)
@@ -147,7 +162,7 @@ def read_assay_file(path: Path, *, column: str | None = None, harmonise_genes: b
             raise GdError(f"{path}: value column {column!r} is not numeric ({_cell(table, chosen, parsed)}); "
                           "fix the values or choose another column with --param assay.column=NAME")
 
-    values = pd.Series(parsed[chosen][0].to_numpy(), index=pd.Index(genes, dtype=object), name=str(chosen))
+    values = pd.Series(parsed[chosen][0].to_numpy(), index=pd.Index(genes, dtype=object), name=str(chosen)) + 0.0
     infinite = np.isinf(values.to_numpy())
     if infinite.any():
         raise GdError(f"{path}: infinite values for {int(infinite.sum())} gene(s) (e.g. "
@@ -165,6 +180,212 @@ def read_assay_file(path: Path, *, column: str | None = None, harmonise_genes: b
     return series
 
 
+# Rows the plain reader parses at a time: its float64 temporaries stay a few MB, pandas' per-chunk cost small.
+_BLOCK_ROWS = 512
+
+
+def _read_plain_descriptor(path: Path, harmonise_genes: bool) -> pd.DataFrame | None:
+    """``read_descriptor_file``'s result for a well-formed text table, found without a Python object per cell.
+
+    pandas' C parser, called as the careful reader calls it, turns the numbers straight into float32 rows of
+    one array that is reordered in place, so a file takes little more memory than its matrix. Anything the
+    careful reader might refuse or read differently (a missing, non-finite or huge value, a cell that is not
+    a plain number, a ragged row, a blank or repeated gene, a compressed format other than gzip, ...) makes
+    this return None; the careful reader then reads the file and names the problem.
+    """
+    name = path.name.lower()
+    if not name.endswith(TEXT_SUFFIXES):
+        return None
+    try:
+        with warnings.catch_warnings():
+            # pandas merely warns where it drops the extra fields of a first row longer than the header
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            return _plain_descriptor(path, name, harmonise_genes)
+    except Exception:  # any failure, that warning included, is the careful reader's to explain
+        return None
+
+
+def _plain_descriptor(path: Path, name: str, harmonise_genes: bool) -> pd.DataFrame | None:
+    sep = _separator(path, name)
+    first = pd.read_csv(path, sep=sep, header=None, dtype=str, keep_default_na=False, nrows=1, **_TEXT_OPTIONS)
+    header = _stripped(first.iloc[0])
+    if len(header) < 2 or len(set(header)) < len(header) or any("\x00" in h for h in header):
+        return None
+    # names= and header=0 skip the header row; na_filter=False leaves "NA" and "" as text, which no numeric
+    # dtype accepts.
+    options = dict(sep=sep, header=0, names=list(range(len(header))), index_col=False, na_filter=False,
+                   **_TEXT_OPTIONS)
+    named = _gene_header(header)
+    if named is None:  # the careful reader takes the first column with text in it; the first rows show which
+        sample = pd.read_csv(path, nrows=_BLOCK_ROWS, **options)
+        text = [j for j, dtype in enumerate(sample.dtypes) if dtype.kind not in "iuf"]
+        if not text:
+            return None
+        gene = text[0]
+    else:
+        gene = named
+    features = [j for j in range(len(header)) if j != gene]
+    chunks = pd.read_csv(path, dtype={gene: object}, chunksize=_BLOCK_ROWS, **options)
+    # Allocated for the most rows the file can hold; pages never written take no memory, and the unused
+    # tail is handed back below.
+    matrix = np.empty((_record_bound(path, name), len(features)), dtype=np.float32)
+    symbol_map = default_symbol_map() if harmonise_genes else None
+    names: list[str] = []
+    exact: dict[int, np.ndarray] = {}  # float64 rows that harmonising may average with others
+    with chunks:
+        for chunk in chunks:
+            start, stop = len(names), len(names) + len(chunk)
+            genes = _stripped(chunk.pop(gene))
+            if stop > len(matrix) or any(dtype.kind not in "iuf" for dtype in chunk.dtypes):
+                return None
+            values = chunk.to_numpy(dtype=np.float64)
+            del chunk  # before the next chunk is parsed
+            # NaN fails both comparisons; the careful reader refuses what float32 would make infinite
+            if not (-_FLOAT32_MAX <= values.min() and values.max() <= _FLOAT32_MAX):
+                return None
+            # + 0.0 turns -0.0 into 0.0, as in the careful reader; the sum is float64, then cast to float32
+            np.add(values, 0.0, out=matrix[start:stop], casting="same_kind")
+            names.extend(genes)
+            if symbol_map is not None:
+                # Only rows renamed to a symbol may share it with another row and be averaged with it.
+                exact.update((start + i, values[i] + 0.0) for i, g in enumerate(genes)
+                             if _renamed(g, symbol_map))
+            del values
+    if not names or not all(names) or len(set(names)) < len(names):
+        return None
+    if named is None and not _parse_numeric(pd.Series(names, dtype=object))[1].any():
+        return None  # all numbers: the careful reader would look for the gene column elsewhere
+    if symbol_map is None:
+        order = np.argsort(np.array(names, dtype=object), kind="stable")
+        index = pd.Index(np.array(names, dtype=object)[order], dtype=str, name="gene")
+        report = None
+    else:
+        symbols, kept, report = harmonise_names(names, symbol_map)
+        if not kept.any():
+            return None
+        rows = np.flatnonzero(kept)
+        unique, slot, counts = np.unique(np.array(symbols, dtype=object)[rows], return_inverse=True,
+                                         return_counts=True)
+        order = np.empty(len(unique), dtype=np.int64)
+        order[slot] = rows  # for a symbol on several rows, any one of them: its slot is overwritten below
+        shared = rows[counts[slot] > 1]
+        if not all(int(r) in exact for r in shared):
+            return None
+        index = pd.Index(unique, dtype=str, name="gene")
+    _gather_rows(matrix, order, len(names))
+    matrix.resize((len(order), len(features)), refcheck=False)  # in place: the tail is returned, not copied
+    if symbol_map is not None and len(shared):
+        # The same float64 mean, row order and cast as the careful reader's harmonise.
+        means = pd.DataFrame(np.array([exact[int(r)] for r in shared]),
+                             index=pd.Index(np.array(symbols, dtype=object)[shared], dtype=str)
+                             ).groupby(level=0, sort=True).mean()
+        matrix[index.get_indexer(means.index)] = means.to_numpy()
+    frame = pd.DataFrame(matrix, index=index, columns=pd.Index([header[j] for j in features]), copy=False)
+    frame.attrs["harmonise"] = report
+    return frame
+
+
+def _renamed(name: str, symbol_map) -> bool:
+    """Whether harmonising may move this row to a symbol other than its own name."""
+    symbol, route = symbol_map.resolve(name)
+    if route == "symbol":
+        return symbol != name
+    return route != "ambiguous"  # an alias, or a name the map lacks that a repair may turn into a symbol
+
+
+def _record_bound(path: Path, name: str) -> int:
+    """At least the number of data rows of a text file: its line breaks (``\\n`` and ``\\r``), plus one."""
+    count = 1
+    with (gzip.open if name.endswith(".gz") else open)(path, "rb") as handle:
+        for piece in iter(lambda: handle.read(1 << 20), b""):
+            count += piece.count(b"\n") + piece.count(b"\r")
+    return count
+
+
+def _gather_rows(matrix: np.ndarray, order: np.ndarray, used: int) -> None:
+    """Move row ``order[k]`` of ``matrix`` to row k, in place (a copy would double a large table's memory).
+
+    ``order`` holds distinct rows below ``used``; the rows it leaves out end up after ``len(order)``.
+    """
+    target = np.empty(used, dtype=np.int64)
+    target[:len(order)] = order
+    left = np.ones(used, dtype=bool)
+    left[order] = False
+    target[len(order):] = np.flatnonzero(left)
+    target = target.tolist()
+    done = [False] * used
+    for start in range(used):  # follow each cycle of the permutation, holding one row aside
+        if done[start] or target[start] == start:
+            continue
+        held = matrix[start].copy()
+        k = start
+        while target[k] != start:
+            matrix[k] = matrix[target[k]]
+            done[k] = True
+            k = target[k]
+        matrix[k] = held
+        done[k] = True
+
+
+# A user table at least this large is kept, parsed, in gd's data cache. A smaller one is read afresh on every
+# run (~0.2 s at 1 MB, most of it loading the symbol map; benchmarks/user_tables.py) and leaves nothing on
+# disk, so a refused run that read it writes nothing either.
+CACHE_FROM_BYTES = 1 << 20
+# Bump when reading a table changes what a file gives, so that tables cached by older code are read again.
+READER_VERSION = 1
+
+
+def load_descriptor_file(path: Path, *, harmonise_genes: bool = True) -> pd.DataFrame:
+    """``read_descriptor_file`` through gd's data cache: a large file read before, unchanged, loads in well
+    under a second."""
+    return _through_cache("descriptor", Path(path), {"harmonise_genes": harmonise_genes})
+
+
+def load_assay_file(path: Path, *, column: str | None = None, harmonise_genes: bool = True) -> pd.Series:
+    """``read_assay_file`` through gd's data cache: a large file read before, unchanged, loads in well under
+    a second."""
+    return _through_cache("assay", Path(path), {"column": column, "harmonise_genes": harmonise_genes})
+
+
+def _through_cache(kind: str, path: Path, params: dict[str, Any]) -> Any:
+    """A user table from the processed-table cache, keyed by the file's content, size and mtime, the
+    reader's parameters and version, and the symbol map that harmonised it; read and kept there on a miss."""
+    reader = read_descriptor_file if kind == "descriptor" else read_assay_file
+    _check_file(path)
+    stat = path.stat()
+    if stat.st_size < CACHE_FROM_BYTES:
+        return reader(path, **params)
+    import hashlib
+    import json
+    from importlib import resources
+
+    from gd_core.downloads import cached_table
+
+    where = str(path.resolve())
+    described = json.loads(json.dumps(params, sort_keys=True, default=repr))  # JSON-able, for the key
+    # One entry per file and parameters: a newer read of the same file replaces the older one.
+    key = f"user_{kind}_{hashlib.sha256(json.dumps([where, described]).encode()).hexdigest()[:16]}"
+    facts = {"file": where, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "params": described}
+
+    def build() -> pd.DataFrame:
+        table = reader(path, **params)
+        if isinstance(table, pd.Series):
+            frame = table.to_frame()
+            frame.attrs = dict(table.attrs)
+            return frame
+        return table
+
+    with resources.as_file(resources.files("gd_core") / "resources" / "symbol_map.tsv.gz") as symbols:
+        sources = [path, symbols] if params["harmonise_genes"] else [path]  # harmonising depends on the map
+        frame = cached_table(key, sources, READER_VERSION, build, extra=facts, form="npz",
+                             label=f"{kind} file {path}")
+    if kind == "descriptor":
+        return frame
+    series = frame.iloc[:, 0]
+    series.attrs = dict(frame.attrs)
+    return series
+
+
 def require_shared_genes(descriptor_index: pd.Index, assay_index: pd.Index, *, descriptor: str, assay: str,
                          minimum: int = 2) -> None:
     """Refuse a descriptor and assay that share fewer than ``minimum`` genes, showing names from both."""
@@ -179,20 +400,12 @@ def require_shared_genes(descriptor_index: pd.Index, assay_index: pd.Index, *, d
 
 
 def _read_text(path: Path, name: str) -> pd.DataFrame:
-    opener = gzip.open if name.endswith(".gz") else open
-    stem = name[:-3] if name.endswith(".gz") else name
     try:
-        if stem.endswith(".csv"):
-            sep = ","
-        elif stem.endswith(".tsv"):
-            sep = "\t"
-        else:
-            sep = _sniff(path, opener)
         # keep_default_na=False: only the readers decide what is missing, and never in the gene column.
         # header=None: pandas then refuses a row longer than the header instead of indexing by its first
         # fields, and keeps repeated header names as written so that they can be refused below.
-        frame = pd.read_csv(path, sep=sep, header=None, dtype=str, keep_default_na=False,
-                            compression="infer", encoding="utf-8-sig", skip_blank_lines=True)
+        frame = pd.read_csv(path, sep=_separator(path, name), header=None, dtype=str, keep_default_na=False,
+                            **_TEXT_OPTIONS)
     except pd.errors.EmptyDataError as exc:
         raise GdError(f"{path}: the file is empty; write a header row and one row per gene") from exc
     except UnicodeDecodeError as exc:
@@ -200,7 +413,7 @@ def _read_text(path: Path, name: str) -> pd.DataFrame:
     except (OSError, EOFError, pd.errors.ParserError, csv.Error, ValueError) as exc:
         raise GdError(f"{path}: cannot read the file ({_one_line(exc)}); "
                       "check it is a CSV/TSV table with the same number of fields on every line") from exc
-    header = ["" if _is_missing_object(v) else str(v).strip() for v in frame.iloc[0]]
+    header = _stripped(frame.iloc[0])
     if any("\x00" in h for h in header):  # a NUL in a cell's number fails its parse; in a header it would not
         raise GdError(f"{path}: its header holds NUL bytes, so it is not a text table (UTF-16, or a binary file?); "
                       "save it as UTF-8 CSV or TSV")
@@ -211,6 +424,25 @@ def _read_text(path: Path, name: str) -> pd.DataFrame:
     frame = frame.iloc[1:].reset_index(drop=True)
     frame.columns = header
     return frame
+
+
+# How both text readers call pandas' C parser, so that they see the same cells.
+_TEXT_OPTIONS = {"compression": "infer", "encoding": "utf-8-sig", "skip_blank_lines": True}
+
+
+def _separator(path: Path, name: str) -> str:
+    """The field separator: by suffix (``.csv``, ``.tsv``, also gzipped), else sniffed."""
+    stem = name[:-3] if name.endswith(".gz") else name
+    if stem.endswith(".csv"):
+        return ","
+    if stem.endswith(".tsv"):
+        return "\t"
+    return _sniff(path, gzip.open if name.endswith(".gz") else open)
+
+
+def _stripped(cells) -> list[str]:
+    """Cells as text, stripped; a missing cell (a short row's padding) is empty."""
+    return ["" if _is_missing_object(v) else str(v).strip() for v in cells]
 
 
 def _sniff(path: Path, opener) -> str:
@@ -244,10 +476,18 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     return frame
 
 
-def _gene_column(table: pd.DataFrame, path: Path):
-    for column in table.columns:
+def _gene_header(columns) -> int | None:
+    """The position of the first column whose name says it holds genes, if any."""
+    for position, column in enumerate(columns):
         if re.sub(r"[\s.\-]+", "_", str(column).strip().lower()) in GENE_HEADERS:
-            return column
+            return position
+    return None
+
+
+def _gene_column(table: pd.DataFrame, path: Path):
+    position = _gene_header(table.columns)
+    if position is not None:
+        return table.columns[position]
     for column in table.columns:
         if _parse_numeric(table[column])[1].any():
             return column
@@ -256,7 +496,7 @@ def _gene_column(table: pd.DataFrame, path: Path):
 
 
 def _gene_names(column: pd.Series, path: Path) -> list[str]:
-    names = ["" if _is_missing_object(v) else str(v).strip() for v in column]
+    names = _stripped(column)
     blank = [i for i, n in enumerate(names) if not n]
     if blank:
         raise GdError(f"{path}: {len(blank)} row(s) have no gene name in column {str(column.name)!r} "
@@ -292,7 +532,7 @@ def _is_missing_object(value: object) -> bool:
 
 def _refuse_beyond_float32(values: pd.DataFrame, path: Path) -> None:
     """Refuse finite numbers that float32, the type runs compute in, would turn into infinities."""
-    limit = float(np.finfo(np.float32).max)
+    limit = _FLOAT32_MAX
     huge = np.abs(values.to_numpy(dtype=np.float64)) > limit
     if huge.any():
         row, col = (int(a[0]) for a in np.nonzero(huge))
@@ -312,7 +552,8 @@ def _by_gene(values, path: Path, harmonise_genes: bool):
     """Re-index by official symbol (averaging names that meet on one) or keep raw names, sorted."""
     if not harmonise_genes:
         values = values.sort_index()
-        values.index.name = "gene"
+        # str, as harmonise gives and as the data cache gives back
+        values.index = pd.Index(values.index, dtype=str, name="gene")
         return values, None
     merged, report = harmonise(values, default_symbol_map(), source=str(path))
     if len(merged) == 0:
