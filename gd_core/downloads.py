@@ -23,8 +23,6 @@ import logging
 import os
 import re
 import tempfile
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,6 +31,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 from gd_core.errors import GdError
 
 if TYPE_CHECKING:
+    import urllib.request
+
     import pandas as pd
 
 log = logging.getLogger("gd")
@@ -416,6 +416,8 @@ def _hash_file(path: Path) -> str:
 def _download(remote: RemoteFile, label: str) -> Path:
     url, target = remote.url, cached_path(remote)
     offline = f"download it elsewhere and run `gd data import {label} /path/to/{remote.filename}`"
+    import urllib.request  # here, not at the top: it pulls in http, ssl and email, which only a download needs
+
     request = urllib.request.Request(url, headers={"User-Agent": "gd (GeneDisco reimplementation)"})
     # The staged file comes first: a cache that cannot be written is refused before anything is transferred.
     with _staged(target) as handle, _opened(request, offline) as response:
@@ -446,6 +448,9 @@ def _download(remote: RemoteFile, label: str) -> Path:
 @contextlib.contextmanager
 def _opened(request: urllib.request.Request, offline: str) -> Iterator[Any]:
     """The HTTP response to ``request``, or a GdError naming the URL and the way to work offline."""
+    import urllib.error
+    import urllib.request
+
     url = request.full_url
     try:
         response = urllib.request.urlopen(request, timeout=TIMEOUT)
