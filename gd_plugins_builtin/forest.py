@@ -1,17 +1,34 @@
-"""The random forest model: scikit-learn's regressor, 100 unpruned trees, as in the paper (Appendix B).
+"""The random forest model: 100 unpruned CART trees on bootstrap samples, as in the paper (Appendix B).
 
-Imported only when a run builds the ``random_forest`` model, so scikit-learn stays out of ``gd list``.
+Two implementations of the same algorithm, chosen by ``backend``:
+
+- ``"presorted"`` (the default): gd's own compiled tree builder (``gd_plugins_builtin._forest_trees``). Each
+  tree is the tree scikit-learn's ``RandomForestRegressor`` grows from the same bootstrap sample: the same
+  splits, thresholds and leaf values, except where two features split a node's rows identically, which
+  either picks at random. It sorts every feature once per forest instead of at every node: 8–12× less CPU
+  (``benchmarks/forest.py speed``).
+- ``"sklearn"``: scikit-learn's ``RandomForestRegressor`` itself, the paper's code.
+
+The bootstrap samples come from different random numbers, so the two give different forests for one seed;
+``benchmarks/forest.py equivalence`` shows that their runs' metrics cannot be told apart.
+
+Imported only when a run builds the ``random_forest`` model, so scikit-learn and numba stay out of ``gd list``.
 """
 
 from __future__ import annotations
 
+import math
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
+from gd_core.errors import GdError
 from gd_core.parallel import usable_cores
 from gd_core.registry import BadParameter
-from gd_plugins_builtin._checks import positive_int
+from gd_plugins_builtin._checks import one_of, positive_int
 
 _ROWS_PER_CHUNK = 1 << 15  # bounds memory of per-tree predictions on million-gene pools
+BACKENDS = ("presorted", "sklearn")
 
 
 class RandomForest:
@@ -22,26 +39,56 @@ class RandomForest:
         max_depth: deepest a tree may grow; None (null in a spec or ``--param``) grows until leaves are pure.
         min_samples_leaf: fewest genes in a leaf: a whole number, or a fraction in (0, 1) of the training genes.
         n_jobs: threads that build and evaluate the trees; None uses the cores this process may use.
+        backend: ``"presorted"`` (gd's own builder) or ``"sklearn"`` (scikit-learn's, the paper's code).
     """
 
     def __init__(self, n_estimators: int = 100, max_depth: int | None = None, min_samples_leaf: int | float = 1,
-                 n_jobs: int | None = None) -> None:
-        # Checked here, not by scikit-learn at the first fit: a bad value must stop a run before any work.
+                 n_jobs: int | None = None, backend: str = "presorted") -> None:
+        # Checked here, not at the first fit: a bad value must stop a run before any work.
         self.n_estimators = positive_int("n_estimators", n_estimators, "100")
         self.max_depth = None if max_depth is None else _positive_or_null("max_depth", max_depth, "unlimited depth")
         self.min_samples_leaf = _leaf_size(min_samples_leaf)
         # Default to the cores this process may use (which a sweep's worker limits), not all of the machine.
         self.n_jobs = usable_cores() if n_jobs is None else _positive_or_null("n_jobs", n_jobs, "every usable core")
-        self._forest = None
+        self.backend = one_of("backend", backend, BACKENDS)
+        self._forest = None  # the "sklearn" backend's fitted RandomForestRegressor
+        self._trees = None  # the "presorted" backend's trees: roots and concatenated node arrays
 
     def fit(self, X: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> RandomForest:
-        """Fit the forest; the trees' seeds come from ``rng``."""
-        from sklearn.ensemble import RandomForestRegressor
+        """Fit the forest; the trees' seeds come from ``rng``, whatever the number of threads."""
+        if self.backend == "sklearn":
+            from sklearn.ensemble import RandomForestRegressor
 
-        self._forest = RandomForestRegressor(
-            n_estimators=self.n_estimators, max_depth=self.max_depth, min_samples_leaf=self.min_samples_leaf,
-            n_jobs=self.n_jobs, random_state=int(rng.integers(2**31 - 1)),
-        ).fit(X, y)
+            self._forest = RandomForestRegressor(
+                n_estimators=self.n_estimators, max_depth=self.max_depth, min_samples_leaf=self.min_samples_leaf,
+                n_jobs=self.n_jobs, random_state=int(rng.integers(2**31 - 1)),
+            ).fit(X, y)
+            return self
+        from gd_plugins_builtin._forest_trees import grow_tree, sorted_columns
+
+        # float32 features and float64 outcomes, as scikit-learn's trees take them.
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        y = np.asarray(y, dtype=np.float64).reshape(-1)
+        if X.ndim != 2 or len(X) != len(y) or len(y) == 0:
+            raise GdError(f"random_forest: cannot fit {X.shape} features to {y.shape} outcomes; give one row of "
+                          "features per outcome, at least one")
+        if not (np.isfinite(X).all() and np.isfinite(y).all()):
+            raise GdError("random_forest: the training features or outcomes hold NaN or infinite values; "
+                          "replace them with finite numbers")
+        n = len(y)
+        min_leaf = (math.ceil(self.min_samples_leaf * n) if isinstance(self.min_samples_leaf, float)
+                    else self.min_samples_leaf)
+        max_depth = np.iinfo(np.int64).max if self.max_depth is None else self.max_depth
+        order, sorted_values = sorted_columns(X)
+        # Every tree's seed is drawn here, before any thread starts, so threads never change what a tree sees.
+        seeds = rng.integers(2**63 - 1, size=self.n_estimators)
+
+        def grow(seed: np.int64) -> tuple[np.ndarray, ...]:
+            tree_rng = np.random.default_rng(seed)
+            counts = np.bincount(tree_rng.integers(0, n, n), minlength=n).astype(np.int32)  # the bootstrap
+            return grow_tree(order, sorted_values, y, counts, min_leaf, max_depth, int(tree_rng.integers(2**63)))
+
+        self._trees = _concatenate(self._map(grow, seeds))
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -50,21 +97,53 @@ class RandomForest:
 
     def sample(self, X: np.ndarray, n: int | None = None, rng: np.random.Generator | None = None) -> np.ndarray:
         """Per-tree predictions ``[n_trees, len(X)]``, or ``n`` trees drawn with ``rng``."""
-        if self._forest is None:
+        if self._forest is None and self._trees is None:
             raise RuntimeError("RandomForest.sample called before fit")
-        from joblib import Parallel, delayed
-
-        trees = self._forest.estimators_
-        if n is not None and n != len(trees):
+        trees = np.arange(self.n_estimators)
+        if n is not None and n != self.n_estimators:
             rng = rng if rng is not None else np.random.default_rng(0)
-            trees = [trees[i] for i in rng.choice(len(trees), n, replace=n > len(trees))]
+            trees = rng.choice(self.n_estimators, n, replace=n > self.n_estimators)
         out = np.empty((len(trees), len(X)), dtype=np.float64)
-        with Parallel(n_jobs=self.n_jobs, prefer="threads") as parallel:
-            for start in range(0, len(X), _ROWS_PER_CHUNK):
-                rows = X[start:start + _ROWS_PER_CHUNK]
-                # Parallel returns results in tree order, whichever thread finished first.
-                out[:, start:start + len(rows)] = parallel(delayed(tree.predict)(rows) for tree in trees)
+        for start in range(0, len(X), _ROWS_PER_CHUNK):
+            rows = X[start:start + _ROWS_PER_CHUNK]
+            if self.backend == "sklearn":
+                estimators = self._forest.estimators_
+                # Results come back in tree order, whichever thread finished first.
+                predictions = self._map(lambda tree: estimators[tree].predict(rows), trees)
+                out[:, start:start + len(rows)] = predictions
+            else:
+                self._predict_presorted(np.ascontiguousarray(rows, dtype=np.float32), trees,
+                                        out[:, start:start + len(rows)])
         return out
+
+    def _predict_presorted(self, rows: np.ndarray, trees: np.ndarray, out: np.ndarray) -> None:
+        from gd_plugins_builtin._forest_trees import predict_trees
+
+        roots, nodes = self._trees
+        # One contiguous group of trees per thread; each writes only its own rows of ``out``.
+        groups = np.array_split(np.arange(len(trees)), max(1, min(self.n_jobs, len(trees))))
+        self._map(lambda group: predict_trees(rows, roots[trees[group]], *nodes, out[group[0]:group[-1] + 1]),
+                  [group for group in groups if len(group)])
+
+    def _map(self, function, items) -> list:
+        """``function`` over ``items`` on ``n_jobs`` threads, results in the items' order."""
+        items = list(items)
+        if self.n_jobs == 1 or len(items) == 1:
+            return [function(item) for item in items]
+        with ThreadPoolExecutor(max_workers=min(self.n_jobs, len(items))) as pool:
+            return list(pool.map(function, items))
+
+
+def _concatenate(trees: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """The trees' node arrays end to end, child links shifted to match: ``(roots, (feature, threshold, …))``."""
+    sizes = np.array([len(tree[0]) for tree in trees])
+    roots = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    feature, threshold, left, right, value = (np.concatenate(parts) for parts in zip(*trees))
+    shift = np.repeat(roots, sizes).astype(np.int32)
+    inner = feature >= 0
+    left[inner] += shift[inner]
+    right[inner] += shift[inner]
+    return roots, (feature, threshold, left, right, value)
 
 
 def _positive_or_null(name: str, value: object, none_means: str) -> int:

@@ -145,7 +145,8 @@ def test_config_json_records_every_parameter_value_defaults_included(finished, t
     manifest = json.loads((finished / "config.json").read_text())
     # SMALL sets n_estimators=10; the rest are the forest's defaults; random takes no parameters.
     assert manifest["parameters"]["model"] == {"n_estimators": 10, "max_depth": None, "min_samples_leaf": 1,
-                                               "n_jobs": manifest["parameters"]["model"]["n_jobs"]}
+                                               "n_jobs": manifest["parameters"]["model"]["n_jobs"],
+                                               "backend": "presorted"}
     assert manifest["parameters"]["acquisition"] == {}
 
     code, _, err = gd(capsys, run_args(tmp_path / "soft", "--param", "acquisition.temperature=0.5",

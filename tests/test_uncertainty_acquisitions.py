@@ -148,7 +148,7 @@ def test_topuncertain_and_marginsample_agree_with_the_forests_own_trees():
     y = (X[:, 0] + 0.3 * rng.standard_normal(120)).astype(np.float32)
     X.setflags(write=False)
     pool = Pool(X=X, genes=None, available=np.arange(20, 120), acquired=np.arange(20), cycle=0)
-    forest = RandomForest(n_estimators=15, n_jobs=1).fit(X[:20], y[:20], np.random.default_rng(1))
+    forest = RandomForest(n_estimators=15, n_jobs=1, backend="sklearn").fit(X[:20], y[:20], np.random.default_rng(1))
     trees = np.stack([tree.predict(X[20:]) for tree in forest._forest.estimators_])
 
     top = select(TopUncertainAcquisition(), pool, forest, 8)
