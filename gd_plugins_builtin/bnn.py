@@ -600,8 +600,10 @@ def _threads(n: int) -> Iterator[None]:
 
 
 def _checked(a: np.ndarray, name: str, ndim: int) -> np.ndarray:
-    """``a`` as contiguous float32 with ``ndim`` dimensions and only finite values."""
+    """``a`` as contiguous, writable float32 with ``ndim`` dimensions and only finite values."""
     a = np.ascontiguousarray(a, dtype=np.float32)
+    if not a.flags.writeable:  # e.g. the loop's read-only test features: torch.from_numpy warns about those
+        a = a.copy()
     if a.ndim != ndim or (ndim == 2 and a.shape[1] == 0):
         raise ValueError(f"{name} must have {ndim} dimension(s){' and a feature' if ndim == 2 else ''}, "
                          f"got shape {a.shape}")

@@ -172,6 +172,18 @@ def test_training_the_widths_in_threads_gives_the_same_bits_as_one_after_the_oth
         np.testing.assert_array_equal(other.embed(X), fits[0].embed(X))
 
 
+def test_read_only_inputs_are_taken_without_a_warning():
+    """The loop hands models read-only features (the test genes, the pool): torch must not warn about them."""
+    import warnings
+
+    X, y = linear_screen(n=60)
+    X.setflags(write=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = BayesianMLP(**QUICK).fit(X, y, np.random.default_rng(0))
+        model.predict(X), model.sample(X), model.embed(X), model.input_gradient(X)
+
+
 # --- shapes, capabilities and the posterior ------------------------------------------------------------
 
 
