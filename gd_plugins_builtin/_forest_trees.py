@@ -36,6 +36,20 @@ def sorted_columns(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @njit(nogil=True, cache=True)
+def _weighted_sums(order, start, stop, w, wy, y):
+    """Σw, Σwy and Σwy² over the rows ``order[start:stop]``, in that order."""
+    sw = 0.0
+    swy = 0.0
+    swyy = 0.0
+    for p in range(start, stop):
+        r = order[p]
+        sw += w[r]
+        swy += wy[r]
+        swyy += wy[r] * y[r]
+    return sw, swy, swyy
+
+
+@njit(nogil=True, cache=True)
 def _next_random(state):
     # xorshift64*: a small generator of our own, so a tree's tie-breaks depend on its seed alone.
     x = state[0]
@@ -178,22 +192,8 @@ def grow_tree(order, sorted_values, y, counts, min_leaf, max_depth, seed):
                 rows[f, k + q] = spare_rows[q]
                 values[f, k + q] = spare_values[q]
 
-        lw = 0.0
-        lwy = 0.0
-        lwyy = 0.0
-        for p in range(s, best_pos):
-            r = rows[best_feature, p]
-            lw += w[r]
-            lwy += wy[r]
-            lwyy += wy[r] * y[r]
-        rw = 0.0
-        rwy = 0.0
-        rwyy = 0.0
-        for p in range(best_pos, e):
-            r = rows[best_feature, p]
-            rw += w[r]
-            rwy += wy[r]
-            rwyy += wy[r] * y[r]
+        lw, lwy, lwyy = _weighted_sums(rows[best_feature], s, best_pos, w, wy, y)
+        rw, rwy, rwyy = _weighted_sums(rows[best_feature], best_pos, e, w, wy, y)
         feature[node] = best_feature
         threshold[node] = best_threshold
         left[node] = n_nodes
