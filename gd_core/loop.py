@@ -265,7 +265,7 @@ def execute(plan: Plan, *, on_cycle: Callable[[CycleReport], None] | None = None
 
     Every cycle runs with numpy's BLAS held to one thread: a matrix product's last bits depend on how its
     work is split between threads, and selections must not depend on the machine's core count. Models that
-    want parallel work use their own pools (joblib for the forest), which this does not touch.
+    want parallel work use their own threads (``parallel.map_in_threads``), which this does not touch.
     """
     from threadpoolctl import threadpool_limits
 

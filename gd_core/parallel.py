@@ -1,4 +1,5 @@
-"""A sweep's worker processes: how many cores each may use, and ending them with the driver that started them."""
+"""Cores and threads: how many a process may use, mapping work over threads, and ending a sweep's workers with
+the driver that started them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import signal
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, Callable, Iterable, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 # Set by a sweep in each worker, so that N workers on one machine share its cores instead of each taking all.
 THREADS_VARIABLE = "GD_THREADS"
@@ -24,6 +28,21 @@ def usable_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def map_in_threads(function: Callable[[T], R], items: Iterable[T], threads: int) -> list[R]:
+    """``function`` over ``items`` on up to ``threads`` threads, results in the items' order.
+
+    For work that releases the GIL (numba, torch, numpy kernels). Each item is computed whole by one thread, so
+    results do not depend on ``threads``; one thread, or one item, runs in the caller's thread.
+    """
+    items = list(items)
+    if threads <= 1 or len(items) <= 1:
+        return [function(item) for item in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(threads, len(items))) as pool:
+        return list(pool.map(function, items))
 
 
 def limit_threads(n: int) -> None:

@@ -78,14 +78,13 @@ from __future__ import annotations
 
 import contextlib
 import math
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 import numpy as np
 import torch
 
-from gd_core.parallel import usable_cores
+from gd_core.parallel import map_in_threads, usable_cores
 from gd_core.registry import BadParameter
 from gd_plugins_builtin._checks import number, one_of, whole
 
@@ -233,18 +232,14 @@ class BayesianMLP:
         order = torch.randperm(n, generator=_generator(root, _CV))
         held_out = [order[k::self.folds] for k in range(self.folds)]
         splits = [(torch.cat([f for j, f in enumerate(held_out) if j != k]), held_out[k]) for k in range(self.folds)]
+
         def train(i: int) -> list[_Run]:
             with _threads(1):  # a new thread starts with the library's default thread count
                 return _train(xs, ys, splits, self.hidden_sizes[i], self, _generator(root, _CV, i), pooled=True)
 
         # Each width has its own random stream and single-threaded arithmetic, so training the widths side by
         # side in threads (torch releases the GIL) gives the same bits as one after the other.
-        widths = range(len(self.hidden_sizes))
-        if self.n_threads > 1:
-            with ThreadPoolExecutor(min(self.n_threads, len(widths))) as pool:
-                trained = list(pool.map(train, widths))
-        else:
-            trained = [train(i) for i in widths]
+        trained = map_in_threads(train, range(len(self.hidden_sizes)), self.n_threads)
         scores, epochs = {}, {}
         for width, runs in zip(self.hidden_sizes, trained):
             best = runs[0].best_epoch  # the same for every network of a pooled stack

@@ -18,12 +18,11 @@ Imported only when a run builds the ``random_forest`` model, so scikit-learn and
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from gd_core.errors import GdError
-from gd_core.parallel import usable_cores
+from gd_core.parallel import map_in_threads, usable_cores
 from gd_core.registry import BadParameter
 from gd_plugins_builtin._checks import one_of, positive_int
 
@@ -88,7 +87,7 @@ class RandomForest:
             counts = np.bincount(tree_rng.integers(0, n, n), minlength=n).astype(np.int32)  # the bootstrap
             return grow_tree(order, sorted_values, y, counts, min_leaf, max_depth, int(tree_rng.integers(2**63)))
 
-        self._trees = _concatenate(self._map(grow, seeds))
+        self._trees = _concatenate(map_in_threads(grow, seeds, self.n_jobs))
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -109,7 +108,7 @@ class RandomForest:
             if self.backend == "sklearn":
                 estimators = self._forest.estimators_
                 # Results come back in tree order, whichever thread finished first.
-                predictions = self._map(lambda tree: estimators[tree].predict(rows), trees)
+                predictions = map_in_threads(lambda tree: estimators[tree].predict(rows), trees, self.n_jobs)
                 out[:, start:start + len(rows)] = predictions
             else:
                 self._predict_presorted(np.ascontiguousarray(rows, dtype=np.float32), trees,
@@ -122,16 +121,8 @@ class RandomForest:
         roots, nodes = self._trees
         # One contiguous group of trees per thread; each writes only its own rows of ``out``.
         groups = np.array_split(np.arange(len(trees)), max(1, min(self.n_jobs, len(trees))))
-        self._map(lambda group: predict_trees(rows, roots[trees[group]], *nodes, out[group[0]:group[-1] + 1]),
-                  [group for group in groups if len(group)])
-
-    def _map(self, function, items) -> list:
-        """``function`` over ``items`` on ``n_jobs`` threads, results in the items' order."""
-        items = list(items)
-        if self.n_jobs == 1 or len(items) == 1:
-            return [function(item) for item in items]
-        with ThreadPoolExecutor(max_workers=min(self.n_jobs, len(items))) as pool:
-            return list(pool.map(function, items))
+        map_in_threads(lambda group: predict_trees(rows, roots[trees[group]], *nodes, out[group[0]:group[-1] + 1]),
+                       [group for group in groups if len(group)], self.n_jobs)
 
 
 def _concatenate(trees: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
