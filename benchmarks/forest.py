@@ -39,7 +39,6 @@ import itertools
 import json
 import math
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -48,6 +47,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from run_profile import log_times, workload  # compare.sh's gd command, and reading its run.log
 
 BACKENDS = ("presorted", "sklearn")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -147,18 +148,15 @@ def whole_run(args) -> None:
     results = {}
     for threads in (1, 2):
         with tempfile.TemporaryDirectory() as out:
-            command = [GD, "run", "--assay", "schmidt_2021_il2", "--descriptor", args.descriptor, "--model",
-                       "random_forest", "--acquisition", "random", "--batch-size", "64", "--cycles", "8",
-                       "--seed", "0", "--out", f"{out}/run", "--param", f"model.backend={args.backend}",
-                       "--param", f"model.n_jobs={threads}"]
+            command = [GD, *workload(args.descriptor, "random_forest", Path(out) / "run"),
+                       "--param", f"model.backend={args.backend}", "--param", f"model.n_jobs={threads}"]
             start = time.perf_counter()
             subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             wall = time.perf_counter() - start
-            log = Path(f"{out}/run/run.log").read_text()
-        fits = [float(s) for s in re.findall(r", fit ([0-9.]+)s,", log)]
-        loop = float(re.search(r"finished in ([0-9.]+)s", log).group(1))
-        results[threads] = {"wall_s": wall, "loop_s": loop, "fit_s": sum(fits)}
-        print(f"{threads} thread(s): whole command {wall:.1f} s, loop {loop:.1f} s, fits {sum(fits):.1f} s "
+            times = log_times(Path(out) / "run")
+        loop, fits = times["loop"], times["fits"]
+        results[threads] = {"wall_s": wall, "loop_s": loop, "fit_s": fits}
+        print(f"{threads} thread(s): whole command {wall:.1f} s, loop {loop:.1f} s, fits {fits:.1f} s "
               f"(load {os.getloadavg()[0]:.2f})", flush=True)
     half = results[1]["fit_s"] / 2
     print(f"2-thread loop ÷ (1-thread fits ÷ 2) = {results[2]['loop_s'] / half:.2f}; "

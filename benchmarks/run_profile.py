@@ -25,25 +25,35 @@ from pathlib import Path
 STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")
 
 
+def workload(descriptor: str, model: str, out: Path) -> list[str]:
+    """compare.sh's `gd run` arguments: Schmidt IL-2, random acquisition, batch 64, 8 cycles, seed 0."""
+    return ["run", "--assay", "schmidt_2021_il2", "--descriptor", descriptor, "--model", model, "--acquisition",
+            "random", "--batch-size", "64", "--cycles", "8", "--seed", "0", "--out", str(out)]
+
+
+def log_times(run: Path) -> dict[str, float]:
+    """From a run's run.log: when its first line was written (epoch s), the loop's seconds and the summed fits."""
+    log = (run / "run.log").read_text().splitlines()
+    first = datetime.strptime(STAMP.match(log[0]).group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+    loop = float(re.search(r"finished in ([\d.]+)s", log[-1]).group(1))
+    fits = sum(float(m.group(1)) for line in log if (m := re.search(r", fit ([\d.]+)s", line)))
+    return {"first_line": first, "loop": loop, "fits": fits}
+
+
 def profile(descriptor: str, model: str, out: Path, env: dict[str, str]) -> dict[str, float]:
     """One `gd run`: wall seconds and its parts."""
     launch = [sys.executable, "-c", "from gd_core.launch import main; main()"]
-    args = ["run", "--assay", "schmidt_2021_il2", "--descriptor", descriptor, "--model", model, "--acquisition",
-            "random", "--batch-size", "64", "--cycles", "8", "--seed", "0", "--out", str(out)]
     started_at = time.time()
     started = time.perf_counter()
     # Run from the output's folder: `python -c` puts the working directory first on sys.path, where a checkout
     # would shadow --code.
-    subprocess.run([*launch, *args], check=True, env=env, cwd=out.parent, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+    subprocess.run([*launch, *workload(descriptor, model, out)], check=True, env=env, cwd=out.parent,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - started
-    log = (out / "run.log").read_text().splitlines()
-    first = datetime.strptime(STAMP.match(log[0]).group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
-    loop = float(re.search(r"finished in ([\d.]+)s", log[-1]).group(1))
-    fits = sum(float(m.group(1)) for line in log if (m := re.search(r", fit ([\d.]+)s", line)))
-    startup = first - started_at
-    return {"wall": wall, "startup_and_load": startup, "fits": fits, "loop_rest": loop - fits,
-            "exit": wall - startup - loop}
+    times = log_times(out)
+    startup = times["first_line"] - started_at
+    return {"wall": wall, "startup_and_load": startup, "fits": times["fits"], "loop_rest": times["loop"] - times["fits"],
+            "exit": wall - startup - times["loop"]}
 
 
 def main() -> None:
