@@ -1,10 +1,13 @@
-"""The ``gd`` command line: list plugins and components, and run the active-learning loop."""
+"""The ``gd`` command line: list plugins and components, and run the active-learning loop.
+
+The other command modules (``cli_data``, ``cli_info``, ``cli_sweep``) attach their commands in ``build_app``;
+what they share lives in ``cli_common``, which imports none of them.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import signal
 import sys
@@ -15,12 +18,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+# parse_params, parse_split_seed, json_value and the *_HELP texts are also imported from here by older code.
+from gd_core.cli_common import (HIT_FRACTION_HELP, TEST_FRACTION_HELP, PluginFiles, console, json_value,
+                                load_plugin_files, parse_params, parse_split_seed, print_table, table,
+                                warn_failed_plugins)
 from gd_core.errors import GdError, Interrupted
 from gd_core.plugins import PluginHost
-from gd_core.registry import KINDS, closest, literal
+from gd_core.registry import KINDS, closest, failed_hint, literal
 
 if TYPE_CHECKING:  # imported where used, to keep `gd --help` fast
     from gd_core.loop import RunConfig
@@ -29,51 +35,6 @@ if TYPE_CHECKING:  # imported where used, to keep `gd --help` fast
 # paper's Bayesian network and its canonical uncertainty acquisition.
 DEFAULTS = {"assay": "schmidt_2021_il2", "descriptor": "gene_ontology", "model": "bnn",
             "acquisition": "topuncertain"}
-stdout = Console(emoji=False)  # ":name:" in a gene or path is text, not an emoji
-stderr = Console(stderr=True, emoji=False)
-# One wording for `gd run` and `gd sweep`, so the two helps cannot drift apart.
-TEST_FRACTION_HELP = "Share of the aligned genes held out for testing, strictly between 0 and 1."
-HIT_FRACTION_HELP = "Share of the non-test genes, by |y|, that are hits: above 0 and at most 1."
-
-
-def parse_params(items: list[str]) -> dict[str, dict[str, Any]]:
-    """Turn ``KIND.KEY=VALUE`` strings into ``{kind: {key: value}}``; values are read as JSON when they can be.
-
-    The values' types and ranges are checked by the component that takes them, when it is built.
-    """
-    params: dict[str, dict[str, Any]] = {}
-    for item in items:
-        target, sep, raw = item.partition("=")
-        kind, dot, key = target.partition(".")
-        if not (sep and dot and kind and key):
-            raise GdError(f"--param {item!r} must look like KIND.KEY=VALUE, e.g. acquisition.temperature=0.5")
-        params.setdefault(kind, {})[key] = _value(raw)  # a later value for the same key wins
-    return params
-
-
-def parse_split_seed(raw: str) -> int | str:
-    """``--split-seed``: a whole number ≥ 0, or ``seed`` to follow the run seed."""
-    from gd_core.loop import SPLIT_FOLLOWS_SEED
-
-    text = raw.strip()
-    if text == SPLIT_FOLLOWS_SEED:
-        return text
-    if not (text.isascii() and text.isdigit()):
-        raise GdError(f"--split-seed {raw!r} must be a whole number ≥ 0 or '{SPLIT_FOLLOWS_SEED}' (a new test "
-                      "split for every --seed)")
-    return int(text)
-
-
-def _value(raw: str) -> Any:
-    """A ``--param`` value: JSON (``3``, ``0.5``, ``true``, ``null``, ``[8, 16]``), Python's True/False/None, or
-    else the text itself."""
-    python_words = {"True": True, "False": False, "None": None}
-    if raw in python_words:
-        return python_words[raw]
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw
 
 
 def usage_message(exc: Any) -> str:
@@ -109,50 +70,59 @@ def build_app(host: PluginHost) -> typer.Typer:
     )
 
     @app.command("list-plugins")
-    def list_plugins(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    def list_plugins(
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+        plugin: PluginFiles = None,
+    ) -> None:
         """List loaded plugins: distribution, version, source, what each registered, and errors."""
+        load_plugin_files(host, plugin)
         if as_json:
             print(json.dumps([r.as_dict() for r in host.records], indent=2))
             return
-        from rich.table import Column, Table
-
-        table = Table(*(Column(h, overflow="fold") for h in
-                        ("plugin", "distribution", "version", "source", "registered", "status")))
+        out = console()
+        listing = table("plugin", "distribution", "version", "source", "registered", "status",
+                        names=("plugin", "version", "source", "status"))
         for r in host.records:
             registered = "\n".join(f"{kind}: {', '.join(names)}" for kind, names in r.registered.items()) or "-"
             status = "[green]ok[/]" if r.error is None else "[red]failed[/]" if not r.loaded else "[red]error[/]"
-            table.add_row(r.name, r.distribution, r.version, r.source, registered, status)
-        stdout.print(table)
+            listing.add_row(escape(r.name), escape(r.distribution), escape(r.version), r.source, escape(registered),
+                            status)
+        print_table(listing, out)
         failed = [r for r in host.records if r.error]
         # Errors go below the table, unwrapped: a message cut to fit a column loses its hint.
         for r in failed:
-            stdout.print(f"[red]{escape(r.name)}:[/] {escape(r.error)}", soft_wrap=True, highlight=False)
+            out.print(f"[red]{escape(r.name)}:[/] {escape(r.error)}", soft_wrap=True, highlight=False)
         if failed:
-            stderr.print("[yellow]fix or uninstall the failing plugins, or choose plugins with "
-                         "GD_LOAD_PLUGINS=dist1,dist2[/]")
+            console(stderr=True).print("[yellow]fix or uninstall the failing plugins, or choose plugins with "
+                                       "GD_LOAD_PLUGINS=dist1,dist2[/]")
 
     @app.command("list")
     def list_components(
         kind: Annotated[Optional[str], typer.Argument(
             help=f"One of: {', '.join(KINDS)} (plurals too); or a component's name.")] = None,
         name: Annotated[Optional[str], typer.Argument(
-            help="A component of that kind: show it in full, with its parameters and their defaults.")] = None,
+            help="A component of that kind: show it in full, as `gd info KIND NAME` does.")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+        plugin: PluginFiles = None,
     ) -> None:
-        """List registered components with their kind, plugin and summary; KIND NAME shows one with its parameters."""
+        """List registered components with their kind, plugin and summary; KIND NAME shows one in full."""
+        load_plugin_files(host, plugin)
+        warn_failed_plugins(host)
         if kind is not None:
             kind = kind[:-1] if kind.endswith("s") and kind[:-1] in KINDS else kind
         if name is not None or (kind is not None and kind not in KINDS and host.registries.find(kind)):
-            # `gd list acquisition softuncertain`, or just `gd list softuncertain`
-            entries = [host.registries.of(kind).get(name)] if name is not None else host.registries.find(kind)
-            _show_components(entries, as_json)
+            # `gd list acquisition softuncertain`, or just `gd list softuncertain`: the page of `gd info`
+            from gd_core.cli_info import find_components, show
+
+            show(find_components(host, kind, name), as_json)
             return
         if kind is not None and kind not in KINDS:
             known = [*KINDS, *sorted({e.name for registry in host.registries for e in registry})]
             meant = closest(kind, known)
             hint = f"did you mean '{meant}'? " if meant else ""
-            raise GdError(f"'{kind}' is neither a kind nor a registered component; {hint}use a kind "
-                          f"({', '.join(KINDS)}), KIND NAME, or a name from `gd list`")
+            raise GdError(f"'{kind}' is neither a kind nor a registered component"
+                          f"{failed_hint(host.failed_to_load())}; {hint}use a kind ({', '.join(KINDS)}), KIND NAME, "
+                          "or a name from `gd list`")
         registries = [host.registries.of(kind)] if kind else list(host.registries)
         rows = [
             {"kind": e.kind, "name": e.name, "plugin": e.plugin, "distribution": e.distribution,
@@ -162,12 +132,10 @@ def build_app(host: PluginHost) -> typer.Typer:
         if as_json:
             print(json.dumps(rows, indent=2))
             return
-        from rich.table import Column, Table
-
-        table = Table(*(Column(h, overflow="fold") for h in ("kind", "name", "plugin", "summary")))
+        listing = table("kind", "name", "plugin", "summary", names=("kind", "name", "plugin"))
         for row in rows:
-            table.add_row(row["kind"], row["name"], row["plugin"], escape(row["summary"]))
-        stdout.print(table)
+            listing.add_row(row["kind"], escape(row["name"]), escape(row["plugin"]), escape(row["summary"]))
+        print_table(listing)
 
     @app.command("run")
     def run(
@@ -197,22 +165,21 @@ def build_app(host: PluginHost) -> typer.Typer:
             help="Run directory (default: a name made of the settings, under runs/).")] = None,
         force: Annotated[bool, typer.Option("--force", help="Replace a finished run in --out.")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print the final metrics as JSON.")] = False,
-        plugin: Annotated[Optional[list[Path]], typer.Option(
-            help="A Python file with @hookimpl functions to load for this run (repeatable).")] = None,
+        plugin: PluginFiles = None,
     ) -> None:
         """Run the active-learning loop for one assay, descriptor, model and acquisition."""
         from gd_core.loop import DEFAULT_METRICS, RunConfig, execute, prepare
-        from gd_core.plugins import load_plugin_file
         from gd_core.results import RunDirectory, Unwritable, build_manifest
 
         run_dir = None
+        err = console(stderr=True)
         # With --json, stdout carries only the JSON: whatever plugin code prints goes to stderr.
         quiet_stdout = contextlib.ExitStack()
         if as_json:
             quiet_stdout.enter_context(contextlib.redirect_stdout(sys.stderr))
         try:
-            for path in plugin or []:
-                load_plugin_file(host, path)
+            load_plugin_files(host, plugin)
+            warn_failed_plugins(host)
             config = RunConfig(
                 assay=assay, descriptor=descriptor, model=model, acquisition=acquisition, batch_size=batch_size,
                 cycles=cycles, seed=seed, metrics=tuple(metric or DEFAULT_METRICS), test_fraction=test_fraction,
@@ -223,7 +190,7 @@ def build_app(host: PluginHost) -> typer.Typer:
             run_dir.claim()  # before the data loads: a second gd run into this --out stops here, not later
             started = datetime.now(timezone.utc)
             # Status lines update the spinner instead of piling up: a refusal after them stays the only line.
-            with stderr.status("checking and loading data…") as status:
+            with err.status("checking and loading data…") as status:
                 plan = prepare(config, host.registries, on_status=lambda s: status.update(f"[dim]{escape(s)}[/]"))
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -231,8 +198,8 @@ def build_app(host: PluginHost) -> typer.Typer:
                 with run_dir, Progress(
                     TextColumn("[bold]cycle"), MofNCompleteColumn(), BarColumn(), TimeElapsedColumn(),
                     # Off a terminal (a log file, a pipe) the bar's last frame would be noise: run.log has each cycle.
-                    TextColumn("{task.description}"), console=stderr, transient=False,
-                    disable=not stderr.is_terminal,
+                    TextColumn("{task.description}"), console=err, transient=False,
+                    disable=not err.is_terminal,
                 ) as progress:
                     task = progress.add_task("", total=config.cycles)
 
@@ -249,12 +216,13 @@ def build_app(host: PluginHost) -> typer.Typer:
                               f"published; {exc.way_out}") from None
             except Interrupted:
                 raise
-            except GdError as exc:  # raised mid-run (e.g. NaN predictions): say where the partial run's log is
+            except GdError as exc:  # raised mid-run (e.g. NaN predictions): say where the partial run is
                 if run_dir.log_path is None or not run_dir.log_path.exists():
                     raise
-                raise GdError(f"{exc} (log of the partial run in {run_dir.log_path})") from None
+                raise GdError(f"{exc}; {_where_a_failed_run_is(run_dir)}") from None
             except Exception as exc:
-                raise GdError(f"run failed: {failure_text(exc)} (traceback in {run_dir.log_path})") from exc
+                raise GdError(f"run failed: {failure_text(exc)}; {_where_a_failed_run_is(run_dir, traceback=True)}"
+                              ) from exc
         except KeyboardInterrupt:
             raise Interrupted(_what_an_interrupted_run_left(run_dir)) from None
         finally:
@@ -264,8 +232,10 @@ def build_app(host: PluginHost) -> typer.Typer:
         _show_result(result, out, as_json)
 
     from gd_core.cli_data import add_data_commands
+    from gd_core.cli_info import add_info_command
     from gd_core.cli_sweep import add_sweep_commands
 
+    add_info_command(app, host)
     add_data_commands(app, host)
     add_sweep_commands(app, host)
     host.add_commands(app)
@@ -277,6 +247,14 @@ def failure_text(exc: BaseException) -> str:
     from gd_core.loop import ComponentError
 
     return str(exc) if isinstance(exc, ComponentError) else f"{type(exc).__name__}: {exc}"
+
+
+def _where_a_failed_run_is(run_dir: Any, *, traceback: bool = False) -> str:
+    """The end of a failed `gd run`'s line: nothing published, and the partial directory holding its log."""
+    log = run_dir.log_path.name
+    what = f"the traceback is in its {log}" if traceback else f"with its {log}"
+    return (f"nothing was published to --out {run_dir.out}; the partial run is in {run_dir.staging} ({what}; the "
+            f"next run into {run_dir.out} removes it)")
 
 
 def _what_an_interrupted_run_left(run_dir: Any) -> str:
@@ -293,65 +271,6 @@ def _what_an_interrupted_run_left(run_dir: Any) -> str:
     return f"stopped before the run began; nothing was written to --out {out}{kept}"
 
 
-def describe(entry: Any) -> dict[str, Any]:
-    """One component for ``gd list KIND NAME --json``: who registered it, what it is, and its parameters with
-    their defaults as JSON values (``required`` where there is none; ``parameters`` null when the factory takes
-    any keyword, so they cannot be listed)."""
-    parameters = entry.parameters()
-    listed = None if parameters is None else [
-        {"name": p.name, "required": p.default is p.empty,
-         "default": None if p.default is p.empty else _json_ready(p.default)} for p in parameters]
-    return {"kind": entry.kind, "name": entry.name, "plugin": entry.plugin, "distribution": entry.distribution,
-            "version": entry.version, "summary": entry.summary, "description": entry.description,
-            "parameters": listed, "metadata": {k: _json_ready(v) for k, v in entry.metadata.items()}}
-
-
-def _json_ready(value: Any) -> Any:
-    """``value`` if JSON can hold it (tuples as lists), else its text."""
-    value = list(value) if isinstance(value, tuple) else value
-    try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError):
-        return literal(value)
-    return value
-
-
-def _show_components(entries: list[Any], as_json: bool) -> None:
-    """``gd list KIND NAME``: each component's summary, plugin and parameters, then its documentation."""
-    described = [describe(entry) for entry in entries]
-    if as_json:
-        print(json.dumps(described[0] if len(described) == 1 else described, indent=2))
-        return
-    for entry, about in zip(entries, described):
-        version = f" {about['version']}" if about["version"] else ""
-        stdout.print(f"[bold]{about['kind']} {escape(about['name'])}[/]: {escape(about['summary'] or '(no summary)')}",
-                     soft_wrap=True, highlight=False)
-        stdout.print(f"plugin: {escape(about['plugin'])} ({escape(about['distribution'])}{escape(version)})",
-                     soft_wrap=True, highlight=False)
-        parameters = entry.parameters()
-        if parameters is None:
-            stdout.print("parameters: not listed (the factory takes any keyword; see its documentation below)",
-                         highlight=False)
-        elif not parameters:
-            stdout.print("parameters: none", highlight=False)
-        else:
-            from rich.table import Table
-
-            table = Table("parameter", "default", box=None, padding=(0, 2, 0, 2))
-            for p in parameters:
-                table.add_row(p.name, "(required)" if p.default is p.empty else escape(literal(p.default)))
-            stdout.print("parameters (set with --param KIND.KEY=VALUE):", highlight=False)
-            stdout.print(table)
-        for key, value in about["metadata"].items():
-            if key != "summary":
-                stdout.print(f"{escape(key)}: {escape(literal(value))}", soft_wrap=True, highlight=False)
-        body = about["description"].split("\n", 1)[1].strip() if "\n" in about["description"] else ""
-        if body:  # the docstring as written: its own line breaks, no rewrapping
-            stdout.print(body, soft_wrap=True, highlight=False, markup=False)
-        if entry is not entries[-1]:
-            stdout.print()
-
-
 def _show_result(result: Any, out: Path, as_json: bool) -> None:
     wide = result.metrics.pivot(index=["cycle", "n_acquired"], columns="metric", values="value")
     wide = wide[list(result.plan.config.metrics)].reset_index()
@@ -361,28 +280,25 @@ def _show_result(result: Any, out: Path, as_json: bool) -> None:
                   for row in wide.to_dict(orient="records")]
         print(json.dumps({"out": str(out), "final": final, "cycles": cycles}, indent=2))
         return
-    from rich.table import Table
-
-    table = Table(*wide.columns, title=f"results in {out}")
+    headers = [str(column) for column in wide.columns]
+    listing = table(*headers, names=headers, title=f"results in {escape(str(out))}")
     for row in wide.itertuples(index=False):
-        table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row))
-    stdout.print(table)
-
-
-def json_value(value: Any) -> Any:
-    """A table cell as JSON wants it: numpy scalars as Python numbers, NaN and pandas' NA as null."""
-    value = value.item() if hasattr(value, "item") else value
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return None if value.__class__.__name__ == "NAType" else value
+        listing.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row))
+    print_table(listing)
 
 
 def _error(message: str) -> None:
-    stderr.print(f"[red]error:[/] {escape(message)}", soft_wrap=True, highlight=False, emoji=False)
+    console(stderr=True).print(f"[red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
 
 
 def _interrupted(message: str) -> None:
-    stderr.print(f"[yellow]interrupted:[/] {escape(message)}", soft_wrap=True, highlight=False, emoji=False)
+    console(stderr=True).print(f"[yellow]interrupted:[/] {escape(message)}", soft_wrap=True, highlight=False)
+
+
+def _quiet_after_a_closed_pipe() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit raises no second BrokenPipeError (Python's advice)."""
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 class _StopSignals:
@@ -421,7 +337,11 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: one line and exit code 1 for any error, 128 + signal when interrupted."""
     stop = _StopSignals()
     try:
-        app = build_app(PluginHost())
+        host = PluginHost()
+        from gd_core.loader import use_host
+
+        use_host(host)  # gd_core.load inside a plugin's factory sees this command's --plugin files too
+        app = build_app(host)
         code = app(args=argv, prog_name="gd", standalone_mode=False)
     except Interrupted as exc:
         _interrupted(str(exc))
@@ -432,7 +352,11 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:  # while plugins load, before any command runs
         _interrupted("stopped before doing anything")
         sys.exit(stop.exit_code)
-    except SystemExit as exc:  # gd's own exits happen below: this one came from a plugin's code
+    except (BrokenPipeError, SystemExit) as exc:
+        if isinstance(exc, BrokenPipeError) or isinstance(exc.__context__, BrokenPipeError):
+            _quiet_after_a_closed_pipe()  # `gd list | head`: the reader has all it wanted
+            sys.exit(1)
+        # gd's own exits happen below: this one came from a plugin's code
         frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
         where = f" in {frame.filename}:{frame.lineno}" if frame else ""
         _error(f"stopped by sys.exit({exc.code!r}) called{where}; a plugin must raise an exception instead of "

@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from gd_core.cli_common import (PluginFiles, console, load_plugin_files, parse_params, print_table, table,
+                                warn_failed_plugins)
 from gd_core.errors import GdError
 from gd_core.plugins import PluginHost
-from gd_core.registry import Entry
+from gd_core.registry import Entry, failed_hint
 
-stdout = Console(emoji=False)  # ":name:" in a gene or path is text, not an emoji
 _DATA_KINDS = ("assay", "descriptor")
 
 
@@ -52,7 +52,8 @@ def find_dataset(host: PluginHost, name: str, kind: str | None) -> Entry:
     close = difflib.get_close_matches(name, list(names), n=3, cutoff=0.5)
     shown = [f"'{c}'" + ("" if c in both else f" ({names[c]})") for c in close]
     hint = f"did you mean {' or '.join(shown)}?" if close else "no dataset has a close name"
-    raise GdError(f"unknown dataset '{name}'; {hint} (see `gd data list` for every assay and descriptor)")
+    raise GdError(f"unknown dataset '{name}'{failed_hint(host.failed_to_load())}; {hint} (see `gd data list` for "
+                  "every assay and descriptor)")
 
 
 def _a(kind: str | None) -> str:
@@ -145,51 +146,60 @@ def add_data_commands(app: typer.Typer, host: PluginHost) -> None:
     app.add_typer(data, name="data")
 
     @data.command("list")
-    def list_datasets(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    def list_datasets(
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+        plugin: PluginFiles = None,
+    ) -> None:
         """List assays and descriptors: genes, dimensions, source, licence and availability."""
+        load_plugin_files(host, plugin)
+        warn_failed_plugins(host)
         rows = [describe(entry) for entry in _entries(host)]
         if as_json:
             print(json.dumps(rows, indent=2))
             return
-        from rich.table import Column, Table
+        from rich.table import Column
 
-        table = Table(Column("name", no_wrap=True), "kind", "genes", "dims", Column("size", justify="right"),
-                      Column("source", overflow="fold"), Column("licence", overflow="fold"),
-                      Column("status", overflow="fold"))
+        listing = table("name", "kind", "genes", "dims", Column("size", justify="right", no_wrap=True), "source",
+                        "licence", "status", names=("name", "kind", "genes", "dims", "source"))
         for row in rows:
             size = f"{row['size'] / 1e6:.1f} MB" if row.get("size") else "-"
-            table.add_row(row["name"], row["kind"], str(row.get("genes", "-")), str(row.get("dims", "-")), size,
-                          row["source"], escape(row["licence"]), row["status"])
-        stdout.print(table)
+            listing.add_row(escape(row["name"]), row["kind"], str(row.get("genes", "-")), str(row.get("dims", "-")),
+                            size, escape(row["source"]), escape(row["licence"]), escape(row["status"]))
+        print_table(listing)
 
     @data.command("info")
     def info(
         name: Annotated[str, typer.Argument(help="Assay or descriptor name.")],
         kind: Annotated[Optional[str], typer.Option(help="assay or descriptor, for a name that is both.")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+        plugin: PluginFiles = None,
     ) -> None:
         """Show a dataset's definition, provenance, licence, citation and gene harmonisation counts."""
+        load_plugin_files(host, plugin)
+        warn_failed_plugins(host)
         facts = describe(find_dataset(host, name, kind))
         if as_json:
             print(json.dumps(facts, indent=2))
             return
-        from rich.table import Column, Table
-
-        table = Table(Column("field"), Column("value", overflow="fold"), show_header=False)
+        listing = table("field", "value", names=("field",), show_header=False)
         for key, value in facts.items():
             shown = ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else str(value)
-            table.add_row(key, escape(shown))
-        stdout.print(table)
+            listing.add_row(escape(key), escape(shown))
+        print_table(listing)
 
     @data.command("fetch")
     def fetch(
         name: Annotated[str, typer.Argument(help="Descriptor or assay that is downloaded on first use.")],
         force: Annotated[bool, typer.Option("--force", help="Download again even if cached.")] = False,
         kind: Annotated[Optional[str], typer.Option(help="assay or descriptor, for a name that is both.")] = None,
+        plugin: PluginFiles = None,
     ) -> None:
         """Download a dataset's source files into the cache and prepare its processed table."""
         from gd_core import downloads
 
+        load_plugin_files(host, plugin)
+        warn_failed_plugins(host)
+        stdout = console()
         entry = find_dataset(host, name, kind)
         files = entry.metadata.get("files")
         if not files:
@@ -199,8 +209,8 @@ def add_data_commands(app: typer.Typer, host: PluginHost) -> None:
         for remote in files:
             path = downloads.fetch(remote, force=force, name=name)
             stdout.print(f"{remote.filename}: {path}")
-        table = entry.create()
-        stdout.print(f"{entry.kind} '{name}' ready: {table.shape[0]} genes × {table.shape[1]} features")
+        loaded = entry.create()
+        stdout.print(f"{entry.kind} '{name}' ready: {loaded.shape[0]} genes × {loaded.shape[1]} features")
 
     @data.command("import")
     def import_(
@@ -208,10 +218,14 @@ def add_data_commands(app: typer.Typer, host: PluginHost) -> None:
         files: Annotated[list[Path], typer.Argument(help="The file(s): a source file as downloaded, or a "
                                                          "table the dataset's importer reads.")],
         kind: Annotated[Optional[str], typer.Option(help="assay or descriptor, for a name that is both.")] = None,
+        plugin: PluginFiles = None,
     ) -> None:
         """Provide a dataset from local files: a source you downloaded elsewhere, or a screen to import."""
         from gd_core import downloads
 
+        load_plugin_files(host, plugin)
+        warn_failed_plugins(host)
+        stdout = console()
         entry = find_dataset(host, name, kind)
         importer = entry.metadata.get("importer")
         if callable(importer):
@@ -240,12 +254,13 @@ def add_data_commands(app: typer.Typer, host: PluginHost) -> None:
         kind: Annotated[Optional[str], typer.Option(help="assay or descriptor, for a name that is both.")] = None,
         param: Annotated[Optional[list[str]], typer.Option(help="KEY=VALUE for the dataset's factory.")] = None,
         force: Annotated[bool, typer.Option("--force", help="Replace FILE if it exists.")] = False,
+        plugin: PluginFiles = None,
     ) -> None:
         """Write the processed, harmonised table: column `gene`, then the value or feature columns."""
         import pandas as pd
 
-        from gd_core.cli import parse_params
-
+        load_plugin_files(host, plugin)
+        warn_failed_plugins(host)
         if file.is_file() and not force:  # it may be the user's own table: replacing it is asked for, not assumed
             raise GdError(f"{file} exists; pass --force to replace it, or choose another file name")
         entry = find_dataset(host, name, kind)
@@ -260,4 +275,4 @@ def add_data_commands(app: typer.Typer, host: PluginHost) -> None:
         frame = loaded.to_frame(name="value") if isinstance(loaded, pd.Series) else loaded
         frame = frame.rename_axis("gene").reset_index()
         _write_atomically(frame, file)
-        stdout.print(f"wrote {len(frame)} genes × {frame.shape[1] - 1} columns of {entry.kind} '{name}' to {file}")
+        console().print(f"wrote {len(frame)} genes × {frame.shape[1] - 1} columns of {entry.kind} '{name}' to {file}")

@@ -1,4 +1,8 @@
-"""``gd sweep``, ``gd report`` and ``gd plot``: the benchmark grid, its summary table and its figure."""
+"""``gd sweep``, ``gd report`` and ``gd plot``: the benchmark grid, its summary table and its figure.
+
+Each loads the ``--plugin`` files it is given and warns about installed plugins that failed, before anything
+else: a sweep's components, and the metrics a report ranks, may come from either.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +13,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
-from gd_core.cli import HIT_FRACTION_HELP, TEST_FRACTION_HELP
+from gd_core.cli_common import (HIT_FRACTION_HELP, TEST_FRACTION_HELP, PluginFiles, console, load_plugin_files,
+                                print_table, warn_failed_plugins)
 from gd_core.errors import GdError, Interrupted
 from gd_core.plugins import PluginHost
 
 if TYPE_CHECKING:
     from rich.table import Table
 
-stdout = Console(emoji=False)  # ":name:" in a gene or path is text, not an emoji
-stderr = Console(stderr=True, emoji=False)
+stdout = console()  # no emoji (":name:" in a gene or path is text); off a terminal, wide enough for the tables
+stderr = console(stderr=True)
 EXECUTORS = ("local", "dask")
 FORMATS = ("table", "markdown", "csv")
 CSV_TABLES = ("summary", "differences", "baselines")  # gd report --format csv --what
+STATE_TABLE_LIMIT = 50  # a dry run lists every run up to this many; a larger grid is summarised by state
+EXAMPLES = 3  # runs named per state or stale reason in a summarised dry run
+REASONS_SHOWN = 8  # stale reasons listed in a dry run; the rest are counted
 
 
 def add_sweep_commands(app: typer.Typer, host: PluginHost) -> None:
@@ -61,20 +68,27 @@ def add_sweep_commands(app: typer.Typer, host: PluginHost) -> None:
         scheduler: Annotated[Optional[str], typer.Option(
             help="Dask scheduler address (tcp://HOST:8786) or scheduler file; none starts a LocalCluster.")
         ] = None,
-        force: Annotated[bool, typer.Option("--force", help="Run finished runs again too.")] = False,
-        dry_run: Annotated[bool, typer.Option("--dry-run", help="List the runs and their state; run nothing.")
+        force: Annotated[bool, typer.Option("--force", help="Run every run again, finished ones too.")] = False,
+        keep_stale: Annotated[bool, typer.Option("--keep-stale", help=(
+            "Keep finished runs made by other code (another version of gd or of a component's plugin, an edited "
+            "--plugin file) instead of redoing them."))] = False,
+        dry_run: Annotated[bool, typer.Option("--dry-run", help=(
+            "Show each run's state (done, stale, missing, failed) and why stale runs are stale; run nothing."))
                            ] = False,
         plugin: Annotated[Optional[list[Path]], typer.Option(
             help="A Python file with @hookimpl functions, loaded here and by every worker (repeatable).")] = None,
     ) -> None:
-        """Run a grid of active-learning runs; resumes an existing --out, skipping finished runs."""
-        from gd_core.cli import parse_params, parse_split_seed
-        from gd_core.plugins import load_plugin_file
-        from gd_core.sweep import SweepSpec, SweepStore, expand, read_spec, run_sweep
+        """Run a grid of active-learning runs; resumes an existing --out, skipping finished runs and redoing stale
+        ones (made by other code than now)."""
+        from gd_core.cli_common import parse_params, parse_split_seed
         from gd_core.results import Unwritable
+        from gd_core.sweep import SweepSpec, SweepStore, expand, read_spec, run_sweep
 
-        for path in plugin or []:
-            load_plugin_file(host, path)
+        _fresh_consoles()
+        if force and keep_stale:
+            raise GdError("--force redoes every run and --keep-stale keeps the stale ones; drop one of them")
+        load_plugin_files(host, plugin)
+        warn_failed_plugins(host)
         values = read_spec(spec) if spec is not None else {}
         cli_values = {"assays": assay, "descriptors": descriptor, "models": model, "acquisitions": acquisition,
                       "batch_sizes": batch_size, "seeds": seeds, "cycles": cycles, "metrics": metric,
@@ -99,11 +113,11 @@ def add_sweep_commands(app: typer.Typer, host: PluginHost) -> None:
                 raise Unwritable(out, exc) from None
         _show_grid(grid)
         if dry_run:
-            _show_states(grid, out)
+            _show_states(grid, out, force=force, keep_stale=keep_stale)
             return
         progress, task = _progress(), None
 
-        def on_start(total: int, todo: int) -> None:
+        def on_start(total: int, todo: int, stale: int) -> None:
             nonlocal task
             done = total - todo
             if chosen.name == "dask":
@@ -112,6 +126,13 @@ def add_sweep_commands(app: typer.Typer, host: PluginHost) -> None:
                 how = f"{getattr(chosen, 'jobs', 1)} process(es)"
             stderr.print(f"{total} runs: {done} finished already, {todo} to run on {chosen.name} ({how})",
                          soft_wrap=True)
+            if stale and keep_stale:
+                stderr.print(f"kept {stale} stale run(s), made by other code than now (--keep-stale); "
+                             f"`gd sweep --dry-run` says why each is stale", soft_wrap=True, highlight=False)
+            elif stale and not force:
+                stderr.print(f"redoing {stale} stale run(s), made by other code than now (each is replaced once its "
+                             "new run is complete; --keep-stale keeps them, --dry-run says why)", soft_wrap=True,
+                             highlight=False)
             task = progress.add_task("", total=todo)
 
         finished = 0
@@ -130,8 +151,8 @@ def add_sweep_commands(app: typer.Typer, host: PluginHost) -> None:
         command = ["gd", *sys.argv[1:]] if sys.argv and Path(sys.argv[0]).name == "gd" else ["gd", "sweep"]
         try:
             with progress:
-                summary = run_sweep(grid, out, chosen, force=force, plugin_files=plugin or [], command=command,
-                                    on_start=on_start, on_outcome=on_outcome)
+                summary = run_sweep(grid, out, chosen, force=force, keep_stale=keep_stale, plugin_files=plugin or [],
+                                    command=command, on_start=on_start, on_outcome=on_outcome)
         except KeyboardInterrupt:
             done = SweepStore(out).count_done(grid)
             raise Interrupted(f"{done} of {len(grid.runs)} runs are finished and kept in {out}; run the same command "
@@ -139,8 +160,16 @@ def add_sweep_commands(app: typer.Typer, host: PluginHost) -> None:
         if summary.cleared:
             stderr.print(f"[dim]cleared {summary.cleared} unfinished run(s) left by an earlier, stopped sweep[/]")
         ran = len(summary.outcomes)
-        stderr.print(f"{ran - len(summary.failed)} of {ran} runs finished in {_duration(summary.seconds)}; "
+        redone = (f" ({summary.redone} of them redone because they were stale)"
+                  if summary.redone and not force else "")
+        stderr.print(f"{ran - len(summary.failed)} of {ran} runs finished in {_duration(summary.seconds)}{redone}; "
                      f"see `gd report {out}` and `gd plot {out} -o curves.png`", soft_wrap=True)
+        if summary.still_stale:
+            label, why = summary.still_stale[0]
+            stderr.print(f"[yellow]warning:[/] {len(summary.still_stale)} run(s) made just now are stale already "
+                         f"({escape(label)}: {escape(why)}): the workers run other code than this gd; install the "
+                         "same versions of gd and the plugins where the runs are made", soft_wrap=True,
+                         highlight=False)
         unwritten = [o for o in summary.failed if o.unwritable]
         if unwritten:
             done = SweepStore(out).count_done(grid)
@@ -163,11 +192,15 @@ def add_sweep_commands(app: typer.Typer, host: PluginHost) -> None:
             help="The table --format csv prints: summary (default; mean, sd and rank per acquisition, relative "
                  "MSE, the AUC range), differences (paired vs random and vs the best: 95% CI, p, verdict, seeds "
                  "needed) or baselines (hit ratio of random in expectation and of an oracle).")] = None,
+        plugin: PluginFiles = None,
     ) -> None:
         """Per setting: mean ± sd over seeds of final and area-under-curve metrics with ranks, paired differences vs
         random and vs the best (95% CI, paired t-test, seeds for 80% power), hit-ratio baselines, missing runs;
         damaged runs are left out and listed."""
+        _fresh_consoles()
         fmt, what = _report_options(fmt, as_json, what)
+        load_plugin_files(host, plugin)
+        warn_failed_plugins(host)
         _report(host, directory, fmt, metric or [], as_json, what)
 
     @app.command("plot")
@@ -178,6 +211,7 @@ def add_sweep_commands(app: typer.Typer, host: PluginHost) -> None:
             "directories are created."))],
         metric: Annotated[str, typer.Option(help="Metric on the y axis (mse, hit_ratio, spearman, …).")
                           ] = "hit_ratio",
+        plugin: PluginFiles = None,
     ) -> None:
         """Learning curves in the paper's style: assays in rows, batch sizes in columns, a line per acquisition.
 
@@ -185,14 +219,25 @@ def add_sweep_commands(app: typer.Typer, host: PluginHost) -> None:
         (min(n, n_hits) / n_hits). Damaged runs are left out and listed."""
         from gd_core.plot import check_output, plot_curves
         from gd_core.report import load_results
+        from gd_core.sweep import CodeBook
 
+        _fresh_consoles()
+        load_plugin_files(host, plugin)
+        warn_failed_plugins(host)
         check_output(output)
-        results = load_results(directory)
+        results = load_results(directory, CodeBook(host.registries))
         _warn_damaged(results)
+        _warn_stale(results)
         layout = plot_curves(results, metric, output)
         stderr.print(f"wrote {output}: {len(layout.rows)} × {len(layout.columns)} panels, "
                      f"{len(layout.acquisitions)} acquisitions"
                      + "".join(f", {name}" for name in layout.baselines), soft_wrap=True, markup=False)
+
+
+def _fresh_consoles() -> None:
+    """New consoles for a command, their width read from the environment (COLUMNS, a terminal) as it starts."""
+    global stdout, stderr
+    stdout, stderr = console(), console(stderr=True)
 
 
 def _report_options(fmt: str | None, as_json: bool, what: str | None) -> tuple[str, str]:
@@ -219,15 +264,21 @@ def _report_options(fmt: str | None, as_json: bool, what: str | None) -> tuple[s
 def _report(host: PluginHost, directory: Path, fmt: str, metric: list[str], as_json: bool, what: str) -> None:
     """The body of ``gd report``, once its options are checked."""
     from gd_core.report import (ALPHA, CONFIDENCE, DIGITS, MAX_SEEDS, POWER, auc_range, baselines,
-                                best_acquisitions, check_metric, load_results, mean_ranks, paired_differences,
-                                per_run, summarise)
+                                best_acquisitions, check_metric, load_results, lower_is_better, mean_ranks,
+                                paired_differences, per_run, summarise)
+    from gd_core.sweep import CodeBook
 
-    results = load_results(directory)
+    results = load_results(directory, CodeBook(host.registries))
     for name in metric:
         check_metric(results, name)
     known = [*results.metrics, *results.planned_metrics]
     metrics = list(dict.fromkeys(metric)) or [m for m in ("mse", "hit_ratio") if m in known or not known] or known
-    lower = {e.name for e in host.registries.metrics if e.metadata.get("better") == "lower"}
+    # Each run records its metrics' direction, so a metric from a --plugin file, or one whose plugin is gone,
+    # ranks as it did when the runs were made; the loaded plugins decide only for runs that recorded none.
+    lower, guesses = lower_is_better(results, metrics, host.registries)
+    _warn_stale(results)
+    for note in guesses:
+        stderr.print(f"[yellow]warning:[/] {escape(note)}", soft_wrap=True, highlight=False)
     span = auc_range(results.curves)
     per_run_table = per_run(results, metrics, span)
     summary = summarise(per_run_table, metrics, lower)
@@ -242,6 +293,7 @@ def _report(host: PluginHost, directory: Path, fmt: str, metric: list[str], as_j
             "directory": str(directory), "metrics": metrics,
             "lower_is_better": sorted(m for m in metrics if m in lower),
             "runs": {"expected": len(runs), "done": int((runs["state"] == "done").sum()),
+                     "stale": [{"key": key, "label": label, "reason": why} for key, label, why in results.stale],
                      **{state: _records(runs[runs["state"] == state], columns)
                         for state, columns in (("failed", ["key", "label", "error"]), ("started", ["key", "label"]),
                                                ("missing", ["key", "label"]),
@@ -338,16 +390,54 @@ def _show_grid(grid: Any) -> None:
     stderr.print(f"grid: {len(grid.runs)} runs ({shown})", soft_wrap=True)
 
 
-def _show_states(grid: Any, out: Path) -> None:
-    from rich.table import Table
+def _show_states(grid: Any, out: Path, *, force: bool, keep_stale: bool) -> None:
+    """Each run's state (a table up to ``STATE_TABLE_LIMIT`` runs), a count line per state, why stale runs are
+    stale (grouped by reason), and what a plain ``gd sweep`` would do with them."""
+    from gd_core.sweep import STATES, SweepStore, run_key, run_label
 
-    from gd_core.sweep import RUNS, run_key, run_label, run_state
+    statuses = SweepStore(out).statuses(grid)
+    labels = [run_label(config.as_dict()) for config in grid.runs]
+    if len(grid.runs) <= STATE_TABLE_LIMIT:
+        from gd_core.cli_common import table
 
-    table = Table("key", "run", "cycles", "state")
-    for config in grid.runs:
-        key = run_key(config)
-        table.add_row(key, run_label(config.as_dict()), str(config.cycles), run_state(out / RUNS / key))
-    stdout.print(table)
+        shown = table("key", "run", "cycles", "state", names=("key", "run", "cycles", "state"))
+        for config, label, (state, _) in zip(grid.runs, labels, statuses):
+            shown.add_row(run_key(config), escape(label), str(config.cycles), state)
+        print_table(shown, stdout)
+
+    def line(text: str) -> None:
+        stdout.print(escape(text), soft_wrap=True, highlight=False)
+
+    summarised = len(grid.runs) > STATE_TABLE_LIMIT
+    action = {"done": "kept", "missing": "to run", "failed": "to run again",
+              "stale": "kept (--keep-stale)" if keep_stale else "to redo (--keep-stale keeps them)"}
+    for state in STATES:
+        members = [label for label, (s, _) in zip(labels, statuses) if s == state]
+        if force and members:
+            what = "to run again (--force)" if state != "missing" else "to run"
+        else:
+            what = action[state] if members else ""
+        examples = ""
+        if summarised and members and state != "done" and state != "stale":
+            examples = ": " + ", ".join(members[:EXAMPLES]) + (", …" if len(members) > EXAMPLES else "")
+        line(f"{state}: {len(members)} run{'s' if len(members) != 1 else ''}"
+             f"{f', {what}' if what else ''}{examples}")
+        if state == "stale" and members and not summarised:
+            for label, (s, why) in zip(labels, statuses):
+                if s == "stale":
+                    line(f"  stale {label}: {why}")
+        elif state == "stale" and members:
+            reasons: dict[str, list[str]] = {}
+            for label, (s, why) in zip(labels, statuses):
+                if s == "stale":
+                    reasons.setdefault(why, []).append(label)
+            ordered = sorted(reasons.items(), key=lambda item: (-len(item[1]), item[0]))
+            for why, runs in ordered[:REASONS_SHOWN]:
+                which = runs[0] if len(runs) == 1 else f"{len(runs)} runs, e.g. {runs[0]}"
+                line(f"  stale because {why} ({which})")
+            if len(ordered) > REASONS_SHOWN:
+                rest = sum(len(runs) for _, runs in ordered[REASONS_SHOWN:])
+                line(f"  and {len(ordered) - REASONS_SHOWN} other reasons ({rest} runs)")
 
 
 def _progress() -> Any:
@@ -367,7 +457,7 @@ def _duration(seconds: float) -> str:
 
 def _records(frame: Any, columns: list[str]) -> list[dict[str, Any]]:
     """JSON-ready rows of a table; NaN and infinities (which JSON cannot hold) are null."""
-    from gd_core.cli import json_value
+    from gd_core.cli_common import json_value
 
     def value(cell: Any) -> Any:
         cell = json_value(cell)
@@ -378,15 +468,22 @@ def _records(frame: Any, columns: list[str]) -> list[dict[str, Any]]:
 
 def _rich_table(headers: list[str], rows: list[list[str]], title: str, caption: str | None = None,
                 group: int | None = None) -> Table:
-    """A rich table; with ``group``, a rule wherever that column's value changes."""
-    from rich.table import Column, Table
+    """A table whose names (settings, acquisitions, statistics) never wrap and whose other cells fold; with
+    ``group``, a rule wherever that column's value changes. Print it with ``print_table``."""
+    from gd_core.cli_common import table
 
-    table = Table(*(Column(h, overflow="fold") for h in headers), title=title, caption=caption)
+    names = [h for h in headers if h in NAME_COLUMNS]
+    shown = table(*headers, names=names, title=title, caption=caption)
     for i, row in enumerate(rows):
         last = i + 1 == len(rows)
-        table.add_row(*(escape(cell) for cell in row),
+        shown.add_row(*(escape(cell) for cell in row),
                       end_section=group is not None and not last and rows[i + 1][group] != row[group])
-    return table
+    return shown
+
+
+# Report columns that name a row (a setting, an acquisition, a comparison): they never wrap, and a table too wide
+# for the console is printed stacked under them (see cli_common.print_table).
+NAME_COLUMNS = ("assay", "descriptor", "model", "batch", "acquisition", "seeds", "settings", "statistic", "vs")
 
 
 def _print_report(markdown: bool, metrics: list[str], span: Any, summary: Any, ranks: Any, differences: Any,
@@ -417,11 +514,11 @@ def _print_report(markdown: bool, metrics: list[str], span: Any, summary: Any, r
             print(f"\n**{difference_title}**\n\n{markdown_table(DIFFERENCE_HEADERS, difference_rows)}")
         print("".join(f"\n_{note}_\n" for note in notes))
         return
-    stdout.print(_rich_table(headers, rows, title, table_caption))
+    print_table(_rich_table(headers, rows, title, table_caption), stdout)
     if several:
-        stdout.print(_rich_table(rank_headers, rank_rows, "mean rank over settings (1 = best)"))
+        print_table(_rich_table(rank_headers, rank_rows, "mean rank over settings (1 = best)"), stdout)
     for difference_title, difference_rows in tables:
-        stdout.print(_rich_table(DIFFERENCE_HEADERS, difference_rows, difference_title, group=0))
+        print_table(_rich_table(DIFFERENCE_HEADERS, difference_rows, difference_title, group=0), stdout)
     for note in notes:
         stdout.print(f"[dim]{escape(note)}[/]", soft_wrap=True, highlight=False)
 
@@ -466,3 +563,12 @@ def _warn_damaged(results: Any) -> None:
         stderr.print(f"[yellow]damaged[/] {escape(str(damage))}", soft_wrap=True, highlight=False)
     if any(damage.of_run for damage in results.damaged):
         stderr.print(f"[dim]damaged runs are left out; {escape(REDO)}[/]", soft_wrap=True, highlight=False)
+
+
+def _warn_stale(results: Any) -> None:
+    """One line on stderr when finished runs of the sweep were made by other code than now (see ``stale_line``)."""
+    from gd_core.report import stale_line
+
+    text = stale_line(results)
+    if text:
+        stderr.print(f"[yellow]stale:[/] {escape(text)}", soft_wrap=True, highlight=False)

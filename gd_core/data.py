@@ -105,17 +105,18 @@ def _refuse_non_finite(values: np.ndarray, genes: pd.Index, source: str, what: s
 
 @dataclass(frozen=True)
 class Pool:
-    """What an acquisition sees: features and positions, never the labels of unacquired genes.
+    """What an acquisition (and a metric) sees in one cycle: features and positions, never an outcome.
 
-    Positions index the rows of ``X`` and ``genes``. ``available`` excludes the test genes and all
-    genes acquired so far; an acquisition returns a subset of it.
+    Positions are row numbers of ``X`` and ``genes``: the run's aligned genes, sorted by symbol, test genes
+    included. ``available`` excludes the test genes and every gene acquired so far; an acquisition returns
+    a subset of it. The arrays are the loop's own: do not modify them (``X`` is read-only).
     """
 
-    X: np.ndarray  # float32 [n, d], read-only, every gene of the dataset
-    genes: pd.Index
-    available: np.ndarray  # int64, sorted
-    acquired: np.ndarray  # int64, in the order they were acquired
-    cycle: int
+    X: np.ndarray  # float32 [n, d], read-only: the features of every gene of the dataset, test genes too
+    genes: pd.Index  # [n] gene symbols (str), sorted, unique: genes[i] is the gene of row i
+    available: np.ndarray  # int64, sorted ascending: positions an acquisition may choose
+    acquired: np.ndarray  # int64, in the order acquired (initial batch first): the genes the model is fitted on
+    cycle: int  # 0-based; select runs in cycles 0 .. C-2, metrics in 0 .. C-1
 
     def features(self, positions: np.ndarray) -> np.ndarray:
         """Descriptor rows for the given positions."""
@@ -124,18 +125,22 @@ class Pool:
 
 @dataclass
 class Truth:
-    """What a metric may see: the held-out test set, the hit genes, and the model's test predictions."""
+    """What a metric may see besides the pool: the held-out test set, the hit genes, and the model's test predictions.
 
-    X_test: np.ndarray
-    y_test: np.ndarray
-    test: np.ndarray  # positions of the test genes
-    hits: np.ndarray  # positions of the top-|y| non-test genes
-    model: Any = field(repr=False)
+    The test set and the hits are fixed for the whole run; they are drawn before the first cycle.
+    """
+
+    X_test: np.ndarray  # float32 [n_test, d], read-only: features of the test genes
+    y_test: np.ndarray  # float32 [n_test], read-only: their outcomes
+    test: np.ndarray  # int64 [n_test], sorted: positions of the test genes (rows of pool.X)
+    hits: np.ndarray  # int64, sorted: the top --hit-fraction of the non-test genes by |y| (≥ 1; ties by position)
+    model: Any = field(repr=False)  # the model fitted this cycle (the metric's ``model`` argument)
     model_name: str = "model"
 
     @cached_property
     def predicted_test(self) -> np.ndarray:
-        """The model's predicted mean on the test genes, computed once per cycle for all metrics."""
+        """The model's predicted mean on the test genes, float64 ``[n_test]``, computed once per cycle for all
+        metrics (the loop checks it is finite before any metric runs)."""
         predicted = np.asarray(self.model.predict(self.X_test))
         if predicted.shape != self.y_test.shape:
             raise GdError(f"model '{self.model_name}' predicted shape {predicted.shape} for "
@@ -143,16 +148,36 @@ class Truth:
         return predicted.astype(np.float64)
 
 
-# Capability protocols. Every model offers `predict`; acquisitions name the others they need.
+# Capability protocols. Every model offers `predict`; acquisitions name the others they need in `requires`.
+# What every method shares: array arguments are read-only to it (it may be handed read-only arrays, and must
+# not change them); each row's result depends only on that row and the fitted model, never on the other
+# rows of the call (acquisitions call in blocks of up to 32,768 genes); outputs are finite real numbers.
 @runtime_checkable
 class Model(Protocol):
-    """Every model: ``fit`` on acquired genes, then ``predict`` the mean outcome."""
+    """Every model: ``fit`` on the acquired genes, then ``predict`` the mean outcome."""
 
     def fit(self, X: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> Any:
-        """Fit on float32 ``X [n, d]`` and ``y [n]``; deterministic given ``rng``."""
+        """Fit on the genes acquired so far; the loop calls it once, on a fresh object, every cycle.
+
+        Args:
+            X: float32 ``[n, d]``, n ≥ 1 (the first cycle fits on one batch, which may be a single gene).
+            y: float32 ``[n]``, finite.
+            rng: the only source of randomness; the same ``X``, ``y`` and generator state must give the
+                same fitted model, every output of which is then the same to the bit.
+
+        Returns:
+            ``self`` (the loop keeps using the object it called, whatever ``fit`` returns).
+        """
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """Predicted mean outcome, shape ``[len(X)]``."""
+        """The predicted mean outcome.
+
+        Args:
+            X: float32 ``[m, d]``, possibly read-only (the test features are).
+
+        Returns:
+            ``[m]`` finite real numbers (float64 preferred; the loop converts), deterministic after ``fit``.
+        """
 
 
 @runtime_checkable
@@ -160,34 +185,100 @@ class Sampler(Protocol):
     """Posterior samples of the outcome (MC-dropout passes, the trees of a forest)."""
 
     def sample(self, X: np.ndarray, n: int | None = None, rng: np.random.Generator | None = None) -> np.ndarray:
-        """Samples ``[n, len(X)]``; ``n=None`` gives the model's natural number of samples."""
+        """Posterior samples: row j is one posterior draw (one tree, one dropout mask) evaluated at every row of X.
+
+        The built-in acquisitions call ``sample(X)`` only, on blocks of the pool, and score each gene by the
+        spread of its column (variance, max − min). So without ``rng`` the samples must be the model's fixed
+        ones: the same column for a gene on every call after one ``fit``, whatever the other rows. ``predict``
+        should be their mean (the forest's is exactly; the bnn's up to rounding).
+
+        Args:
+            X: float32 ``[m, d]``, possibly read-only.
+            n: number of samples; None: the model's natural number (forest: its trees; bnn: ``mc_samples``).
+                A model with a finite set of draws may repeat draws when ``n`` exceeds it.
+            rng: None for the fixed samples above (with ``n`` given, a fixed set too, derived from the fit);
+                a generator to draw the samples afresh from it (Thompson sampling): equal generator states
+                give equal samples, so to evaluate one draw over a pool in blocks, give each block a
+                generator in the same state.
+
+        Returns:
+            ``[n, m]`` finite real numbers (float64 preferred), n ≥ 1.
+            Draws may coincide (trees can agree); genes whose samples all agree tie, and the uncertainty
+            acquisitions break ties by position.
+        """
 
 
 @runtime_checkable
 class Embedder(Protocol):
-    """A learned representation of genes (e.g. the last hidden layer)."""
+    """A representation of genes in which Euclidean distance means similarity to the model.
+
+    Used by ``kmeans_embedding`` (k-means in this space) and ``coreset`` (greedy k-center between the
+    available and the acquired genes), which compare genes only by Euclidean distance. A neural network
+    offers its last hidden layer (the bnn: ReLU activations without dropout). A model that is not one should
+    offer ``embed`` only if it has such a space: a linear model ``X · diag(|w|)`` (features weighted by how
+    much the model uses them), a kernel model its (approximate) feature map, a forest the per-tree predictions
+    of a gene (``sample(X).T``). Otherwise leave it out: a run pairing the model with an acquisition that
+    needs it is then refused before it starts, whereas returning the input features would run and mislead
+    (``kmeans_data`` already clusters those). The built-in ``random_forest`` offers none.
+    """
 
     def embed(self, X: np.ndarray) -> np.ndarray:
-        """Embeddings ``[len(X), h]``."""
+        """Embeddings of the rows of X.
+
+        Args:
+            X: float32 ``[m, d]``, possibly read-only.
+
+        Returns:
+            ``[m, h]`` finite real numbers (float32 preferred), h ≥ 1 the same on every call after one ``fit``
+            (it may change between fits); deterministic after ``fit`` (there is no ``rng``).
+        """
 
 
 @runtime_checkable
 class GradientEmbedder(Protocol):
-    """Gradients of the loss with respect to the last layer's parameters (BADGE)."""
+    """Gradients of the loss with respect to the last layer's parameters (BADGE, paper eq. 2).
+
+    ``badge`` seeds k-means++ with them: the longest gradient first, then genes drawn by squared distance
+    to those chosen, so a gradient's length carries the model's uncertainty and its direction the gene's
+    representation. For a linear last layer on features h(x), the gradient of ½(ĝ(x) − ŷ)² with respect to
+    (weights, bias) is (ĝ(x) − ŷ)·[h(x), 1]: a linear or ridge model offers it with h(x) = x. A model with
+    no last layer of parameters (a forest) should not offer it.
+    """
 
     def gradient_embedding(self, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Gradient embeddings ``[len(X), e]`` at pseudo-labels ŷ ~ N(ĝ(x), σ²) drawn with ``rng`` (paper eq. 2).
+        """Gradient embeddings at pseudo-labels ŷ ~ N(ĝ(x), σ²), σ² = 1, one drawn with ``rng`` per row.
 
-        A model may take further keyword arguments, e.g. ``pseudo_label=`` for other ways to draw ŷ.
+        Args:
+            X: float32 ``[m, d]``, possibly read-only.
+            rng: the acquisition's generator; ``badge`` calls on blocks of the pool in order with the same
+                generator, so equal generator states (and blocks) must give equal results.
+
+        A model may take further keyword arguments: ``badge`` passes ``pseudo_label="mc_dropout"`` when the
+        user sets it (ŷ drawn with the model's own predictive variance), and refuses that setting for a
+        model whose method does not take ``pseudo_label``.
+
+        Returns:
+            ``[m, e]`` finite real numbers (float32 preferred), e the same on every call after one ``fit``.
         """
 
 
 @runtime_checkable
 class InputGradient(Protocol):
-    """Gradient of the predictive variance with respect to the inputs (adversarial BIM)."""
+    """Gradient of the predictive variance with respect to the inputs (``adversarialBIM``, with ``sample``)."""
 
     def input_gradient(self, X: np.ndarray) -> np.ndarray:
-        """Gradients ``[len(X), d]``."""
+        """∂Var/∂x for each row: Var the population variance over the fixed samples ``sample(X)`` returns.
+
+        ``adversarialBIM`` climbs the variance by sign steps from each available gene's descriptor, so X
+        holds perturbed descriptors, not only rows of the pool, and only the gradient's signs matter: a
+        finite-difference estimate serves a model without autograd.
+
+        Args:
+            X: float32 ``[m, d]``, possibly read-only.
+
+        Returns:
+            ``[m, d]`` finite real numbers (float32 preferred), in target units² per unit of each feature.
+        """
 
 
 CAPABILITIES: dict[str, type] = {
@@ -210,7 +301,11 @@ def check_compatible(model_name: str, model: object, acquisition_name: str, acqu
         raise GdError(f"model '{model_name}' has no fit/predict methods; its factory must return a model object")
     if not callable(getattr(acquisition, "select", None)):
         raise GdError(f"acquisition '{acquisition_name}' has no select(pool, model, batch_size, rng) method")
-    required = list(getattr(acquisition, "requires", ()))
+    requires = getattr(acquisition, "requires", ())
+    if isinstance(requires, str):  # ("sample") without its comma: iterating it would name letters
+        raise GdError(f"acquisition '{acquisition_name}' declares requires = {requires!r}, a string; write a "
+                      f"tuple of capability names: ({requires!r},)")
+    required = list(requires)
     unknown = [r for r in required if r not in CAPABILITIES]
     if unknown:
         raise GdError(f"acquisition '{acquisition_name}' requires unknown capability {unknown[0]!r}; "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ SINGLE_INCHES = (5.0, 3.6)  # a figure of one panel
 LEGEND_INCHES = 0.7  # below the panels
 LEGEND_RIGHT_INCHES = 1.8  # beside them
 DPI = 150
+ROW_TITLE_POINTS = 10  # font size of a row's label beside its panels
 LABELS = {"mse": "test MSE", "hit_ratio": "hit ratio", "spearman": "Spearman ρ (test)"}
 BASELINE_STYLES = {EXPECTED_RANDOM: {"color": "0.45", "linestyle": "--", "linewidth": 0.9},
                    CEILING_ORACLE: {"color": "0.45", "linestyle": ":", "linewidth": 1.2}}
@@ -143,7 +145,9 @@ def draw_curves(results: SweepResults, metric: str, *, dpi: int = DPI) -> tuple[
             if i == len(rows) - 1:
                 ax.set_xlabel("genes acquired")
             if j == 0:
-                ax.set_ylabel(f"{' · '.join(row)}\n{LABELS.get(metric, metric)}")
+                ax.set_ylabel(LABELS.get(metric, metric))
+            if j == len(columns) - 1:
+                _row_title(ax, row, facet[1])
             ax.grid(alpha=0.3, linewidth=0.5)
     baselines = tuple(name for name in BASELINE_STYLES if name in drawn)
     handles = [plt.Line2D([], [], color=colours[a], linewidth=2) for a in acquisitions]
@@ -158,6 +162,25 @@ def draw_curves(results: SweepResults, metric: str, *, dpi: int = DPI) -> tuple[
                     fontsize="medium")
     return figure, Layout(tuple(" · ".join(r) for r in rows), tuple(columns), tuple(acquisitions), size, dpi,
                           baselines)
+
+
+def _row_title(ax: Any, row: tuple[str, ...], panel_inches: float) -> None:
+    """The row's label in a strip right of its last panel, turned to run down it (as ggplot's facet_grid does).
+
+    It is wrapped at its " · " separators to the panel's height, so a long assay · descriptor · model label
+    stays beside its own row instead of running into the next one (the y axis keeps only the metric's name).
+    Constrained layout makes room for it, as it does for the axis labels.
+    """
+    fits = max(12, int(panel_inches * 72 * 0.8 / (ROW_TITLE_POINTS * 0.6)))  # characters down the panel
+    lines: list[str] = []
+    for part in row:
+        for piece in textwrap.wrap(part, fits) or [""]:
+            if lines and len(lines[-1]) + 3 + len(piece) <= fits:
+                lines[-1] += f" · {piece}"
+            else:
+                lines.append(piece)
+    ax.annotate("\n".join(lines), xy=(1, 0.5), xycoords="axes fraction", xytext=(6, 0), textcoords="offset points",
+                rotation=-90, ha="left", va="center", ma="center", fontsize=ROW_TITLE_POINTS)
 
 
 def _draw_baselines(ax: Any, panel: pd.DataFrame, runs: pd.DataFrame) -> list[str]:

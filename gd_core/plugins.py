@@ -9,6 +9,7 @@ which installed distributions load (unset: all; empty: none; ``a,b``: only those
 from __future__ import annotations
 
 import difflib
+import hashlib
 import importlib
 import importlib.metadata
 import importlib.util
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
 ENTRY_POINT_GROUP = "gd.plugins"
 BUILTIN_PACKAGE = "gd_plugins_builtin"
+DISTRIBUTION = "gdisco"  # gd's own distribution on PyPI ("gd" there is an unrelated project)
 _HOOK_NAMES = {name for name in dir(hookspecs) if name.startswith("gd_register_")}
 
 
@@ -60,9 +62,9 @@ class PluginRecord:
 
 
 def gd_version() -> str:
-    """The installed version of the gd distribution."""
+    """The installed version of gd (the ``gdisco`` distribution), or the package's own in a source tree."""
     try:
-        return importlib.metadata.version("gd")
+        return importlib.metadata.version(DISTRIBUTION)
     except importlib.metadata.PackageNotFoundError:
         from gd_core import __version__
 
@@ -82,7 +84,8 @@ class PluginHost:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.records: list[PluginRecord] = []
-        self.registries = Registries()
+        self.registries = Registries(failed=self.failed_to_load)
+        self.failures_reported = False  # the CLI warns about failed plugins once per host
         if builtins:
             self._load_builtins()
         if entry_points:
@@ -101,14 +104,18 @@ class PluginHost:
         package = importlib.import_module(BUILTIN_PACKAGE)
         for module_name in package.MODULES:
             name = "builtin." + module_name.rsplit(".", 1)[-1]
-            record = PluginRecord(name, "gd", version, "builtin")
+            record = PluginRecord(name, DISTRIBUTION, version, "builtin")
             try:
                 module = importlib.import_module(module_name)
             except Exception as exc:  # a broken built-in must not take the CLI down either
                 record.error = _one_line(f"import failed: {type(exc).__name__}: {exc}")
                 self.records.append(record)
                 continue
-            self.add(module, name=name, distribution="gd", version=version, source="builtin")
+            self.add(module, name=name, distribution=DISTRIBUTION, version=version, source="builtin")
+
+    def failed_to_load(self) -> list[str]:
+        """Names of the plugins that failed before registering anything (import, hook or registration errors)."""
+        return [record.name for record in self.records if record.error and not record.loaded]
 
     def _load_entry_points(self) -> None:
         chosen = os.environ.get("GD_LOAD_PLUGINS")
@@ -211,7 +218,9 @@ class PluginHost:
 def load_plugin_file(host: PluginHost, path: Path) -> PluginRecord:
     """Load one Python file as a plugin for this invocation (``gd run --plugin FILE``).
 
-    Any problem is a GdError that points at the file (and line, where there is one).
+    Its version, on the record and on every component it registers, is ``sha256:`` and the first 16 hex digits
+    of the file's hash, so that results made by an edited file can be told from the old ones. Any problem is a
+    GdError that points at the file (and line, where there is one).
     """
     path = Path(path)
     if not path.is_file():
@@ -220,6 +229,10 @@ def load_plugin_file(host: PluginHost, path: Path) -> PluginRecord:
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise GdError(f"--plugin {path}: not a Python module; give a .py file")
+    try:
+        version = file_version(path)
+    except OSError as exc:
+        raise GdError(f"--plugin {path}: cannot read it: {exc.strerror or exc}") from None
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
@@ -230,12 +243,17 @@ def load_plugin_file(host: PluginHost, path: Path) -> PluginRecord:
                      if Path(frame.filename).resolve() == path.resolve()), None)
         where = f"{path}:{line}" if line else str(path)
         raise GdError(_one_line(f"{where}: {type(exc).__name__} while loading the plugin: {exc}")) from None
-    record = host.add(module, name=f"file:{path.name}", distribution=str(path), version="", source="file")
+    record = host.add(module, name=f"file:{path.name}", distribution=str(path), version=version, source="file")
     if record.error:
         raise GdError(f"{path}: {record.error}")
     if not record.registered and not host._impls_of("gd_register_commands", module):
         raise GdError(f"{path}: registers nothing; define a @hookimpl gd_register_* function (see docs/plugins.md)")
     return record
+
+
+def file_version(path: Path) -> str:
+    """``sha256:`` and the first 16 hex digits of the SHA-256 of the file's bytes: a plugin file's version."""
+    return "sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
 def _one_line(message: str) -> str:

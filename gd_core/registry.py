@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import difflib
 import functools
@@ -21,6 +22,8 @@ _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 _LONGEST_LITERAL = 60  # characters of a value quoted in a message; a pasted file must not flood the line
 # Python's wording when a callable gets a keyword it has no parameter for.
 _REFUSED_KEYWORD = re.compile(r"got an unexpected keyword argument '(\w+)'")
+# The memory address in a default repr (``<function f at 0x7f…>``): it differs between processes.
+_ADDRESS = re.compile(r" at 0x[0-9A-Fa-f]+")
 
 
 def literal(value: Any) -> str:
@@ -42,9 +45,49 @@ def literal(value: Any) -> str:
         text = "{" + ", ".join(f"{k} = {literal(v)}" for k, v in zip(keys, value.values())) + "}"
     elif isinstance(value, (datetime.date, datetime.time)):
         text = value.isoformat()
+    elif isinstance(value, (int, float)):
+        text = repr(value)
     else:
-        text = repr(value) if isinstance(value, (int, float)) else str(value)
+        text = _stable_text(value)
     return text if len(text) <= _LONGEST_LITERAL else text[:_LONGEST_LITERAL - 1] + "…"
+
+
+def plain(value: Any) -> Any:
+    """``value`` as JSON holds it, the same in every process: lists and dicts element by element, a dataclass as
+    a dict of its fields, a function or class by its qualified name, anything else as text without memory
+    addresses. Non-finite floats become ``"nan"``/``"inf"`` (JSON has no such numbers)."""
+    if hasattr(value, "tolist") and not isinstance(value, (list, tuple, dict, str)):
+        value = value.tolist()
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else literal(value)
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
+        return [plain(v) for v in items]
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    return _stable_text(value)
+
+
+def _stable_text(value: Any) -> str:
+    """Text for a value with no literal form: a callable by its qualified name (a partial with its arguments),
+    anything else as ``str`` gives it, memory addresses removed."""
+    if isinstance(value, functools.partial):
+        arguments = [_stable_text(value.func), *(literal(a) for a in value.args),
+                     *(f"{k}={literal(v)}" for k, v in value.keywords.items())]
+        return f"partial({', '.join(arguments)})"
+    if isinstance(value, Deferred):
+        return value.target
+    qualname = getattr(value, "__qualname__", None)
+    if callable(value) and isinstance(qualname, str):
+        module = getattr(value, "__module__", None)
+        return f"{module}.{qualname}" if module else qualname
+    return _ADDRESS.sub("", str(value))
 
 
 class BadParameter(ValueError):
@@ -120,7 +163,7 @@ class Entry:
 
     @property
     def origin(self) -> str:
-        """Which plugin registered this, for messages: ``plugin 'gd-foo'`` (and its distribution if it differs)."""
+        """Which plugin registered this, for messages: ``plugin 'gdisco-foo'`` (and its distribution if it differs)."""
         extra = f" of {self.distribution}" if self.distribution and self.distribution != self.plugin else ""
         return f"plugin '{self.plugin}'{extra}"
 
@@ -214,10 +257,12 @@ def validate_registration(kind: str, name: object, factory: object) -> None:
 class Registry:
     """The components of one kind, by name. Names claimed by two plugins are kept as conflicts."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, failed: Callable[[], list[str]] | None = None) -> None:
         self.kind = kind
         self._entries: dict[str, Entry] = {}
         self._conflicts: dict[str, list[Entry]] = {}
+        # Names of the plugins that failed before registering anything: any of them may have held a name.
+        self.failed = failed or (lambda: [])
 
     def add(self, entry: Entry) -> Entry | None:
         """Add an entry; return the entry already holding that name if there is one (a conflict)."""
@@ -244,7 +289,8 @@ class Registry:
         close = difflib.get_close_matches(name, list(self._entries), n=3, cutoff=0.5)
         hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else "none is close"
         known = ", ".join(sorted(self._entries)) or "none registered"
-        raise GdError(f"unknown {self.kind} '{name}'; {hint} (known: {known}; see `gd list {self.kind}`)")
+        raise GdError(f"unknown {self.kind} '{name}'{failed_hint(self.failed())}; {hint} (known: {known}; "
+                      f"see `gd list {self.kind}`)")
 
     def create(self, name: str, **params: Any) -> Any:
         """Build the component registered as ``name`` with the given parameters."""
@@ -264,15 +310,28 @@ class Registry:
         return len(self._entries)
 
 
-class Registries:
-    """One registry per kind: ``registries.models.create("random_forest")``."""
+def failed_hint(failed: list[str]) -> str:
+    """`` (plugin 'x' failed to load and may have provided it: gd list-plugins)`` for an unknown name, or ``""``."""
+    if not failed:
+        return ""
+    who = f"plugin '{failed[0]}'" if len(failed) == 1 else "plugins " + ", ".join(f"'{name}'" for name in failed)
+    return f" ({who} failed to load and may have provided it: gd list-plugins)"
 
-    def __init__(self) -> None:
-        self.descriptors = Registry("descriptor")
-        self.assays = Registry("assay")
-        self.models = Registry("model")
-        self.acquisitions = Registry("acquisition")
-        self.metrics = Registry("metric")
+
+class Registries:
+    """One registry per kind: ``registries.models.create("random_forest")``.
+
+    ``failed`` returns the names of the plugins that failed to load, so that a name none of the registries
+    holds can say which plugin might have provided it (the plugin host passes it in).
+    """
+
+    def __init__(self, failed: Callable[[], list[str]] | None = None) -> None:
+        self.failed = failed or (lambda: [])
+        self.descriptors = Registry("descriptor", self.failed)
+        self.assays = Registry("assay", self.failed)
+        self.models = Registry("model", self.failed)
+        self.acquisitions = Registry("acquisition", self.failed)
+        self.metrics = Registry("metric", self.failed)
 
     def of(self, kind: str) -> Registry:
         """The registry for a kind name such as ``"model"``."""

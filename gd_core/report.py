@@ -7,9 +7,9 @@ import csv
 import io
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -17,8 +17,12 @@ import pandas as pd
 from gd_core.errors import GdError
 from gd_core.loop import SPLIT_FOLLOWS_SEED, is_split_seed
 from gd_core.registry import closest
-from gd_core.results import FAILURE, MANIFEST
+from gd_core.results import FAILURE, MANIFEST, code_change, recorded_code
 from gd_core.sweep import RUNS, SWEEP_FILE, run_label
+
+if TYPE_CHECKING:
+    from gd_core.registry import Registries
+    from gd_core.sweep import CodeBook
 
 SETTING = ["assay", "descriptor", "model", "batch_size"]  # one block of the report; acquisitions compete in it
 RUN_COLUMNS = [*SETTING, "acquisition", "seed", "cycles"]
@@ -67,6 +71,10 @@ class SweepResults:
     skipped: list[dict[str, str]]
     damaged: tuple[Damage, ...] = ()  # what was left out, and why
     planned_metrics: tuple[str, ...] = ()  # the metrics the runs' settings name, finished or not
+    #: Per finished run (by key), each metric's record in its config.json: better, plugin, distribution, …
+    metric_records: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    #: Finished runs made by other code than the host's now: (key, label, why); see ``load_results``.
+    stale: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def metrics(self) -> list[str]:
@@ -87,8 +95,11 @@ REDO = "delete a damaged run's directory and run the same `gd sweep` command aga
 REWRITE_PLAN = "delete it and run your `gd sweep` command(s) again to rewrite it (finished runs are kept, not redone)"
 
 
-def load_results(root: Path) -> SweepResults:
+def load_results(root: Path, code: CodeBook | None = None) -> SweepResults:
     """Read ``sweep.json`` and every run directory under ``root``; what cannot be read is set aside as damaged.
+
+    With ``code`` (what this host would make each run with), finished runs made by other code are listed in
+    ``stale``; they are reported all the same.
 
     A run whose files cannot be read or are not what gd writes (config.json not an object with ``settings``,
     metrics.csv not the complete table of the run's cycles and metrics, a failure.json without its error) is
@@ -100,7 +111,7 @@ def load_results(root: Path) -> SweepResults:
     """
     root = Path(root)
     plan, skipped, damaged = _read_plan(root)
-    rows, curve_rows, planned = [], [], {}
+    rows, curve_rows, planned, records, stale = [], [], {}, {}, []
     readable = {key: settings for key, settings in plan.items() if settings is not None}
     for key in sorted(plan):
         run = _read_run(root / RUNS / key, key, plan[key])
@@ -118,6 +129,11 @@ def load_results(root: Path) -> SweepResults:
                           "error": run.error, **dict.fromkeys(RUN_DATA, math.nan)})
             continue
         planned.update(dict.fromkeys(settings.get("metrics", [])))
+        if run.state == "done":
+            records[key] = run.metric_records
+            why = code_change(run.code, code.expected(settings), settings) if code is not None else None
+            if why:
+                stale.append((key, run_label(settings), why))
         if variants[key]:  # the same acquisition run with other settings is another line, not more seeds
             settings = {**settings, "acquisition": f"{settings['acquisition']} [{variants[key]}]"}
         values = [settings[c] for c in RUN_COLUMNS]
@@ -129,7 +145,7 @@ def load_results(root: Path) -> SweepResults:
     curves = pd.DataFrame(curve_rows, columns=columns)
     if damaged and not (runs["state"] == "done").any():
         raise GdError(_nothing_readable(root, damaged))
-    return SweepResults(root, runs, curves, skipped, tuple(damaged), tuple(planned))
+    return SweepResults(root, runs, curves, skipped, tuple(damaged), tuple(planned), records, tuple(stale))
 
 
 def _nothing_readable(root: Path, damaged: list[Damage]) -> str:
@@ -261,6 +277,8 @@ class _Run:
     rows: tuple[tuple[int, int, str, float], ...] = ()
     data: dict[str, float] | None = None
     damage: Damage | None = None
+    code: dict[str, Any] | None = None  # a finished run's code record (None when it has none)
+    metric_records: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _read_run(directory: Path, key: str, listed: dict[str, Any] | None) -> _Run:
@@ -289,7 +307,8 @@ def _read_run(directory: Path, key: str, listed: dict[str, Any] | None) -> _Run:
                                              "for this run")
             data = _run_data(document, manifest)
             rows = _metric_rows(directory / "metrics.csv", settings)
-            return _Run("done", settings, rows=rows, data=data)
+            return _Run("done", settings, rows=rows, data=data, code=recorded_code(document),
+                        metric_records=_metric_records(document))
         if failure.exists() or failure.is_symlink():
             document = _json_object(failure)
             if not isinstance(document.get("error"), str):
@@ -332,6 +351,15 @@ def _json_object(path: Path) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise _Damaged(path, f"holds a JSON {_json_type(value)}, not an object")
     return value
+
+
+def _metric_records(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each metric's component record in config.json (``components["metric:NAME"]``), where it is an object."""
+    components = document.get("components")
+    if not isinstance(components, dict):
+        return {}
+    return {key.partition(":")[2]: record for key, record in components.items()
+            if key.startswith("metric:") and isinstance(record, dict)}
 
 
 def _run_data(document: dict[str, Any], path: Path) -> dict[str, float]:
@@ -492,6 +520,56 @@ def check_metric(results: SweepResults, metric: str) -> None:
         return
     raise GdError(f"--metric {metric!r} was not recorded in this sweep; {did_you_mean(metric, known)}"
                   f"recorded: {', '.join(known) or 'none'}")
+
+
+def lower_is_better(results: SweepResults, metrics: Sequence[str],
+                    registries: Registries | None = None) -> tuple[set[str], list[str]]:
+    """The metrics among ``metrics`` where lower is better, and a note for each whose direction is a guess.
+
+    A metric's direction is what its runs recorded (config.json, from the plugin's ``better=`` when the run was
+    made), so a metric whose plugin is gone or given by ``--plugin`` ranks the right way. Runs that disagree are
+    an error naming two of them. For runs that recorded none (made by an older gd) the loaded plugin's
+    registration decides; failing that, higher is better, with a note.
+    """
+    from gd_core.results import metric_direction
+
+    labels = dict(zip(results.runs["key"], results.runs["label"]))
+    lower, notes = set(), []
+    for metric in metrics:
+        seen: dict[str, str] = {}  # direction → the first run recording it
+        for key, records in sorted(results.metric_records.items()):
+            better = records.get(metric, {}).get("better")
+            if better in ("lower", "higher"):
+                seen.setdefault(better, key)
+        if len(seen) > 1:
+            raise GdError(f"metric '{metric}' is lower-is-better in run {labels[seen['lower']]} ({seen['lower']}) but "
+                          f"higher-is-better in run {labels[seen['higher']]} ({seen['higher']}): their plugins "
+                          "disagree; run `gd sweep` again to redo the stale runs with the plugin loaded now")
+        if seen:
+            direction = next(iter(seen))
+        elif registries is not None and metric in registries.metrics:
+            direction = metric_direction(registries.metrics.get(metric))
+        else:
+            direction = "higher"
+            notes.append(f"metric '{metric}': neither its runs nor a loaded plugin say whether lower is better, so "
+                         "higher is taken as better; load its plugin with --plugin FILE, or install it")
+        if direction == "lower":
+            lower.add(metric)
+    return lower, notes
+
+
+def stale_line(results: SweepResults) -> str | None:
+    """One line saying how many finished runs are stale and why (the commonest reason), or None when none is."""
+    if not results.stale:
+        return None
+    reasons: dict[str, int] = {}
+    for _, _, why in results.stale:
+        reasons[why] = reasons.get(why, 0) + 1
+    common = max(reasons, key=reasons.get)
+    more = f"; {len(reasons) - 1} other reason(s)" if len(reasons) > 1 else ""
+    done = int((results.runs["state"] == "done").sum())
+    return (f"{len(results.stale)} of {done} finished runs are stale, made by other code than now ({common}{more}); "
+            "they are reported all the same: `gd sweep --dry-run` lists them and `gd sweep` redoes them")
 
 
 def did_you_mean(value: str, choices: Sequence[str]) -> str:

@@ -16,6 +16,7 @@ import contextlib
 import csv
 import errno
 import fcntl
+import hashlib
 import importlib.metadata
 import io
 import json
@@ -36,12 +37,13 @@ import numpy as np
 from gd_core.data import genes_checksum
 from gd_core.errors import GdError
 from gd_core.loop import Plan, RunResult
+from gd_core.registry import Entry
 
 MANIFEST = "config.json"
 FAILURE = "failure.json"
 RUN_FILES = frozenset({MANIFEST, "metrics.csv", "selections.csv", "run.log", FAILURE})  # all gd puts in a run
 RUN_LOG = "run.log"
-_PACKAGES = ("gd", "numpy", "pandas", "scikit-learn", "scipy", "pluggy", "torch")
+_PACKAGES = ("numpy", "pandas", "scikit-learn", "scipy", "pluggy", "torch")
 log = logging.getLogger("gd")
 
 
@@ -504,8 +506,10 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def package_versions() -> dict[str, str]:
-    """Versions of Python and the packages that shape results."""
-    versions = {"python": platform.python_version()}
+    """Versions of Python, gd (whatever its distribution is named) and the packages that shape results."""
+    from gd_core.plugins import gd_version
+
+    versions = {"python": platform.python_version(), "gd": gd_version()}
     for name in _PACKAGES:
         try:
             versions[name] = importlib.metadata.version(name)
@@ -549,10 +553,9 @@ def build_manifest(result: RunResult, *, started: datetime, command: list[str] |
     return {
         "format": "gd-run/1",
         "settings": plan.config.as_dict(),
-        "components": {
-            key: {"name": e.name, "plugin": e.plugin, "distribution": e.distribution, "version": e.version}
-            for key, e in plan.entries.items()
-        },
+        "components": {key: component_record(e) for key, e in plan.entries.items()},
+        # What made the run, compared by `gd sweep` with what would make it now (see code_change).
+        "code": code_record(plan.entries),
         # Every parameter value the model and acquisition ran with, defaults included (see resolved_parameters);
         # the loop builds a fresh model each cycle and keeps none, so one more is built to be read.
         "parameters": {
@@ -579,3 +582,121 @@ def build_manifest(result: RunResult, *, started: datetime, command: list[str] |
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "seconds": round(result.seconds, 3),
     }
+
+
+# ------------------------------------------------------------------------------ the code that made a run
+
+OLDER_GD = "made by an older gd (no code record)"
+USER_TABLE = "user table"  # a descriptor or assay read from the user's file: data, checksummed under "data"
+
+
+def component_record(entry: Entry) -> dict[str, Any]:
+    """A component as config.json records it: name, plugin, distribution, version and summary; a metric also
+    records ``better`` ("lower" or "higher"), so that a report ranks it the right way without its plugin."""
+    record = {"name": entry.name, "plugin": entry.plugin, "distribution": entry.distribution,
+              "version": entry.version, "summary": entry.summary}
+    if entry.kind == "metric":
+        record["better"] = metric_direction(entry)
+    return record
+
+
+def metric_direction(entry: Entry) -> str:
+    """``lower`` when the metric was registered with ``better="lower"``, else ``higher`` (the documented default)."""
+    return "lower" if entry.metadata.get("better") == "lower" else "higher"
+
+
+def file_digest(path: Path) -> str:
+    """``sha256:`` and the first 16 hex digits of a file's SHA-256: a --plugin file's identity by content."""
+    return "sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def component_code(entry: Entry) -> str:
+    """The code a component stands for: ``DIST==VERSION`` for an installed plugin, ``sha256:…`` of a --plugin
+    file's content (wherever the file lives), ``user table`` for a descriptor or assay read from a file."""
+    if entry.version.startswith("sha256:"):
+        return entry.version
+    if entry.plugin.startswith("file:"):  # a --plugin file whose record carries no hash: read the file itself
+        try:
+            return file_digest(Path(entry.distribution))
+        except OSError:
+            return f"{entry.plugin} (unreadable)"
+    if entry.metadata.get("source") == "file":
+        return USER_TABLE
+    return f"{entry.distribution}=={entry.version}"
+
+
+def code_record(entries: dict[str, Entry]) -> dict[str, str]:
+    """config.json's ``code``: gd's version and each component's code, keyed as ``Plan.entries`` is."""
+    from gd_core.plugins import gd_version
+
+    return {"gd": gd_version(), **{key: component_code(entry) for key, entry in entries.items()}}
+
+
+def recorded_code(manifest: dict[str, Any]) -> dict[str, str] | None:
+    """The code a run's config.json records; for a run made before gd recorded it, the same record derived
+    from its components and versions where that is exact (installed plugins only), else None."""
+    code = manifest.get("code")
+    if isinstance(code, dict):
+        return code
+    components, versions = manifest.get("components"), manifest.get("versions")
+    if not isinstance(components, dict) or not isinstance(versions, dict) or not isinstance(versions.get("gd"), str):
+        return None
+    from gd_core.plugins import DISTRIBUTION
+
+    derived = {"gd": versions["gd"]}
+    for key, component in components.items():
+        if not isinstance(component, dict):
+            return None
+        plugin, distribution, version = (component.get(k) for k in ("plugin", "distribution", "version"))
+        if not all(isinstance(v, str) for v in (plugin, distribution, version)) or plugin.startswith("file:"):
+            return None  # a --plugin file's content was not recorded: nothing says which code it was
+        if plugin.startswith("builtin.") and distribution == "gd":
+            distribution = DISTRIBUTION  # gd's own built-ins, recorded under the distribution's former name
+        derived[key] = USER_TABLE if plugin == "user file" else f"{distribution}=={version}"
+    return derived
+
+
+def code_change(recorded: dict[str, Any] | None, expected: dict[str, str | None],
+                settings: dict[str, Any]) -> str | None:
+    """Why a run made with ``recorded`` code is stale against ``expected`` (one short phrase), or None if it is not.
+
+    A component that ``expected`` holds as None (not registered now) is not compared: nothing says what it
+    would be. ``settings`` names the components in the phrase.
+    """
+    if not isinstance(recorded, dict):
+        return OLDER_GD
+    from gd_core.plugins import DISTRIBUTION
+
+    changed = [key for key, now in expected.items() if now is not None and recorded.get(key) != now]
+    if "gd" in changed:  # gd's own built-ins follow its version: "gd 0.1.0 → 0.2.0" says it for them
+        own = f"{DISTRIBUTION}=="
+        changed = [key for key in changed if key == "gd" or not (
+            str(recorded.get(key)).startswith(own) and str(expected[key]).startswith(own))]
+    changes = [_change(key, recorded.get(key), expected[key], settings) for key in changed]
+    if not changes:
+        return None
+    return changes[0] + (f" (and {len(changes) - 1} more change{'s' if len(changes) > 2 else ''})"
+                         if len(changes) > 1 else "")
+
+
+def _change(key: str, before: Any, now: str, settings: dict[str, Any]) -> str:
+    """One change in words: ``gd 0.1.0 → 0.1.1``, ``acquisition thompson: gdisco-thompson 0.1.0 → 0.1.1``."""
+    if key == "gd":
+        return f"gd {before} → {now}"
+    kind, _, name = key.partition(":")
+    what = f"{kind} {name or settings.get(kind, '?')}"
+    if not isinstance(before, str):
+        return f"{what}: not recorded → {_code_text(now)}"
+    if before.startswith("sha256:") and now.startswith("sha256:"):
+        return f"{what}: plugin file changed ({before[:15]}… → {now[7:15]}…)"  # 8 hex digits tell them apart
+    old_dist, same, old_version = before.partition("==")
+    new_dist, _, new_version = now.partition("==")
+    if same and old_dist == new_dist:
+        return f"{what}: {new_dist} {old_version} → {new_version}"
+    return f"{what}: {_code_text(before)} → {_code_text(now)}"
+
+
+def _code_text(code: str) -> str:
+    if code.startswith("sha256:"):
+        return f"plugin file {code}"
+    return code.replace("==", " ", 1)

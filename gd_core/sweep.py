@@ -1,10 +1,14 @@
 """Sweeps: the paper's grid of runs, each stored under a hash of its settings, run on a process pool or Dask.
 
 A sweep directory holds ``sweep.json`` (every run the sweeps into it asked for, and the combinations they
-skipped) and ``runs/<key>/``, one run directory per configuration (see ``gd_core.results``). A run is
-finished when its directory holds ``config.json``; anything else is run again, so a sweep killed at any
-moment resumes where it stopped. A redo (``--force``) that fails keeps the finished run and records its
-failure in ``failures/<key>/`` instead.
+skipped) and ``runs/<key>/``, one run directory per configuration (see ``gd_core.results``). The key hashes
+a run's settings; the code that made it (gd's version, each component's distribution and version, a
+``--plugin`` file's content hash) is recorded in its ``config.json``. A run is *done* when its directory holds
+``config.json`` made by the code this host would use now, *stale* when made by other code, *failed* when it
+holds ``failure.json``, and *missing* otherwise. A sweep runs the missing and failed runs and redoes the stale
+ones (unless told to keep them), so a sweep killed at any moment resumes where it stopped. A redo (stale, or
+``--force``) replaces the finished run only once the new one is complete; one that fails keeps the finished
+run and records its failure in ``failures/<key>/`` instead.
 """
 
 from __future__ import annotations
@@ -30,8 +34,9 @@ from gd_core.errors import GdError
 from gd_core.loop import (DEFAULT_METRICS, PARAM_KINDS, SPLIT_FOLLOWS_SEED, ComponentError, DatasetCache, RunConfig,
                           check_settings, dataset_entry, is_fraction, is_split_seed, is_whole)
 from gd_core.registry import Registries, check_params, closest, literal
-from gd_core.results import (FAILURE, MANIFEST, FileLock, LockBusy, Unwritable, enclosing_run, file_in_the_way,
-                             process_alive, remove_stale, write_atomic)
+from gd_core.results import (FAILURE, MANIFEST, FileLock, LockBusy, Unwritable, code_change, component_code,
+                             enclosing_run, file_digest, file_in_the_way, process_alive, recorded_code, remove_stale,
+                             write_atomic)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -216,12 +221,48 @@ class Skipped:
     reason: str
 
 
+class CodeBook:
+    """The code this host would make each run with: gd's version and each component's code (see
+    ``results.component_code``), looked up once per component. A component not registered here is None."""
+
+    def __init__(self, registries: Registries) -> None:
+        from gd_core.plugins import gd_version
+
+        self.registries = registries
+        self.gd = gd_version()
+        self._codes: dict[tuple[str, str], str | None] = {}
+
+    def component(self, kind: str, name: str) -> str | None:
+        """The code of one component, or None when no loaded plugin registers it."""
+        if (kind, name) not in self._codes:
+            try:
+                entry = (dataset_entry(kind, name, self.registries) if kind in ("assay", "descriptor")
+                         else self.registries.of(kind).get(name))
+            except GdError:
+                entry = None
+            self._codes[kind, name] = None if entry is None else component_code(entry)
+        return self._codes[kind, name]
+
+    def expected(self, settings: dict[str, Any]) -> dict[str, str | None]:
+        """The ``code`` record a run with these settings would get now (keys as ``results.code_record``)."""
+        code: dict[str, str | None] = {"gd": self.gd}
+        for kind in ("descriptor", "assay", "model", "acquisition"):
+            code[kind] = self.component(kind, settings[kind])
+        for metric in settings.get("metrics", []):
+            code[f"metric:{metric}"] = self.component("metric", metric)
+        return code
+
+
 @dataclass(frozen=True)
 class Grid:
-    """An expanded sweep: the runs to do, in an order that keeps runs on the same data together."""
+    """An expanded sweep: the runs to do, in an order that keeps runs on the same data together.
+
+    ``code`` tells stale runs from done ones; without it (a grid built by hand) a finished run counts as done.
+    """
 
     runs: tuple[RunConfig, ...]
     skipped: tuple[Skipped, ...]
+    code: CodeBook | None = field(default=None, compare=False, repr=False)
 
 
 def run_key(config: RunConfig) -> str:
@@ -278,7 +319,7 @@ def expand(spec: SweepSpec, registries: Registries) -> Grid:
     for config in runs[:1]:
         check_settings(config)  # cycles, fractions and metrics are the same for every run
     skipped = tuple(Skipped(m, a, reason) for (m, a), reason in pairs.items() if reason is not None)
-    return Grid(tuple(runs), skipped)
+    return Grid(tuple(runs), skipped, CodeBook(registries))
 
 
 def _unique(values: Sequence[Any]) -> list[Any]:
@@ -348,12 +389,34 @@ def _incompatibility(model: str, acquisition: str, params: dict[str, dict[str, A
 # ---------------------------------------------------------------------------------------------- the store
 
 def run_state(directory: Path) -> str:
-    """``done`` (config.json present), ``failed`` (failure.json present) or ``missing``."""
+    """``done`` (config.json present), ``failed`` (failure.json present) or ``missing``; see ``run_status`` for
+    telling stale runs from done ones."""
     if (directory / MANIFEST).is_file():
         return "done"
     if (directory / FAILURE).is_file():
         return "failed"
     return "missing"
+
+
+STATES = ("done", "stale", "missing", "failed")
+
+
+def run_status(directory: Path, settings: dict[str, Any], code: CodeBook | None) -> tuple[str, str]:
+    """A run's state (one of ``STATES``) and, for a stale one, why in one short phrase.
+
+    A finished run is stale when the code its config.json records differs from what ``code`` would use now;
+    a config.json that cannot be read counts as stale too, so the run is made again.
+    """
+    state = run_state(directory)
+    if state != "done" or code is None:
+        return state, ""
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "stale", "its config.json cannot be read"
+    recorded = recorded_code(manifest) if isinstance(manifest, dict) else None
+    reason = code_change(recorded, code.expected(settings), settings)
+    return ("stale", reason) if reason else ("done", "")
 
 
 class SweepStore:
@@ -413,8 +476,12 @@ class SweepStore:
         return self.runs / run_key(config)
 
     def count_done(self, grid: Grid) -> int:
-        """How many of the grid's runs are finished."""
+        """How many of the grid's runs are finished (stale ones included: their results are kept)."""
         return sum(run_state(self.path(config)) == "done" for config in grid.runs)
+
+    def statuses(self, grid: Grid) -> list[tuple[str, str]]:
+        """Each run's state and, for a stale one, why (see ``run_status``), in the grid's order."""
+        return [run_status(self.path(config), config.as_dict(), grid.code) for config in grid.runs]
 
     def record(self, grid: Grid) -> None:
         """Add a grid's runs and skipped pairs to ``sweep.json`` (replaced atomically)."""
@@ -470,7 +537,7 @@ class RunTask:
     threads: int | None = None  # None: leave the worker's thread pools alone
     plugin_files: tuple[str, ...] = ()
     command: tuple[str, ...] = ()
-    force: bool = False  # replace a finished run (otherwise one that appeared meanwhile is left alone)
+    force: bool = False  # replace a finished run, stale or --force (otherwise one that appeared meanwhile is kept)
 
 
 @dataclass(frozen=True)
@@ -504,14 +571,27 @@ def _worker_state(threads: int | None, plugin_files: tuple[str, ...]) -> tuple[A
 
         limit_threads(threads)
         _WORKER["threads"] = threads
-    if _WORKER.get("plugin_files") != plugin_files:
+    # Keyed by the files' content too: a worker that lives on (one in this process, a Dask worker) must load an
+    # edited plugin file again, or it would redo a stale run with the old code.
+    files = tuple((path, _digest_or_none(path)) for path in plugin_files)
+    if _WORKER.get("plugin_files") != files:
         from gd_core.plugins import PluginHost, load_plugin_file
 
         host = PluginHost()
         for path in plugin_files:
             load_plugin_file(host, Path(path))
-        _WORKER.update(host=host, plugin_files=plugin_files, cache=DatasetCache())
+        from gd_core.loader import use_host
+
+        use_host(host)  # a new host (changed plugin files) also empties gd_core.load's cache
+        _WORKER.update(host=host, plugin_files=files, cache=DatasetCache())
     return _WORKER["host"], _WORKER["cache"]
+
+
+def _digest_or_none(path: str) -> str | None:
+    try:
+        return file_digest(Path(path))
+    except OSError:
+        return None  # load_plugin_file says what is wrong with it
 
 
 def run_task(task: RunTask) -> Outcome:
@@ -981,34 +1061,59 @@ class SweepSummary:
     skipped: tuple[Skipped, ...]
     cleared: int
     seconds: float
+    stale: int = 0  # finished runs found stale (made by other code than this host's)
+    kept_stale: bool = False  # --keep-stale: they were kept, not redone
+    redone_stale: set[str] = field(default_factory=set)  # keys of the stale runs given to the executor
+    still_stale: list[tuple[str, str]] = field(default_factory=list)  # (label, why) of runs made stale just now
 
     @property
     def failed(self) -> list[Outcome]:
         """The runs that failed this time."""
         return [o for o in self.outcomes if not o.ok]
 
+    @property
+    def redone(self) -> int:
+        """How many stale runs were made again and finished."""
+        return sum(o.ok and o.key in self.redone_stale for o in self.outcomes)
 
-def run_sweep(grid: Grid, out: Path, executor: Any, *, force: bool = False, plugin_files: Sequence[Path] = (),
-              command: Sequence[str] = (), on_start: Callable[[int, int], None] | None = None,
+
+def run_sweep(grid: Grid, out: Path, executor: Any, *, force: bool = False, keep_stale: bool = False,
+              plugin_files: Sequence[Path] = (), command: Sequence[str] = (),
+              on_start: Callable[[int, int, int], None] | None = None,
               on_outcome: Callable[[Outcome], None] | None = None) -> SweepSummary:
-    """Run the grid's unfinished runs (all with ``force``) into ``out`` and report what happened."""
+    """Run the grid's missing and failed runs, and its stale ones unless ``keep_stale`` (every run with ``force``),
+    into ``out`` and report what happened. ``on_start`` gets the number of runs, of runs to do, and of stale runs."""
     started = time.perf_counter()
     store = SweepStore(out)
     cleared = store.open()
     try:
         store.record(grid)
-        todo = [c for c in grid.runs if force or run_state(store.path(c)) != "done"]
+        statuses = store.statuses(grid)
+        stale = sum(state == "stale" for state, _ in statuses)
+        redo = {"missing", "failed"} if keep_stale else {"missing", "failed", "stale"}
+        todo = [(c, state) for c, (state, _) in zip(grid.runs, statuses) if force or state in redo]
         if on_start:
-            on_start(len(grid.runs), len(todo))
+            on_start(len(grid.runs), len(todo), stale)
         threads = executor.threads()
         files = tuple(str(Path(p).resolve()) for p in plugin_files)
-        tasks = [RunTask(c, str(store.path(c).resolve()), threads, files, tuple(command), force) for c in todo]
+        # A stale run is replaced like a --force one: the old directory stays until the new one is complete.
+        tasks = [RunTask(c, str(store.path(c).resolve()), threads, files, tuple(command), force or state == "stale")
+                 for c, state in todo]
         outcomes = []
         for outcome in executor.map(tasks):
             outcomes.append(outcome)
             if on_outcome:
                 on_outcome(outcome)
+        made = {o.key for o in outcomes if o.ok}
+        # Runs made now that are still stale were made by other code than this host's (workers elsewhere).
+        still = []
+        for config, _ in todo:
+            if run_key(config) in made:
+                state, why = run_status(store.path(config), config.as_dict(), grid.code)
+                if state == "stale":
+                    still.append((run_label(config.as_dict()), why))
     finally:
         store.close()
     return SweepSummary(len(grid.runs), len(grid.runs) - len(todo), outcomes, grid.skipped, cleared,
-                        time.perf_counter() - started)
+                        time.perf_counter() - started, stale=stale, kept_stale=keep_stale and not force,
+                        redone_stale={run_key(c) for c, state in todo if state == "stale"}, still_stale=still)

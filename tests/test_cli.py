@@ -244,7 +244,7 @@ def test_list_model_json_describes_random_forest(capsys):
     assert {row["kind"] for row in rows} == {"model"}
     forest = next(row for row in rows if row["name"] == "random_forest")
     assert set(forest) == {"kind", "name", "plugin", "distribution", "version", "summary"}
-    assert (forest["plugin"], forest["distribution"]) == ("builtin.models", "gd")
+    assert (forest["plugin"], forest["distribution"]) == ("builtin.models", "gdisco")
     assert forest["summary"].startswith("Random forest")
 
 
@@ -413,7 +413,7 @@ def test_list_kind_name_shows_the_component_its_plugin_and_its_parameters_with_d
 
     assert code == 0
     assert stdout.startswith("acquisition softuncertain: SoftBALD")
-    assert "plugin: builtin.acquisitions (gd " in stdout
+    assert "plugin: builtin.acquisitions (gdisco " in stdout
     rows = [line.split() for line in stdout.splitlines()]
     assert ["temperature", "1.5"] in rows and ["relative", "true"] in rows
 
@@ -507,7 +507,7 @@ def test_run_json_stays_json_when_a_plugin_prints(tmp_path, capsys):
     assert "hello from plugin" in err and "selecting" in err
 
 
-def test_a_run_refused_mid_way_says_where_its_partial_log_is(tmp_path, capsys):
+def test_a_run_refused_mid_way_says_where_its_partial_run_is(tmp_path, capsys):
     plugin = tmp_path / "nanny.py"
     plugin.write_text("import numpy as np\nfrom gd_core import hookimpl\n"
                       "class Nanny:\n"
@@ -516,5 +516,23 @@ def test_a_run_refused_mid_way_says_where_its_partial_log_is(tmp_path, capsys):
                       "@hookimpl\ndef gd_register_models(register):\n    register('nanny', Nanny)\n")
     code, _, err = gd(capsys, run_args(tmp_path / "run", "--plugin", str(plugin), model="nanny"))
     assert code == 1 and "model 'nanny'" in err and "non-finite" in err
-    log = Path(err.rsplit("log of the partial run in ", 1)[1].rstrip(")\n"))
-    assert log.is_file() and "Traceback" not in err and not (tmp_path / "run").exists()
+    assert f"nothing was published to --out {tmp_path / 'run'}" in err
+    partial = Path(err.split("the partial run is in ", 1)[1].split(" (", 1)[0])
+    assert partial.name.startswith(".run.partial-") and (partial / "run.log").is_file()
+    assert "Traceback" not in err and not (tmp_path / "run").exists()
+
+
+def test_a_run_whose_model_raises_points_to_its_partial_run_and_traceback(tmp_path, capsys):
+    plugin = tmp_path / "boom.py"
+    plugin.write_text("from gd_core import hookimpl\n"
+                      "class Boom:\n"
+                      "    def fit(self, X, y, rng):\n        raise RuntimeError('boom in fit')\n"
+                      "    def predict(self, X):\n        return X[:, 0]\n"
+                      "@hookimpl\ndef gd_register_models(register):\n    register('boom', Boom)\n")
+    code, _, err = gd(capsys, run_args(tmp_path / "run", "--plugin", str(plugin), model="boom"))
+
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert "RuntimeError: boom in fit" in err and "Traceback" not in err
+    partial = Path(err.split("the partial run is in ", 1)[1].split(" (", 1)[0])
+    assert partial.parent == tmp_path and "Traceback" in (partial / "run.log").read_text()
+    assert "the traceback is in its run.log" in err and not (tmp_path / "run").exists()

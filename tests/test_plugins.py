@@ -241,7 +241,7 @@ def test_builtins_are_ordinary_plugins_that_all_load(builtin_host):
 
     assert len(builtin_host.records) == len(gd_plugins_builtin.MODULES)
     for record in builtin_host.records:
-        assert (record.source, record.distribution, record.version) == ("builtin", "gd", gd_version())
+        assert (record.source, record.distribution, record.version) == ("builtin", "gdisco", gd_version())
         assert record.loaded and record.error is None, record
         assert record.registered
         for kind, names in record.registered.items():

@@ -325,3 +325,73 @@ def test_every_builtin_factory_refuses_a_bad_value_of_each_parameter_in_one_line
                 else:
                     assert not isinstance(value, (str, dict)), f"{entry.name}.{parameter.name} took {value!r}"
     assert checked >= {"model": 60, "acquisition": 40, "metric": 0}[kind]
+
+
+# --- unknown names and plugins that failed to load -----------------------------------------------
+
+
+def test_an_unknown_name_names_the_plugins_that_failed_to_load():
+    registries = Registries(failed=lambda: ["gdisco-broken"])
+    with pytest.raises(GdError) as excinfo:
+        registries.acquisitions.get("broken_acq")
+    assert str(excinfo.value).startswith("unknown acquisition 'broken_acq' (plugin 'gdisco-broken' failed to load "
+                                         "and may have provided it: gd list-plugins); ")
+
+    several = Registry("metric", lambda: ["gdisco-a", "gdisco-b"])
+    with pytest.raises(GdError, match=r"\(plugins 'gdisco-a', 'gdisco-b' failed to load and may have provided it"):
+        several.get("mae")
+
+
+def test_the_host_tells_its_registries_which_plugins_failed(host_with):
+    class Exploding:
+        @hookimpl
+        def gd_register_acquisitions(self, register):
+            raise RuntimeError("boom")
+
+    class Clashing:
+        @hookimpl
+        def gd_register_metrics(self, register):
+            register("score", lambda: None)
+
+    class AlsoClashing(Clashing):
+        pass
+
+    host = host_with(Exploding(), Clashing(), AlsoClashing())
+    # a plugin that registered (even in a clash) provided what it had: only the one that failed is named
+    assert host.failed_to_load() == ["Exploding"]
+    with pytest.raises(GdError, match=r"\(plugin 'Exploding' failed to load"):
+        host.registries.models.get("anything")
+
+
+# --- plain values: the same JSON in every process --------------------------------------------------
+
+
+def _check_something(name, path, *, strict=True):
+    return name
+
+
+def test_plain_turns_functions_partials_and_records_into_stable_json():
+    import dataclasses
+    import json
+
+    from gd_core.registry import literal, plain
+
+    @dataclasses.dataclass(frozen=True)
+    class Remote:
+        url: str
+        size: int | None = None
+
+    class Opaque:
+        pass
+
+    value = {"check": functools.partial(_check_something, "achilles", strict=False), "files": (Remote("u"),),
+             "reader": _check_something, "kind": Forest, "weird": Opaque(), "nan": float("nan"), 3: {1, 2}}
+    shown = plain(value)
+
+    assert shown["check"] == f'partial({__name__}._check_something, "achilles", strict=false)'
+    assert shown["files"] == [{"url": "u", "size": None}]
+    assert (shown["reader"], shown["kind"]) == (f"{__name__}._check_something", f"{__name__}.Forest")
+    assert "0x" not in shown["weird"] and shown["weird"].startswith("<") and shown["nan"] == "nan"
+    assert shown["3"] == [1, 2]
+    json.dumps(shown, allow_nan=False)  # every value is JSON
+    assert "0x" not in literal(_check_something) and "0x" not in literal(Opaque())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -19,7 +20,8 @@ from hypothesis import strategies as st
 from gd_core.errors import GdError
 from gd_core.loop import RunConfig
 from gd_core.report import area_under_curve, load_results
-from gd_core.sweep import Grid, SweepStore, run_key
+from gd_core.plugins import PluginHost
+from gd_core.sweep import CodeBook, Grid, SweepStore, run_key
 from tests.helpers import gd
 
 # Two acquisitions × two seeds on one setting; mse and hit ratio at 10, 20 and 40 genes acquired.
@@ -38,6 +40,12 @@ def config(acquisition: str, seed: int, assay: str = "simulated", batch_size: in
                      metrics=("mse", "hit_ratio"), **settings)
 
 
+@functools.lru_cache(maxsize=1)
+def builtin_code() -> CodeBook:
+    """What the built-ins' code record is now, so that hand-written runs count as made by this gd (not stale)."""
+    return CodeBook(PluginHost(builtins=True, entry_points=False).registries)
+
+
 def write_run(root: Path, run: RunConfig, curves: dict[str, list[float]], n_acquired=N_ACQUIRED,
               data: dict | None = None) -> None:
     """A finished run; ``data`` is config.json's data block (absent, as in older sweeps, when None)."""
@@ -48,6 +56,7 @@ def write_run(root: Path, run: RunConfig, curves: dict[str, list[float]], n_acqu
         lines += [f"{cycle},{n},{metric},{values[cycle]!r}" for metric, values in curves.items()]
     (directory / "metrics.csv").write_text("\n".join(lines) + "\n")
     (directory / "config.json").write_text(json.dumps({"settings": run.as_dict(),
+                                                      "code": builtin_code().expected(run.as_dict()),
                                                       **({"data": data} if data is not None else {})}))
 
 
@@ -147,6 +156,21 @@ def test_report_over_several_settings_adds_the_mean_rank_table(faceted_sweep, ca
     assert ranks["topuncertain"]["final_mse_rank"] == 1.0 and ranks["random"]["final_mse_rank"] == 2.0
     code, out, _ = gd(capsys, ["report", str(faceted_sweep), "--format", "markdown"])
     assert "Mean rank over settings" in out and "| topuncertain | 6 | 1.00 | 1.00 | 1.00 | 1.00 |" in out
+
+
+@pytest.mark.parametrize("columns", ["80", "120"])
+def test_report_tables_stay_readable_at_80_columns_off_a_terminal(faceted_sweep, capsys, monkeypatch, columns):
+    """Every cell of the report comes out whole (a table that does not fit is stacked, never folded into pieces)."""
+    monkeypatch.setenv("COLUMNS", columns)
+    code, markdown, _ = gd(capsys, ["report", str(faceted_sweep), "--format", "markdown"])
+    cells = {cell.strip() for line in markdown.splitlines() if line.startswith("| ") and "---" not in line
+             for cell in line.strip("|").split(" | ") if cell.strip()}
+    code, out, _ = gd(capsys, ["report", str(faceted_sweep)])
+    assert code == 0
+    boxed = [line for line in out.splitlines() if line[:1] in "┏┃┡│├└"]
+    assert all(len(line) <= int(columns) for line in boxed)
+    missing = [cell for cell in cells if cell not in out]
+    assert not missing, missing[:5]
 
 
 def test_report_refuses_what_is_not_a_sweep(tmp_path, capsys):

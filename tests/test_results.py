@@ -127,11 +127,18 @@ def test_config_json_records_settings_versions_components_and_data(finished):
 
     assert manifest["settings"] == config.as_dict()
     assert {"python", "gd", "numpy", "pandas", "scikit-learn"} <= set(manifest["versions"])
+    forest = plan.entries["model"]
     assert manifest["components"]["model"] == {
-        "name": "random_forest", "plugin": "builtin.models", "distribution": "gd",
-        "version": manifest["versions"]["gd"]}
+        "name": "random_forest", "plugin": "builtin.models", "distribution": "gdisco",
+        "version": manifest["versions"]["gd"], "summary": forest.summary}
     assert {"descriptor", "assay", "model", "acquisition", "metric:mse", "metric:hit_ratio",
             "metric:spearman"} <= set(manifest["components"])
+    # Each metric's direction, so that a report ranks it right without its plugin.
+    assert {key: manifest["components"][key]["better"] for key in ("metric:mse", "metric:hit_ratio")} == {
+        "metric:mse": "lower", "metric:hit_ratio": "higher"}
+    # The code that made the run: gd's version and each component's distribution and version.
+    assert manifest["code"] == {"gd": manifest["versions"]["gd"],
+                                **{key: f"gdisco=={manifest['versions']['gd']}" for key in plan.entries}}
     genes, y = plan.dataset.genes, plan.dataset.y.astype(np.float64)
     assert manifest["data"] == {
         "n_genes": 600, "n_features": 8, "n_test": 120, "n_pool": 480, "n_hits": 24, "split_seed": 0,
@@ -261,7 +268,10 @@ def test_a_run_that_fails_midway_publishes_nothing_and_keeps_its_log(tmp_path, c
 
     assert code == 1
     error = the_error(err)
-    assert "RuntimeError" in error and "fit exploded at cycle 2" in error and str(staging / "run.log") in error
+    assert "RuntimeError" in error and "fit exploded at cycle 2" in error
+    # It points to the partial run (its directory, or its log inside) as README says.
+    assert f"{staging} " in error or str(staging / "run.log") in error
+    assert "run.log" in error
     # The line names the component that raised, its plugin, the call and the cycle.
     assert "model 'fragile' (plugin 'Fragile') raised in fit in cycle 2: RuntimeError" in error
     assert not out.exists()

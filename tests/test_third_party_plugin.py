@@ -20,7 +20,7 @@ import pytest
 from gd_core.plugins import PluginHost
 
 GD = Path(sys.executable).parent / "gd"
-DISTRIBUTION = "gd-example-plugin"
+DISTRIBUTION = "gdisco-example"
 SMALL_RUN = ["--model", "random_forest", "--batch-size", "16", "--cycles", "3", "--param", "model.n_estimators=10"]
 
 

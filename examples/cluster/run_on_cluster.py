@@ -1,7 +1,8 @@
 """Run `gd sweep` on a SLURM or PBS cluster: batch jobs become Dask workers that pull runs from one scheduler.
 
-Start it on a login node (in tmux/screen: it must live as long as the sweep), from the venv where gd is
-installed with `pip install 'gd[cluster]'`, with --out on a file system the compute nodes share:
+Start it on a login node (in tmux/screen: it must live as long as the sweep), from the venv where gd
+(distribution gdisco) is installed with its cluster extra (`pip install -e '.[cluster]'` in this repository),
+with --out on a file system the compute nodes share:
 
     python examples/cluster/run_on_cluster.py --system slurm --jobs 50 --queue cpu --walltime 08:00:00 \\
         -- examples/cluster/paper_grid.toml --out /shared/$USER/gd-paper

@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import gd_example_plugin
+import gdisco_example
 from gd_core import GdError, Pool
 from gd_core.downloads import data_dir
 from gd_core.testing import check_acquisition, fitted_forest, host_with, tiny_dataset, tiny_pool
-from gd_example_plugin import UpperConfidenceBound, table_projection
+from gdisco_example import UpperConfidenceBound, table_projection
 
 # Posterior samples of eight genes (columns); gene 4 is already acquired. With kappa = 1 the scores are
 # 1, 3, 3.27 (mean 0, std 3.27), 2, -, 0.82, 2, 0.5; genes 3 and 6 tie, and the lower position wins.
@@ -85,7 +85,7 @@ def test_ucb_scores_in_row_chunks_alike(monkeypatch):
     samples = np.random.default_rng(1).normal(size=(5, 200))
     pool = position_pool(200, acquired=[0, 50, 199])
     whole = select(UpperConfidenceBound(kappa=0.5), pool, KnownSamples(samples), 20)
-    monkeypatch.setattr(gd_example_plugin, "ROWS_PER_CHUNK", 16)
+    monkeypatch.setattr(gdisco_example, "ROWS_PER_CHUNK", 16)
     model = KnownSamples(samples)
     assert select(UpperConfidenceBound(kappa=0.5), pool, model, 20) == whole
     assert model.calls == 13  # ceil(197 / 16)
@@ -234,7 +234,7 @@ def test_table_projection_says_what_to_do_when_a_url_fails(served):
 # --- registration ------------------------------------------------------------------------------------
 
 def test_the_plugin_registers_ucb_and_table_projection():
-    host = host_with(gd_example_plugin)
+    host = host_with(gdisco_example)
     (record,) = host.records
     assert record.error is None
     assert record.registered == {"descriptor": ["table_projection"], "acquisition": ["ucb"]}
@@ -243,7 +243,7 @@ def test_the_plugin_registers_ucb_and_table_projection():
 
 
 def test_registry_errors_name_the_component_and_the_way_out():
-    registries = host_with(gd_example_plugin).registries
+    registries = host_with(gdisco_example).registries
     with pytest.raises(GdError, match="acquisition 'ucb': kappa must be"):
         registries.acquisitions.create("ucb", kappa=-1)
     with pytest.raises(GdError, match=r"descriptor 'table_projection': .*--param descriptor\.source="):
