@@ -4,7 +4,7 @@
 
 Builds the Gene Ontology descriptor at ``dims=DIMS`` (default 256, the largest processed table made offline)
 and a simulated 20,000 × 1,400 float32 table (~165 MB, the size of the reference's STRING descriptor as a
-CSV), caches each through ``gd_core.downloads.cached_table`` in a scratch GD_DATA_DIR, and prints the best of
+CSV), caches each through ``gd_core.helpers.downloads.cached_table`` in a scratch GD_DATA_DIR, and prints the best of
 5 timings of: reading the bytes, hashing them, parsing them, an unchecked ``pd.read_parquet`` (what a read
 cost before the check) and a checked read through the cache (what every run now does).
 """
@@ -36,7 +36,7 @@ def best_of(call: Callable[[], object], repeats: int = 5) -> float:
 
 def measure(label: str, key: str, table: pd.DataFrame) -> None:
     """Cache ``table`` under ``key`` once, then time unchecked and checked reads of it."""
-    from gd_core import downloads
+    from gd_core.helpers import downloads
 
     downloads.cached_table(key, [], 1, lambda: table)
     (path,) = (Path(os.environ["GD_DATA_DIR"]) / "processed").glob(f"{key}.*.parquet")

@@ -177,7 +177,7 @@ def sweep(out: Path, backend: str, jobs: int | None) -> None:
 
 def curves(out: Path) -> tuple[pd.DataFrame, pd.Series]:
     """Hit ratio and relative MSE per assay, acquisition, seed and cycle; and each run's seconds."""
-    from gd_core.report import load_results
+    from gd_apps.report import load_results
 
     results = load_results(out)
     runs = results.runs.set_index("key")

@@ -23,7 +23,7 @@ softuncertain}:
 - (b) At each batch size, hit ratio(D) − hit ratio(U), for the final hit ratio and its area over the same
   range; the finding says it is negative.
 
-Each test is a two-sided paired t-test with a 95% interval (``gd_core.report.compare``). The verdict is
+Each test is a two-sided paired t-test with a 95% interval (``gd_apps.report.compare``). The verdict is
 "reproduced" when the interval lies on the finding's side of 0, "contradicted" when on the other side, and
 "not separable" when it contains 0.
 """
@@ -59,7 +59,7 @@ def run(out: Path, jobs: int | None) -> None:
 
 def group_means(out: Path) -> pd.DataFrame:
     """Per assay, batch size and seed: relative AUC MSE, final and AUC hit ratio of the D and U groups."""
-    from gd_core.report import load_results, per_run
+    from gd_apps.report import load_results, per_run
 
     runs = per_run(load_results(out), ["mse", "hit_ratio"])  # AUCs over the range common to all runs
     stats = ["auc_relative_mse", "final_hit_ratio", "auc_hit_ratio"]
@@ -78,7 +78,7 @@ def group_means(out: Path) -> pd.DataFrame:
 
 def verdict(differences: np.ndarray, expected_sign: int) -> dict:
     """The paired test of ``differences`` and whether it reproduces a finding that says their sign."""
-    from gd_core.report import compare
+    from gd_apps.report import compare
 
     result = compare(differences, lower_is_better=False)
     if result["verdict"] in ("better", "worse"):

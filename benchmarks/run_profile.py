@@ -42,7 +42,7 @@ def log_times(run: Path) -> dict[str, float]:
 
 def profile(descriptor: str, model: str, out: Path, env: dict[str, str]) -> dict[str, float]:
     """One `gd run`: wall seconds and its parts."""
-    launch = [sys.executable, "-c", "from gd_core.launch import main; main()"]
+    launch = [sys.executable, "-c", "from gd_apps.launch import main; main()"]
     started_at = time.time()
     started = time.perf_counter()
     # Run from the output's folder: `python -c` puts the working directory first on sys.path, where a checkout

@@ -47,9 +47,9 @@ def kb(key):
                 return int(line.split()[1])
 
 import numpy, pandas, pyarrow
-import gd_core.tables as tables
+import gd_core.helpers.tables as tables
 try:
-    import gd_core.downloads
+    import gd_core.helpers.downloads
 except ImportError:
     pass
 call, path = sys.argv[1], Path(sys.argv[2])
@@ -84,7 +84,7 @@ def generate(path: Path) -> None:
     import numpy as np
 
     sys.path.insert(0, str(REPO))
-    from gd_core.genes import default_symbol_map
+    from gd_core.helpers.genes import default_symbol_map
 
     table = default_symbol_map().table
     genes = sorted(table.index[table["route"] == "symbol"])[:GENES]
@@ -110,7 +110,7 @@ def main() -> None:
         generate(csv)
     size = csv.stat().st_size
     sys.path.insert(0, str(REPO))
-    from gd_core.tables import CACHE_FROM_BYTES
+    from gd_core.helpers.tables import CACHE_FROM_BYTES
 
     small = scratch / "small.csv"  # the first rows, just over the size from which tables are cached
     with csv.open() as source, small.open("w") as target:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from gd_core.errors import GdError
-from gd_core.tables import require_shared_genes
+from gd_core.helpers.tables import require_shared_genes
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,7 @@ def gd_register_treatment_descriptors(register: Register) -> None:
     ``factory(**params)`` returns a ``pandas.DataFrame``:
 
     - index: gene symbols as ``str``, unique, none empty or padded with spaces (official HGNC symbols for
-      human screens, as the bundled assays use; ``gd_core.genes.harmonise`` maps other names). Order and
+      human screens, as the bundled assays use; ``gd_core.helpers.genes.harmonise`` maps other names). Order and
       index name do not matter: a run sorts the genes.
     - columns: at least one, unique names, numeric dtypes. A run converts the features to float32, so
       float64 values are rounded there.
@@ -84,7 +84,7 @@ def gd_register_treatment_descriptors(register: Register) -> None:
 
     The factory runs in the process that runs the loop, once per run (a sweep's worker keeps its last two
     aligned datasets, so once per descriptor × assay there), after every parameter and pairing check.
-    Cache expensive work yourself: across processes with ``gd_core.downloads.cached_table`` (as the built-in
+    Cache expensive work yourself: across processes with ``gd_core.helpers.downloads.cached_table`` (as the built-in
     downloaded descriptors and ``gene_ontology``'s computed SVDs do), within one with ``functools.lru_cache``
     (return a copy). To build on another registered descriptor or assay, call
     ``gd_core.load("descriptor", "gene_ontology", **params)`` inside the factory: it is cached per process.
@@ -214,12 +214,16 @@ def gd_register_metrics(register: Register) -> None:
 
 
 @hookspec
-def gd_register_commands(app: typer.Typer) -> None:
-    """Add subcommands to the ``gd`` command line.
+def gd_register_commands(app: typer.Typer, host: Any) -> None:
+    """Add subcommands to the ``gd`` command line (gd's own ``data``, ``info``, ``sweep``, ``report`` and ``plot``
+    are added through this hook too, by the built-in plugins in ``gd_apps``).
 
     Args:
         app: the root ``typer.Typer``; add commands with ``@app.command()`` or groups with
             ``app.add_typer(...)``. Keep imports inside the command functions so ``gd --help`` stays fast.
+        host: the ``gd_core.plugins.PluginHost`` of this invocation: its ``registries`` hold every registered
+            component (look names up there when the command runs, after any ``--plugin`` file is loaded with
+            ``gd_apps.common.load_plugin_files``). A hookimpl may take ``app`` alone, as before.
     """
 
 

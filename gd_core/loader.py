@@ -17,7 +17,7 @@ Caching. One plugin host is built per process, on the first call (built-ins and 
 once; every call returns a fresh copy of that table (a millisecond for ``gene_ontology``), so a caller
 that changes its copy never changes what the next caller gets. Across processes, components cache what is
 expensive themselves (downloaded descriptors and computed SVDs live in gd's data cache,
-``gd_core.downloads``); this module adds no disk cache of its own. ``reset()`` forgets the host and the tables.
+``gd_core.helpers.downloads``); this module adds no disk cache of its own. ``reset()`` forgets the host and the tables.
 
 Call ``load`` inside a factory (it runs when a run needs the data), never at a plugin's import or in its
 ``gd_register_*`` hook: plugins are still loading then, and the call is refused with a message saying so.

@@ -17,7 +17,7 @@ import pandas as pd
 from gd_core.data import Dataset, Pool, Truth, align, check_compatible
 from gd_core.errors import GdError
 from gd_core.registry import Entry, Registries, closest, literal
-from gd_core.tables import load_assay_file, load_descriptor_file, looks_like_path
+from gd_core.helpers.tables import load_assay_file, load_descriptor_file, looks_like_path
 
 log = logging.getLogger("gd")
 

@@ -71,6 +71,12 @@ def gd_version() -> str:
         return __version__
 
 
+def _command_names(app: typer.Typer) -> list[str]:
+    """The names of the commands and command groups on ``app``, as typer will show them."""
+    commands = [c.name or (c.callback.__name__.replace("_", "-") if c.callback else "") for c in app.registered_commands]
+    return commands + [g.name or "" for g in app.registered_groups]
+
+
 def _canonical(distribution: str) -> str:
     return re.sub(r"[-_.]+", "-", distribution).lower().strip()
 
@@ -203,16 +209,23 @@ class PluginHost:
         return [impl for impl in caller.get_hookimpls() if impl.plugin is plugin]
 
     def add_commands(self, app: typer.Typer) -> None:
-        """Let each loaded plugin add CLI subcommands; a plugin that raises is recorded, not fatal."""
+        """Let each loaded plugin add CLI subcommands; a plugin that raises is recorded, not fatal.
+
+        What each plugin added is recorded as its ``command`` registrations, so ``gd list-plugins`` shows it.
+        """
         for record in self.records:
             plugin = self.pm.get_plugin(record.name) if record.loaded else None
             if plugin is None:
                 continue
             for impl in self._impls_of("gd_register_commands", plugin):
+                before = _command_names(app)
                 try:
-                    impl.function(*[{"app": app}[arg] for arg in impl.argnames])
+                    impl.function(*[{"app": app, "host": self}[arg] for arg in impl.argnames])
                 except Exception as exc:
                     record.error = _one_line(f"gd_register_commands raised {type(exc).__name__}: {exc}")
+                added = [name for name in _command_names(app) if name not in before]
+                if added:
+                    record.registered.setdefault("command", []).extend(added)
 
 
 def load_plugin_file(host: PluginHost, path: Path) -> PluginRecord:

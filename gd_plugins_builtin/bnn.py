@@ -84,7 +84,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
-from gd_core.parallel import map_in_threads, usable_cores
+from gd_core.helpers.parallel import map_in_threads, usable_cores
 from gd_core.registry import BadParameter
 from gd_plugins_builtin._checks import number, one_of, whole
 

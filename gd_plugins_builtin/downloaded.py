@@ -1,8 +1,8 @@
 """Treatment descriptors that users download on first use: DepMap Achilles, STRING (Mashup) and CCLE proteomics.
 
 None of these files is redistributed with gd. The first use of a descriptor fetches its files into
-``gd_core.downloads.data_dir()`` (verified against the manifest on every later use), parses them, maps
-gene names to official symbols with ``gd_core.genes.harmonise`` (rows that land on one symbol are
+``gd_core.helpers.downloads.data_dir()`` (verified against the manifest on every later use), parses them, maps
+gene names to official symbols with ``gd_core.helpers.genes.harmonise`` (rows that land on one symbol are
 averaged) and caches the processed float32 table, which is rebuilt when a source file, the shipped symbol
 map or ``VERSIONS`` changes. ``REMOTES`` holds every file's address; tests point it at a local server.
 
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from gd_core import hookimpl
-from gd_core.downloads import RemoteFile
+from gd_core.helpers.downloads import RemoteFile
 from gd_core.errors import GdError
 
 if TYPE_CHECKING:
@@ -104,8 +104,8 @@ def _descriptor(name: str, parse: Callable[..., pd.DataFrame]) -> pd.DataFrame:
     """Fetch, parse, harmonise and cache one descriptor; a float32 frame indexed by official symbol."""
     import numpy as np
 
-    from gd_core.downloads import cached_table, fetch
-    from gd_core.genes import default_symbol_map, harmonise
+    from gd_core.helpers.downloads import cached_table, fetch
+    from gd_core.helpers.genes import default_symbol_map, harmonise
 
     paths = {role: fetch(remote, name=name) for role, remote in REMOTES[name].items()}
 
@@ -127,8 +127,8 @@ def check_import(name: str, remote: RemoteFile, copy: Path, source: Path) -> Non
     parsed and harmonised as a run would; a file whose partner is not there yet (STRING's vectors and gene
     list) is checked on its own. Messages name ``source`` and the file that is expected.
     """
-    from gd_core.downloads import CACHED, cached_path, status
-    from gd_core.genes import default_symbol_map, harmonise
+    from gd_core.helpers.downloads import CACHED, cached_path, status
+    from gd_core.helpers.genes import default_symbol_map, harmonise
 
     roles = REMOTES[name]
     role = next(r for r, f in roles.items() if f.filename == remote.filename)

@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from gd_core.errors import GdError
-from gd_core.parallel import map_in_threads, usable_cores
+from gd_core.helpers.parallel import map_in_threads, usable_cores
 from gd_core.registry import BadParameter
 from gd_plugins_builtin._checks import one_of, positive_int
 

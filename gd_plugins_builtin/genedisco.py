@@ -162,7 +162,7 @@ def exact_svd(matrix, dims: int) -> np.ndarray:
 
 @functools.lru_cache(maxsize=2)
 def _reduced_gene_ontology(dims: int, tfidf: bool) -> pd.DataFrame:
-    from gd_core.downloads import cached_table
+    from gd_core.helpers.downloads import cached_table
 
     if (dims, tfidf) == (GENE_ONTOLOGY_DIMS, False):
         return _shipped_gene_ontology()
@@ -221,13 +221,13 @@ def gd_register_assays(register):
 
 
 def _shifrut_path():
-    from gd_core.downloads import data_dir
+    from gd_core.helpers.downloads import data_dir
 
     return data_dir() / "imported" / "shifrut_2018.tsv.gz"
 
 
 def _shifrut_details() -> dict:
-    from gd_core.downloads import Unverified, read_verified
+    from gd_core.helpers.downloads import Unverified, read_verified
 
     path = _shifrut_path()
     try:
@@ -247,7 +247,7 @@ def shifrut_2018() -> pd.Series:
     import numpy as np
     import pandas as pd
 
-    from gd_core.downloads import Unverified, read_verified
+    from gd_core.helpers.downloads import Unverified, read_verified
     from gd_core.errors import GdError
 
     path = _shifrut_path()
@@ -273,9 +273,9 @@ def import_shifrut(files: list) -> str:
 
     import pandas as pd
 
-    from gd_core.downloads import write_verified
+    from gd_core.helpers.downloads import write_verified
     from gd_core.errors import GdError
-    from gd_core.genes import default_symbol_map, harmonise
+    from gd_core.helpers.genes import default_symbol_map, harmonise
 
     screens = [_read_screen(Path(f)) for f in files]
     joined = pd.concat(screens, axis=1, join="inner")  # genes measured in every file, like Schmidt's donors

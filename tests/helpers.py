@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gd_core import cli, hookimpl
+from gd_core import hookimpl
+from gd_apps import cli
 
 RUN_FILES = {"config.json", "metrics.csv", "selections.csv", "run.log"}
 SMALL = {"descriptor": {"n_genes": 600, "n_features": 8}, "assay": {"n_genes": 600}, "model": {"n_estimators": 10}}

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gd_core.genes import default_symbol_map, harmonise
+from gd_core.helpers.genes import default_symbol_map, harmonise
 from gd_plugins_builtin.genedisco import ASSAYS, bundled_assay, gene_ontology, gene_ontology_matrix
 from tools import raw_assays
 
@@ -74,7 +74,7 @@ def _shipped_svd() -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_default_gene_ontology_is_the_shipped_array_and_computes_no_svd(monkeypatch):
-    import gd_core.downloads
+    import gd_core.helpers.downloads
     import sklearn.decomposition
 
     from gd_plugins_builtin.genedisco import _reduced_gene_ontology
@@ -83,7 +83,7 @@ def test_default_gene_ontology_is_the_shipped_array_and_computes_no_svd(monkeypa
         raise AssertionError("the default gene_ontology descriptor must be loaded, not computed or cached")
 
     monkeypatch.setattr(sklearn.decomposition, "TruncatedSVD", refuse)
-    monkeypatch.setattr(gd_core.downloads, "cached_table", refuse)
+    monkeypatch.setattr(gd_core.helpers.downloads, "cached_table", refuse)
     _reduced_gene_ontology.cache_clear()
     try:
         frame = gene_ontology()

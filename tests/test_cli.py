@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from gd_core import GdError, cli, hookimpl
-from gd_core.cli import parse_params
+from gd_core import GdError, hookimpl
+from gd_apps import cli
+from gd_apps.cli import parse_params
 from gd_plugins_builtin.acquisitions import RandomAcquisition
 from tests.helpers import RUN_FILES, gd, run_args
 
@@ -331,7 +332,7 @@ def test_gd_debug_shows_the_traceback_of_a_plugin_bug(tmp_path, monkeypatch, hos
 
 
 def test_the_default_run_directory_names_a_split_seed_off_the_default():
-    from gd_core.cli import _default_out
+    from gd_apps.cli import _default_out
     from gd_core.loop import RunConfig
 
     base = dict(assay="data/my_screen.csv", descriptor="gene_ontology", model="bnn", acquisition="badge",
@@ -452,13 +453,13 @@ def test_list_of_an_unknown_kind_or_name_is_one_line_with_the_closest(capsys, ar
 
 def test_ctrl_c_while_gd_starts_is_one_line_and_exit_130():
     """A Ctrl-C while the CLI's libraries import (before gd's own handler exists) is still a line, not a traceback."""
-    code = ("import sys, gd_core.launch\n"
+    code = ("import sys, gd_apps.launch\n"
             "class Stop:\n"
             "    def find_spec(self, name, path=None, target=None):\n"
-            "        if name == 'gd_core.cli':\n"
+            "        if name == 'gd_apps.cli':\n"
             "            raise KeyboardInterrupt\n"
             "sys.meta_path.insert(0, Stop())\n"
-            "gd_core.launch.main()\n")
+            "gd_apps.launch.main()\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 130
     assert done.stderr.startswith("interrupted: ") and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr

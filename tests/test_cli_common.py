@@ -14,7 +14,7 @@ import pytest
 from rich.cells import cell_len
 from rich.console import Console
 
-from gd_core.cli_common import OFF_TERMINAL_WIDTH, print_table, table
+from gd_apps.common import OFF_TERMINAL_WIDTH, print_table, table
 from tests.helpers import gd, run_args
 
 GD = Path(sys.executable).parent / "gd"

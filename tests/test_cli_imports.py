@@ -46,7 +46,7 @@ def test_listing_and_help_import_no_numerical_library(argv, tmp_path):
     modules, _ = imported_by(argv, tmp_path)
 
     # the record is complete: the CLI and every built-in plugin are in it
-    assert {"gd_core.cli", *gd_plugins_builtin.MODULES} <= modules
+    assert {"gd_apps.cli", *gd_plugins_builtin.MODULES} <= modules
     assert sorted(HEAVY & {name.split(".")[0] for name in modules}) == []
 
 

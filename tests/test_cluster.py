@@ -15,7 +15,7 @@ from typing import Callable
 
 import pytest
 
-from gd_core.sweep import SWEEP_FILE, run_state
+from gd_apps.sweep import SWEEP_FILE, run_state
 from tests.helpers import SMALL, gd
 
 BIN = Path(sys.executable).parent
@@ -133,8 +133,8 @@ def test_workers_end_with_their_driver_however_it_is_killed(tmp_path, executor, 
 def test_the_workers_of_a_local_dask_cluster_watch_their_driver():
     from distributed import Client
 
-    from gd_core.parallel import DRIVER_VARIABLE
-    from gd_core.sweep import _local_cluster
+    from gd_core.helpers.parallel import DRIVER_VARIABLE
+    from gd_apps.sweep import _local_cluster
 
     cluster, client = _local_cluster(Client, 1)
     try:
@@ -152,7 +152,7 @@ ORPHAN_DRIVER = """
 import multiprocessing, os, sys, time
 from pathlib import Path
 
-from gd_core.parallel import end_with_driver
+from gd_core.helpers.parallel import end_with_driver
 
 
 def worker(driver_pid, marker):
@@ -262,7 +262,7 @@ def test_a_wrong_scheduler_is_one_line_naming_it_before_anything_is_written(tmp_
 
 @pytest.mark.parametrize("in_file", [False, True], ids=["address", "scheduler file"])
 def test_an_unreachable_scheduler_is_one_line_naming_it(tmp_path, capsys, monkeypatch, in_file):
-    import gd_core.sweep as sweep
+    import gd_apps.sweep as sweep
 
     monkeypatch.setattr(sweep, "CONNECT_TIMEOUT", "1s")
     scheduler = "tcp://127.0.0.1:1"
@@ -422,7 +422,7 @@ def test_a_system_that_refuses_worker_processes_is_one_line_naming_jobs(tmp_path
 def test_a_port_where_no_dask_scheduler_answers_is_one_line_not_a_hang(tmp_path, capsys, monkeypatch):
     import socket
 
-    import gd_core.sweep as sweep
+    import gd_apps.sweep as sweep
 
     monkeypatch.setattr(sweep, "CONNECT_TIMEOUT", "1s")
     with socket.create_server(("127.0.0.1", 0)) as server:  # accepts connections, never speaks: another service

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gd_core.sweep import SweepSpec, expand, read_spec
+from gd_apps.sweep import SweepSpec, expand, read_spec
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "cluster"
 

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gd_core import downloads
-from gd_core.downloads import cached_table
+from gd_core.helpers import downloads
+from gd_core.helpers.downloads import cached_table
 from gd_core.errors import GdError
 from gd_plugins_builtin import genedisco
 from tests.helpers import gd

@@ -229,7 +229,7 @@ def test_export_param_without_a_value_names_the_form_it_takes(tmp_path, capsys):
 
 def test_export_of_a_plugin_dataset_that_is_not_a_table_names_the_plugin(host_with, tmp_path):
     from gd_core import hookimpl
-    from gd_core.cli import build_app
+    from gd_apps.cli import build_app
     from gd_core.errors import GdError
 
     class ListAssay:

@@ -8,7 +8,7 @@ import json
 import pandas as pd
 import pytest
 
-from gd_core.downloads import RemoteFile
+from gd_core.helpers.downloads import RemoteFile
 from gd_plugins_builtin import downloaded
 from tests.helpers import gd
 from tests.test_downloads import ACHILLES_CSV, data_dir, server, upstream  # noqa: F401  (fixtures)

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gd_core import downloads
-from gd_core.downloads import RemoteFile, cached_path, cached_table, fetch, import_file, status
+from gd_core.helpers import downloads
+from gd_core.helpers.downloads import RemoteFile, cached_path, cached_table, fetch, import_file, status
 from gd_core.errors import GdError
 from gd_plugins_builtin import downloaded
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from gd_core.errors import GdError
-from gd_core.genes import REPORT_KEYS, SymbolMap, harmonise, is_control, load_symbol_map, repair_name
+from gd_core.helpers.genes import REPORT_KEYS, SymbolMap, harmonise, is_control, load_symbol_map, repair_name
 
 # name, symbol, route: the shape tools/org_hs_eg_db.py builds, with one case of each kind.
 MAP_ROWS = [

@@ -16,7 +16,7 @@ import typer
 from typer.testing import CliRunner
 
 from gd_core import hookimpl, hookspecs
-from gd_core.cli import build_app
+from gd_apps.cli import build_app
 from gd_core.registry import KINDS
 
 HOOKSPECS = sorted(

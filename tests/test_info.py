@@ -219,7 +219,7 @@ def test_list_kind_name_shows_the_same_page_as_info(capsys):
 
 
 def test_a_factory_annotated_with_its_class_is_read_without_calling_it(host_with):
-    from gd_core.cli_info import model_capabilities
+    from gd_apps.info import model_capabilities
 
     calls = []
 

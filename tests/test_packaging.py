@@ -138,18 +138,18 @@ def test_the_gdisco_wheel_is_named_gdisco_and_still_provides_the_gd_command(tmp_
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, source / name)
-    for package in ("gd_core", "gd_plugins_builtin"):
+    for package in ("gd_core", "gd_apps", "gd_plugins_builtin"):
         shutil.copytree(ROOT / package, source / package, ignore=BUILD_LEFTOVERS)
     fields, entry_points, names = wheel_metadata(source, tmp_path)
     assert fields["Name"] == ["gdisco"]
     assert fields["Version"] == [importlib.metadata.version("gdisco")]
     required = {canonicalize_name(Requirement(text).name) for text in fields.get("Requires-Dist", [])}
     assert "gd" not in required and "gdisco" not in required
-    assert re.search(r"(?m)^\[console_scripts\]\s*\ngd = gd_core\.launch:main\s*$", entry_points), entry_points
+    assert re.search(r"(?m)^\[console_scripts\]\s*\ngd = gd_apps\.launch:main\s*$", entry_points), entry_points
     assert names[0].startswith("gdisco-")
     assert {name.split("/")[0] for name in names[1:] if "/" in name} == {
-        "gd_core", "gd_plugins_builtin", f"gdisco-{fields['Version'][0]}.dist-info"}
+        "gd_core", "gd_apps", "gd_plugins_builtin", f"gdisco-{fields['Version'][0]}.dist-info"}
     # Every module and shipped data file of the source tree is in the wheel, subpackages included.
-    shipped = {f.relative_to(source).as_posix() for package in ("gd_core", "gd_plugins_builtin")
+    shipped = {f.relative_to(source).as_posix() for package in ("gd_core", "gd_apps", "gd_plugins_builtin")
                for f in (source / package).rglob("*") if f.is_file() and f.suffix in (".py", ".gz", ".npz", ".json")}
     assert shipped and not shipped - set(names)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gd_core.loop import RunConfig
-from gd_core.report import load_results
+from gd_apps.report import load_results
 from tests.test_report import record, write_run
 
 # Two rows whose labels (assay · descriptor · model) are longer than a panel is high.
@@ -31,7 +31,7 @@ def long_rows(tmp_path):
 def test_row_titles_stay_beside_their_row_and_clear_of_every_label(long_rows, metric):
     import matplotlib.pyplot as plt
 
-    from gd_core.plot import LABELS, draw_curves
+    from gd_apps.plot import LABELS, draw_curves
 
     figure, layout = draw_curves(load_results(long_rows), metric)
     try:

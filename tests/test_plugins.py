@@ -13,7 +13,7 @@ import typer
 from typer.testing import CliRunner
 
 from gd_core import GdError, hookimpl
-from gd_core.cli import build_app
+from gd_apps.cli import build_app
 from gd_core.plugins import PluginHost, gd_version
 
 RECORD_KEYS = {"name", "distribution", "version", "source", "loaded", "registered", "error"}
@@ -442,7 +442,10 @@ def test_the_gd_console_script_lists_builtin_and_installed_plugins(installed):
             assert row["loaded"] is False and row["error"], row
         else:
             assert row["loaded"] is True and row["error"] is None, row
-    assert by_name["fake-good"]["registered"] == {"acquisition": ["fake_greedy"]}
+    assert by_name["fake-good"]["registered"] == {"acquisition": ["fake_greedy"], "command": ["fake-hello"]}
+    # gd's own command groups are built-in plugins that use the same hook, and are listed as such
+    assert by_name["builtin.sweep_commands"]["registered"] == {"command": ["sweep", "report", "plot"]}
+    assert by_name["builtin.data_commands"]["registered"] == {"command": ["data"]}
 
 
 # --- gd list-plugins -----------------------------------------------------------------------------

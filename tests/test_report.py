@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 
 from gd_core.errors import GdError
 from gd_core.loop import RunConfig
-from gd_core.report import area_under_curve, load_results
+from gd_apps.report import area_under_curve, load_results
 from gd_core.plugins import PluginHost
-from gd_core.sweep import CodeBook, Grid, SweepStore, run_key
+from gd_apps.sweep import CodeBook, Grid, SweepStore, run_key
 from tests.helpers import gd
 
 # Two acquisitions × two seeds on one setting; mse and hit ratio at 10, 20 and 40 genes acquired.
@@ -216,7 +216,7 @@ def test_plot_writes_a_grid_of_assays_by_batch_sizes(faceted_sweep, tmp_path, ca
 def test_the_png_has_the_grid_s_size_and_ink_in_every_panel(faceted_sweep, tmp_path):
     import matplotlib.image
 
-    from gd_core.plot import DPI, FACET_INCHES, plot_curves
+    from gd_apps.plot import DPI, FACET_INCHES, plot_curves
 
     target = tmp_path / "curves.png"
     layout = plot_curves(load_results(faceted_sweep), "hit_ratio", target)
@@ -237,7 +237,7 @@ def test_the_png_has_the_grid_s_size_and_ink_in_every_panel(faceted_sweep, tmp_p
 
 
 def test_plot_refuses_unknown_types_and_metrics(faceted_sweep, tmp_path):
-    from gd_core.plot import plot_curves
+    from gd_apps.plot import plot_curves
 
     results = load_results(faceted_sweep)
     with pytest.raises(GdError, match="unknown image type '.jpg'"):
@@ -446,7 +446,7 @@ def test_differences_in_the_tables_and_csv(paired_sweep, capsys):
 # ---------------------------------------------------------------------------------------- seeds needed
 
 def test_seeds_needed_for_80_percent_power():
-    from gd_core.report import seeds_for_power
+    from gd_apps.report import seeds_for_power
 
     # Pinned from scipy.stats.nct: an effect of one sd of the differences needs 10 pairs (power 0.803; 9 give
     # 0.748), half an sd 34, a fifth 199.
@@ -460,7 +460,7 @@ def test_seeds_needed_for_80_percent_power():
 
 
 def test_seeds_needed_in_the_report_and_the_cap(paired_sweep, capsys):
-    from gd_core.report import compare
+    from gd_apps.report import compare
 
     report = paired_report(capsys, paired_sweep)
     # softuncertain − random: mean 1/30, sd √(1/75), so the effect is 1/√12 ≈ 0.289 sd (pinned from scipy)
@@ -525,7 +525,7 @@ def test_baselines_use_the_mean_when_runs_disagree_and_say_so(paired_sweep, caps
 def test_the_hit_ratio_plot_draws_both_baselines_in_every_panel(faceted_sweep, fixture_sweep, tmp_path, capsys):
     import matplotlib.pyplot as plt
 
-    from gd_core.plot import draw_curves, plot_curves
+    from gd_apps.plot import draw_curves, plot_curves
 
     code, _, err = gd(capsys, ["plot", str(faceted_sweep), "-o", str(tmp_path / "hits.png")])
     assert code == 0 and "2 acquisitions, expected (random), ceiling (oracle)" in err
@@ -552,7 +552,7 @@ def test_the_hit_ratio_plot_draws_both_baselines_in_every_panel(faceted_sweep, f
 def test_the_oracle_line_has_its_kink_at_the_number_of_hits(faceted_sweep):
     import matplotlib.pyplot as plt
 
-    from gd_core.plot import draw_curves
+    from gd_apps.plot import draw_curves
 
     figure, _ = draw_curves(load_results(faceted_sweep), "hit_ratio")
     try:
@@ -1071,7 +1071,7 @@ def gd_register_acquisitions(register):
 @pytest.fixture(scope="session")
 def finished_sweep(tmp_path_factory, _session_data_dir) -> Path:
     """A real small sweep, made once: random and topuncertain × 2 seeds finished, and 2 failed runs."""
-    from gd_core import cli
+    from gd_apps import cli
     from tests.helpers import SMALL
 
     folder = tmp_path_factory.mktemp("finished")

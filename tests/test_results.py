@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gd_core import GdError, cli, hookimpl
+from gd_core import GdError, hookimpl
+from gd_apps import cli
 from gd_core.loop import RunConfig, prepare
 from gd_core.results import RUN_FILES, RunDirectory
 from tests.helpers import RUN_FILES, SMALL, gd, run_args
@@ -582,12 +583,12 @@ def test_ctrl_c_during_a_run_exits_130_naming_the_partial_run(tmp_path, capsys, 
 
 
 def test_ctrl_c_in_a_command_that_does_not_handle_it_still_says_so(tmp_path, capsys, monkeypatch):
-    import gd_core.report
+    import gd_apps.report
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(gd_core.report, "load_results", interrupted)
+    monkeypatch.setattr(gd_apps.report, "load_results", interrupted)
     code, _, err = gd(capsys, ["report", str(tmp_path)])
 
     assert code == 130
@@ -631,7 +632,7 @@ def test_a_run_whose_files_outgrow_the_file_size_limit_is_one_line_and_leaves_no
     # config.json and run.log are larger, metrics.csv and selections.csv smaller.
     limit = ("import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
              "resource.setrlimit(resource.RLIMIT_FSIZE, (1500, 1500)); "
-             "from gd_core.cli import main; sys.argv[0] = 'gd'; main(sys.argv[1:])")
+             "from gd_apps.cli import main; sys.argv[0] = 'gd'; main(sys.argv[1:])")
     out = tmp_path / "run"
     result = subprocess.run([sys.executable, "-c", limit, *run_args(out)], capture_output=True, text=True,
                             env={**os.environ, "GD_LOAD_PLUGINS": ""})

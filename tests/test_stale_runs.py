@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from gd_core.results import OLDER_GD, code_change
-from gd_core.sweep import _WORKER, FAILURES, RUNS, SWEEP_FILE
+from gd_apps.sweep import _WORKER, FAILURES, RUNS, SWEEP_FILE
 from tests.helpers import SMALL, gd
 
 SMALL_PARAMS = [f"{kind}.{key}={value}" for kind, values in SMALL.items() for key, value in values.items()]

@@ -14,7 +14,7 @@ import pytest
 
 from gd_core.errors import GdError
 from gd_core.loop import RunConfig
-from gd_core.sweep import (SWEEP_FILE, DaskExecutor, LocalExecutor, SerialExecutor, SweepSpec, SweepStore, _WORKER,
+from gd_apps.sweep import (SWEEP_FILE, DaskExecutor, LocalExecutor, SerialExecutor, SweepSpec, SweepStore, _WORKER,
                            expand, paper_cycles, read_spec, run_key, run_state, run_sweep)
 from tests.helpers import SMALL, gd
 
@@ -312,7 +312,7 @@ def test_an_existing_dask_scheduler_is_used_by_address(tmp_path, capsys, builtin
 
 
 def test_an_unreachable_scheduler_is_a_one_line_error(tmp_path, builtin_host, monkeypatch):
-    import gd_core.sweep as sweep
+    import gd_apps.sweep as sweep
 
     monkeypatch.setattr(sweep, "CONNECT_TIMEOUT", "1s")
     grid = expand(small_spec(seeds=1), builtin_host.registries)
@@ -409,7 +409,7 @@ def test_a_failed_redo_with_force_keeps_the_finished_runs_and_records_the_failur
 
 
 def test_a_resumed_run_finished_meanwhile_is_kept_not_redone(tmp_path, builtin_host):
-    from gd_core.sweep import RunTask, run_task
+    from gd_apps.sweep import RunTask, run_task
 
     grid = expand(small_spec(seeds=1, acquisitions=("random",)), builtin_host.registries)
     out = tmp_path / "sweep"
@@ -505,7 +505,7 @@ def test_a_sweep_whose_files_outgrow_the_file_size_limit_fails_each_run_in_one_l
     # sweep.json (one run) is smaller, the run's config.json larger.
     limit = ("import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
              "resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000)); "
-             "from gd_core.cli import main; sys.argv[0] = 'gd'; main(sys.argv[1:])")
+             "from gd_apps.cli import main; sys.argv[0] = 'gd'; main(sys.argv[1:])")
     out = tmp_path / "sweep"
     result = subprocess.run([sys.executable, "-c", limit, *sweep_args(out, "--jobs", "1", acquisitions=("random",),
                                                                       seeds=1)],
@@ -731,8 +731,8 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402 (this part's o
 from hypothesis import strategies as st  # noqa: E402
 
 from gd_core.registry import literal  # noqa: E402
-from gd_core.sweep import SPEC_KEYS  # noqa: E402
-from gd_core.tables import looks_like_path  # noqa: E402
+from gd_apps.sweep import SPEC_KEYS  # noqa: E402
+from gd_core.helpers.tables import looks_like_path  # noqa: E402
 
 NAME_KEYS = {"assays": "assay", "descriptors": "descriptor", "models": "model", "acquisitions": "acquisition",
              "metrics": "metric"}

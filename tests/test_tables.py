@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from gd_core.errors import GdError
-from gd_core.tables import (
+from gd_core.helpers.tables import (
     looks_like_path,
     read_assay_file,
     read_descriptor_file,

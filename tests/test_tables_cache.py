@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gd_core import tables
-from gd_core.downloads import cached_table
+from gd_core.helpers import tables
+from gd_core.helpers.downloads import cached_table
 from gd_core.errors import GdError
-from gd_core.tables import load_assay_file, load_descriptor_file, read_assay_file, read_descriptor_file
+from gd_core.helpers.tables import load_assay_file, load_descriptor_file, read_assay_file, read_descriptor_file
 from tests.helpers import gd
 
 # Aliases (P53 and LFS1 of TP53, KRAS2 of KRAS, NA of XK), a control, an unknown name and a missing value.

@@ -18,9 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gd_core import tables
+from gd_core.helpers import tables
 from gd_core.errors import GdError
-from gd_core.tables import read_descriptor_file
+from gd_core.helpers.tables import read_descriptor_file
 
 # Official symbols, aliases (P53 and LFS1 of TP53, KRAS2 of KRAS, NA of XK), an Excel date, a control, a
 # miRBase id, an unknown name, names that pandas or the careful reader could take for numbers or missing.

@@ -104,7 +104,7 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 def build(out: Path, cache: Path) -> dict[str, object]:
     """Write every shipped data file under ``out`` (a repository root) and return a summary."""
-    from gd_core.genes import harmonise, load_symbol_map
+    from gd_core.helpers.genes import harmonise, load_symbol_map
     from tools import org_hs_eg_db, raw_assays
 
     cache.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 
 Each reader returns a float64 ``pandas.Series`` named after the assay, indexed by the gene name exactly as
 it is written in the raw file (no renaming, duplicates kept), in file order. Symbol harmonisation happens
-later, in ``gd_core.genes``. Every byte read is checked against the sha256 pinned here.
+later, in ``gd_core.helpers.genes``. Every byte read is checked against the sha256 pinned here.
 
 Zhuang 2019: sum, not mean, of the two replicates' MAGeCK-MLE z-scores. The reference loader computes
 ``(Rep1|z + Rep2|z).mean(axis=-1)`` over a single column, which leaves the sum, and every published GeneDisco

@@ -29,7 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from gd_core import hookimpl
-from gd_core.downloads import RemoteFile, fetch
+from gd_core.helpers.downloads import RemoteFile, fetch
 
 SOURCE = Path(__file__).with_name("remote_descriptor.csv")
 PINNED = RemoteFile(SOURCE.as_uri(), "remote_pinned.csv", sha256="{sha256}", size={size})

@@ -95,8 +95,8 @@ def table_projection(source: str | None = None, dims: int | None = None, seed: i
         raise ValueError(f"dims must be a positive integer (or left out for no projection), got {dims!r}")
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    from gd_core.downloads import cached_table
-    from gd_core.tables import read_descriptor_file
+    from gd_core.helpers.downloads import cached_table
+    from gd_core.helpers.tables import read_descriptor_file
 
     source = str(source).strip()
     path = _local_copy(source)
@@ -117,7 +117,7 @@ def _local_copy(source: str) -> Path:
     """A local path for ``source``: the path itself, or the verified download of a URL."""
     from pathlib import Path
 
-    from gd_core.downloads import CORRUPT, RemoteFile, fetch, status
+    from gd_core.helpers.downloads import CORRUPT, RemoteFile, fetch, status
 
     if not _is_url(source):
         path = Path(source).expanduser()

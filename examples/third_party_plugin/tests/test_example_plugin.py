@@ -13,7 +13,7 @@ import pytest
 
 import gdisco_example
 from gd_core import GdError, Pool
-from gd_core.downloads import data_dir
+from gd_core.helpers.downloads import data_dir
 from gd_core.testing import check_acquisition, fitted_forest, host_with, tiny_dataset, tiny_pool
 from gdisco_example import UpperConfidenceBound, table_projection
 
@@ -154,7 +154,7 @@ def test_table_projection_caches_the_processed_table(features_csv, monkeypatch):
     def unread(*args, **kwargs):
         raise AssertionError("the cached table should have been used")
 
-    monkeypatch.setattr("gd_core.tables.read_descriptor_file", unread)
+    monkeypatch.setattr("gd_core.helpers.tables.read_descriptor_file", unread)
     pd.testing.assert_frame_equal(table_projection(source=str(features_csv), dims=2), first)
 
 

@@ -18,11 +18,11 @@ from gd_core.errors import GdError
 from gd_core.loop import SPLIT_FOLLOWS_SEED, is_split_seed
 from gd_core.registry import closest
 from gd_core.results import FAILURE, MANIFEST, code_change, recorded_code
-from gd_core.sweep import RUNS, SWEEP_FILE, run_label
+from gd_apps.sweep import RUNS, SWEEP_FILE, run_label
 
 if TYPE_CHECKING:
     from gd_core.registry import Registries
-    from gd_core.sweep import CodeBook
+    from gd_apps.sweep import CodeBook
 
 SETTING = ["assay", "descriptor", "model", "batch_size"]  # one block of the report; acquisitions compete in it
 RUN_COLUMNS = [*SETTING, "acquisition", "seed", "cycles"]

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 from rich.markup import escape
 
-from gd_core.cli_common import PluginFiles, console, load_plugin_files, print_table, warn_failed_plugins
+from gd_apps.common import PluginFiles, console, load_plugin_files, print_table, warn_failed_plugins
 from gd_core.errors import GdError
+from gd_core.hookspecs import hookimpl
 from gd_core.registry import KINDS, Deferred, Entry, closest, failed_hint, literal, plain
 
 if TYPE_CHECKING:
@@ -183,7 +184,7 @@ def _show_one(out: Any, entry: Entry, about: dict[str, Any]) -> None:
     elif not parameters:
         line("parameters: none")
     else:
-        from gd_core.cli_common import table
+        from gd_apps.common import table
 
         listing = table("parameter", "default", names=("parameter", "default"), box=None, padding=(0, 2, 0, 2))
         for p in parameters:
@@ -199,8 +200,9 @@ def _show_one(out: Any, entry: Entry, about: dict[str, Any]) -> None:
         out.print(body, soft_wrap=True, highlight=False, markup=False)
 
 
-def add_info_command(app: typer.Typer, host: PluginHost) -> None:
-    """Attach ``gd info`` to the root application."""
+@hookimpl
+def gd_register_commands(app: typer.Typer, host: PluginHost) -> None:
+    """Add ``gd info`` to the root application (a built-in plugin, through the public hook)."""
 
     @app.command("info")
     def info(

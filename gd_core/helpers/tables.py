@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from gd_core.errors import GdError
-from gd_core.genes import default_symbol_map, harmonise, harmonise_names
+from gd_core.helpers.genes import default_symbol_map, harmonise, harmonise_names
 
 TEXT_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -359,7 +359,7 @@ def _through_cache(kind: str, path: Path, params: dict[str, Any]) -> Any:
     import json
     from importlib import resources
 
-    from gd_core.downloads import cached_table
+    from gd_core.helpers.downloads import cached_table
 
     where = str(path.resolve())
     described = json.loads(json.dumps(params, sort_keys=True, default=repr))  # JSON-able, for the key

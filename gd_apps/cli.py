@@ -21,7 +21,7 @@ import typer
 from rich.markup import escape
 
 # parse_params, parse_split_seed, json_value and the *_HELP texts are also imported from here by older code.
-from gd_core.cli_common import (HIT_FRACTION_HELP, TEST_FRACTION_HELP, PluginFiles, console, json_value,
+from gd_apps.common import (HIT_FRACTION_HELP, TEST_FRACTION_HELP, PluginFiles, console, json_value,
                                 load_plugin_files, parse_params, parse_split_seed, print_table, table,
                                 warn_failed_plugins)
 from gd_core.errors import GdError, Interrupted
@@ -112,7 +112,7 @@ def build_app(host: PluginHost) -> typer.Typer:
             kind = kind[:-1] if kind.endswith("s") and kind[:-1] in KINDS else kind
         if name is not None or (kind is not None and kind not in KINDS and host.registries.find(kind)):
             # `gd list acquisition softuncertain`, or just `gd list softuncertain`: the page of `gd info`
-            from gd_core.cli_info import find_components, show
+            from gd_apps.info import find_components, show
 
             show(find_components(host, kind, name), as_json)
             return
@@ -231,15 +231,24 @@ def build_app(host: PluginHost) -> typer.Typer:
                 run_dir.release()
         _show_result(result, out, as_json)
 
-    from gd_core.cli_data import add_data_commands
-    from gd_core.cli_info import add_info_command
-    from gd_core.cli_sweep import add_sweep_commands
-
-    add_info_command(app, host)
-    add_data_commands(app, host)
-    add_sweep_commands(app, host)
+    add_builtin_commands(host)
     host.add_commands(app)
     return app
+
+
+def add_builtin_commands(host: PluginHost) -> None:
+    """Register gd's own command plugins (``gd_apps.COMMAND_MODULES``) with ``host``, once; ``host.add_commands``
+    then lets them add their commands through ``gd_register_commands``, as any installed plugin does."""
+    import importlib
+
+    from gd_apps import COMMAND_MODULES
+    from gd_core.plugins import gd_version
+
+    for module_name in COMMAND_MODULES:
+        name = "builtin." + module_name.rsplit(".", 1)[-1]
+        if host.pm.get_plugin(name) is None:
+            host.add(importlib.import_module(module_name), name=name, distribution="gdisco", version=gd_version(),
+                     source="builtin")
 
 
 def failure_text(exc: BaseException) -> str:

@@ -14,7 +14,7 @@ def main() -> None:
     flush, thread pools' joins, temporary folders' removal), as in a normal exit.
     """
     try:
-        from gd_core.cli import main as run
+        from gd_apps.cli import main as run
     except KeyboardInterrupt:
         sys.stderr.write("interrupted: gd was stopped while starting; nothing was done\n")
         raise SystemExit(130) from None

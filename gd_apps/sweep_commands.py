@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 from rich.markup import escape
 
-from gd_core.cli_common import (HIT_FRACTION_HELP, TEST_FRACTION_HELP, PluginFiles, console, load_plugin_files,
+from gd_apps.common import (HIT_FRACTION_HELP, TEST_FRACTION_HELP, PluginFiles, console, load_plugin_files,
                                 print_table, warn_failed_plugins)
 from gd_core.errors import GdError, Interrupted
+from gd_core.hookspecs import hookimpl
 from gd_core.plugins import PluginHost
 
 if TYPE_CHECKING:
@@ -33,8 +34,9 @@ EXAMPLES = 3  # runs named per state or stale reason in a summarised dry run
 REASONS_SHOWN = 8  # stale reasons listed in a dry run; the rest are counted
 
 
-def add_sweep_commands(app: typer.Typer, host: PluginHost) -> None:
-    """Attach ``sweep``, ``report`` and ``plot`` to the root application."""
+@hookimpl
+def gd_register_commands(app: typer.Typer, host: PluginHost) -> None:
+    """Add ``gd sweep``, ``gd report`` and ``gd plot`` to the root application (a built-in plugin, through the public hook)."""
 
     @app.command("sweep")
     def sweep(
@@ -80,9 +82,9 @@ def add_sweep_commands(app: typer.Typer, host: PluginHost) -> None:
     ) -> None:
         """Run a grid of active-learning runs; resumes an existing --out, skipping finished runs and redoing stale
         ones (made by other code than now)."""
-        from gd_core.cli_common import parse_params, parse_split_seed
+        from gd_apps.common import parse_params, parse_split_seed
         from gd_core.results import Unwritable
-        from gd_core.sweep import SweepSpec, SweepStore, expand, read_spec, run_sweep
+        from gd_apps.sweep import SweepSpec, SweepStore, expand, read_spec, run_sweep
 
         _fresh_consoles()
         if force and keep_stale:
@@ -217,9 +219,9 @@ def add_sweep_commands(app: typer.Typer, host: PluginHost) -> None:
 
         For hit_ratio, thin grey lines add random's expected hit ratio (n / n_pool) and the oracle's ceiling
         (min(n, n_hits) / n_hits). Damaged runs are left out and listed."""
-        from gd_core.plot import check_output, plot_curves
-        from gd_core.report import load_results
-        from gd_core.sweep import CodeBook
+        from gd_apps.plot import check_output, plot_curves
+        from gd_apps.report import load_results
+        from gd_apps.sweep import CodeBook
 
         _fresh_consoles()
         load_plugin_files(host, plugin)
@@ -242,7 +244,7 @@ def _fresh_consoles() -> None:
 
 def _report_options(fmt: str | None, as_json: bool, what: str | None) -> tuple[str, str]:
     """The output format and csv table of ``gd report``; values and combinations it cannot honour are errors."""
-    from gd_core.report import did_you_mean
+    from gd_apps.report import did_you_mean
 
     if fmt is not None and fmt not in FORMATS:
         hint = did_you_mean(fmt, FORMATS).strip() or "choose one of them"
@@ -263,10 +265,10 @@ def _report_options(fmt: str | None, as_json: bool, what: str | None) -> tuple[s
 
 def _report(host: PluginHost, directory: Path, fmt: str, metric: list[str], as_json: bool, what: str) -> None:
     """The body of ``gd report``, once its options are checked."""
-    from gd_core.report import (ALPHA, CONFIDENCE, DIGITS, MAX_SEEDS, POWER, auc_range, baselines,
+    from gd_apps.report import (ALPHA, CONFIDENCE, DIGITS, MAX_SEEDS, POWER, auc_range, baselines,
                                 best_acquisitions, check_metric, load_results, lower_is_better, mean_ranks,
                                 paired_differences, per_run, summarise)
-    from gd_core.sweep import CodeBook
+    from gd_apps.sweep import CodeBook
 
     results = load_results(directory, CodeBook(host.registries))
     for name in metric:
@@ -356,8 +358,8 @@ def _failures(failed: list[Any], ran: int, out: Path) -> str:
 
 
 def _executor(name: str, jobs: int | None, scheduler: str | None, n_runs: int) -> Any:
-    from gd_core.parallel import usable_cores
-    from gd_core.sweep import DaskExecutor, LocalExecutor, SerialExecutor
+    from gd_core.helpers.parallel import usable_cores
+    from gd_apps.sweep import DaskExecutor, LocalExecutor, SerialExecutor
 
     if name not in EXECUTORS:
         raise GdError(f"--executor {name!r} is not one of {', '.join(EXECUTORS)}")
@@ -393,12 +395,12 @@ def _show_grid(grid: Any) -> None:
 def _show_states(grid: Any, out: Path, *, force: bool, keep_stale: bool) -> None:
     """Each run's state (a table up to ``STATE_TABLE_LIMIT`` runs), a count line per state, why stale runs are
     stale (grouped by reason), and what a plain ``gd sweep`` would do with them."""
-    from gd_core.sweep import STATES, SweepStore, run_key, run_label
+    from gd_apps.sweep import STATES, SweepStore, run_key, run_label
 
     statuses = SweepStore(out).statuses(grid)
     labels = [run_label(config.as_dict()) for config in grid.runs]
     if len(grid.runs) <= STATE_TABLE_LIMIT:
-        from gd_core.cli_common import table
+        from gd_apps.common import table
 
         shown = table("key", "run", "cycles", "state", names=("key", "run", "cycles", "state"))
         for config, label, (state, _) in zip(grid.runs, labels, statuses):
@@ -457,7 +459,7 @@ def _duration(seconds: float) -> str:
 
 def _records(frame: Any, columns: list[str]) -> list[dict[str, Any]]:
     """JSON-ready rows of a table; NaN and infinities (which JSON cannot hold) are null."""
-    from gd_core.cli_common import json_value
+    from gd_apps.common import json_value
 
     def value(cell: Any) -> Any:
         cell = json_value(cell)
@@ -470,7 +472,7 @@ def _rich_table(headers: list[str], rows: list[list[str]], title: str, caption: 
                 group: int | None = None) -> Table:
     """A table whose names (settings, acquisitions, statistics) never wrap and whose other cells fold; with
     ``group``, a rule wherever that column's value changes. Print it with ``print_table``."""
-    from gd_core.cli_common import table
+    from gd_apps.common import table
 
     names = [h for h in headers if h in NAME_COLUMNS]
     shown = table(*headers, names=names, title=title, caption=caption)
@@ -489,7 +491,7 @@ NAME_COLUMNS = ("assay", "descriptor", "model", "batch", "acquisition", "seeds",
 def _print_report(markdown: bool, metrics: list[str], span: Any, summary: Any, ranks: Any, differences: Any,
                   base: Any, best: Any) -> None:
     """The report for people: the summary with the baselines, mean ranks, and each setting's paired differences."""
-    from gd_core.report import (DIFFERENCE_HEADERS, POWER, RANK_RULE, baseline_notes, difference_tables,
+    from gd_apps.report import (DIFFERENCE_HEADERS, POWER, RANK_RULE, baseline_notes, difference_tables,
                                 display_rows, markdown_table, statistic_label, tie_notes)
 
     caption, headers, rows = display_rows(summary, metrics, base)
@@ -525,7 +527,7 @@ def _print_report(markdown: bool, metrics: list[str], span: Any, summary: Any, r
 
 def _show_unfinished(runs: Any, results: Any, directory: Path, *, markdown: bool) -> None:
     """How many runs finished; each failed, started, missing and damaged run and skipped pair, one line each."""
-    from gd_core.report import REDO
+    from gd_apps.report import REDO
 
     def line(text: str, style: str = "") -> None:
         if markdown:
@@ -557,7 +559,7 @@ def _show_unfinished(runs: Any, results: Any, directory: Path, *, markdown: bool
 
 def _warn_damaged(results: Any) -> None:
     """Each damaged file on stderr, one line each, for outputs whose stdout is data (csv) or a file (plot)."""
-    from gd_core.report import REDO
+    from gd_apps.report import REDO
 
     for damage in results.damaged:
         stderr.print(f"[yellow]damaged[/] {escape(str(damage))}", soft_wrap=True, highlight=False)
@@ -567,7 +569,7 @@ def _warn_damaged(results: Any) -> None:
 
 def _warn_stale(results: Any) -> None:
     """One line on stderr when finished runs of the sweep were made by other code than now (see ``stale_line``)."""
-    from gd_core.report import stale_line
+    from gd_apps.report import stale_line
 
     text = stale_line(results)
     if text:

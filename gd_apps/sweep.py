@@ -561,13 +561,13 @@ _WORKER: dict[str, Any] = {}
 
 
 def _worker_state(threads: int | None, plugin_files: tuple[str, ...]) -> tuple[Any, DatasetCache]:
-    from gd_core.parallel import THREADS_VARIABLE
+    from gd_core.helpers.parallel import THREADS_VARIABLE
 
     given = os.environ.get(THREADS_VARIABLE, "")
     if threads is None and given.isdigit() and int(given) > 0:
         threads = int(given)  # a cluster's job script set the limit for its workers
     if threads is not None and _WORKER.get("threads") != threads:
-        from gd_core.parallel import limit_threads
+        from gd_core.helpers.parallel import limit_threads
 
         limit_threads(threads)
         _WORKER["threads"] = threads
@@ -626,7 +626,7 @@ def _run_alone(task: RunTask) -> Outcome:
         with run_dir:
             plan = prepare(task.config, host.registries, cache=cache)
             if _WORKER.get("threads") and "torch" in sys.modules and not _WORKER.get("torch_limited"):
-                from gd_core.parallel import limit_threads
+                from gd_core.helpers.parallel import limit_threads
 
                 limit_threads(_WORKER["threads"])  # this run's model may have imported torch just now
                 _WORKER["torch_limited"] = True
@@ -674,7 +674,7 @@ class LocalExecutor:
     name = "local"
 
     def __init__(self, jobs: int) -> None:
-        from gd_core.parallel import usable_cores
+        from gd_core.helpers.parallel import usable_cores
 
         self.jobs = jobs
         self._threads = max(1, usable_cores() // jobs)
@@ -689,7 +689,7 @@ class LocalExecutor:
         from concurrent.futures import ProcessPoolExecutor, as_completed
         from concurrent.futures.process import BrokenProcessPool
 
-        from gd_core.parallel import end_with_driver
+        from gd_core.helpers.parallel import end_with_driver
 
         # spawn, not fork: forking a process that has started torch or BLAS threads can deadlock the child.
         context = multiprocessing.get_context("spawn")
@@ -834,7 +834,7 @@ class DaskExecutor:
     def threads(self) -> int | None:
         """The thread limit per run: a LocalCluster shares this machine; a real cluster sets its own."""
         if self.scheduler is None and self._client is None:
-            from gd_core.parallel import usable_cores
+            from gd_core.helpers.parallel import usable_cores
 
             return max(1, usable_cores() // self.jobs)
         return None
@@ -898,14 +898,14 @@ def _local_cluster(client_class: Any, jobs: int) -> tuple[Any, Any]:
     """A LocalCluster of ``jobs`` single-threaded worker processes that end with this process, and its client."""
     from distributed import LocalCluster
 
-    from gd_core.parallel import DRIVER_VARIABLE
+    from gd_core.helpers.parallel import DRIVER_VARIABLE
 
     try:
         # No dashboard (it would need bokeh and a port), and no log: what happens to a run is said in its own line,
         # and Dask would add its own view of it (a worker lost, each worker stopped with a stopped sweep). Each
-        # worker process loads gd_core.parallel as a Dask preload, whose dask_setup ends it with this process.
+        # worker process loads gd_core.helpers.parallel as a Dask preload, whose dask_setup ends it with this process.
         cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None,
-                               silence_logs=logging.CRITICAL, preload=["gd_core.parallel"],
+                               silence_logs=logging.CRITICAL, preload=["gd_core.helpers.parallel"],
                                env={DRIVER_VARIABLE: str(os.getpid())})
     except (OSError, TimeoutError, RuntimeError) as exc:
         raise GdError(f"--executor dask could not start a local Dask cluster ({type(exc).__name__}: {exc}); "

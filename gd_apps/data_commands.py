@@ -20,9 +20,10 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.markup import escape
 
-from gd_core.cli_common import (PluginFiles, console, load_plugin_files, parse_params, print_table, table,
+from gd_apps.common import (PluginFiles, console, load_plugin_files, parse_params, print_table, table,
                                 warn_failed_plugins)
 from gd_core.errors import GdError
+from gd_core.hookspecs import hookimpl
 from gd_core.plugins import PluginHost
 from gd_core.registry import Entry, failed_hint
 
@@ -76,7 +77,7 @@ def describe(entry: Entry) -> dict[str, Any]:
         facts.update(details())
     files = meta.get("files")
     if files:
-        from gd_core.downloads import cached_path, status
+        from gd_core.helpers.downloads import cached_path, status
 
         states = {remote.filename: status(remote) for remote in files}
         facts["files"] = states
@@ -92,7 +93,7 @@ def _write_atomically(frame: Any, path: Path) -> None:
     Every refusal names the path and the way out: a directory in the way, a parent that is a file, a
     place that cannot be written, a full disk.
     """
-    from gd_core.downloads import file_mode
+    from gd_core.helpers.downloads import file_mode
     from gd_core.results import file_in_the_way
 
     suffix = "".join(path.suffixes[-2:]) if path.suffix == ".gz" else path.suffix
@@ -140,8 +141,9 @@ def _export_error(path: Path, exc: OSError) -> GdError:
     return GdError(f"cannot export to {path}: {exc.strerror or exc}; nothing was written; {way}")
 
 
-def add_data_commands(app: typer.Typer, host: PluginHost) -> None:
-    """Attach the ``gd data`` command group to the root application."""
+@hookimpl
+def gd_register_commands(app: typer.Typer, host: PluginHost) -> None:
+    """Add the ``gd data`` command group to the root application (a built-in plugin, through the public hook)."""
     data = typer.Typer(no_args_is_help=True, help="List, inspect and export assays and treatment descriptors.")
     app.add_typer(data, name="data")
 
@@ -195,7 +197,7 @@ def add_data_commands(app: typer.Typer, host: PluginHost) -> None:
         plugin: PluginFiles = None,
     ) -> None:
         """Download a dataset's source files into the cache and prepare its processed table."""
-        from gd_core import downloads
+        from gd_core.helpers import downloads
 
         load_plugin_files(host, plugin)
         warn_failed_plugins(host)
@@ -221,7 +223,7 @@ def add_data_commands(app: typer.Typer, host: PluginHost) -> None:
         plugin: PluginFiles = None,
     ) -> None:
         """Provide a dataset from local files: a source you downloaded elsewhere, or a screen to import."""
-        from gd_core import downloads
+        from gd_core.helpers import downloads
 
         load_plugin_files(host, plugin)
         warn_failed_plugins(host)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from gd_core.errors import GdError
-from gd_core.report import (CEILING_ORACLE, EXPECTED_RANDOM, SweepResults, check_metric, did_you_mean,
+from gd_apps.report import (CEILING_ORACLE, EXPECTED_RANDOM, SweepResults, check_metric, did_you_mean,
                             expected_random, oracle_ceiling)
 
 FORMATS = (".png", ".svg", ".pdf")
