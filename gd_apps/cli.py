@@ -22,8 +22,7 @@ from rich.markup import escape
 
 # parse_params, parse_split_seed, json_value and the *_HELP texts are also imported from here by older code.
 from gd_apps.common import (HIT_FRACTION_HELP, TEST_FRACTION_HELP, PluginFiles, console, json_value,
-                                load_plugin_files, parse_params, parse_split_seed, print_table, table,
-                                warn_failed_plugins)
+                                load_plugin_files, parse_params, parse_split_seed, print_table, table)
 from gd_core.errors import GdError, Interrupted
 from gd_core.plugins import PluginHost
 from gd_core.registry import KINDS, closest, failed_hint, literal
@@ -75,7 +74,7 @@ def build_app(host: PluginHost) -> typer.Typer:
         plugin: PluginFiles = None,
     ) -> None:
         """List loaded plugins: distribution, version, source, what each registered, and errors."""
-        load_plugin_files(host, plugin)
+        load_plugin_files(host, plugin, warn=False)  # the table below shows the failures
         if as_json:
             print(json.dumps([r.as_dict() for r in host.records], indent=2))
             return
@@ -107,7 +106,6 @@ def build_app(host: PluginHost) -> typer.Typer:
     ) -> None:
         """List registered components with their kind, plugin and summary; KIND NAME shows one in full."""
         load_plugin_files(host, plugin)
-        warn_failed_plugins(host)
         if kind is not None:
             kind = kind[:-1] if kind.endswith("s") and kind[:-1] in KINDS else kind
         if name is not None or (kind is not None and kind not in KINDS and host.registries.find(kind)):
@@ -179,7 +177,6 @@ def build_app(host: PluginHost) -> typer.Typer:
             quiet_stdout.enter_context(contextlib.redirect_stdout(sys.stderr))
         try:
             load_plugin_files(host, plugin)
-            warn_failed_plugins(host)
             config = RunConfig(
                 assay=assay, descriptor=descriptor, model=model, acquisition=acquisition, batch_size=batch_size,
                 cycles=cycles, seed=seed, metrics=tuple(metric or DEFAULT_METRICS), test_fraction=test_fraction,

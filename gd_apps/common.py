@@ -161,12 +161,15 @@ def _plain_len(cell: Any) -> int:
     return max((cell_len(line) for line in _text(cell).plain.splitlines()), default=0)
 
 
-def load_plugin_files(host: PluginHost, paths: Iterable[Path] | None) -> None:
-    """Load each ``--plugin FILE`` into ``host``; a file that cannot be used is a GdError naming it."""
+def load_plugin_files(host: PluginHost, paths: Iterable[Path] | None, *, warn: bool = True) -> None:
+    """Load each ``--plugin FILE`` into ``host`` (a file that cannot be used is a GdError naming it), then, unless
+    ``warn`` is False, say in one line which plugins failed (``warn_failed_plugins``)."""
     from gd_core.plugins import load_plugin_file
 
     for path in paths or []:
         load_plugin_file(host, path)
+    if warn:
+        warn_failed_plugins(host)
 
 
 def warn_failed_plugins(host: PluginHost) -> None:

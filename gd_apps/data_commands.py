@@ -20,8 +20,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.markup import escape
 
-from gd_apps.common import (PluginFiles, console, load_plugin_files, parse_params, print_table, table,
-                                warn_failed_plugins)
+from gd_apps.common import (PluginFiles, console, load_plugin_files, parse_params, print_table, table)
 from gd_core.errors import GdError
 from gd_core.hookspecs import hookimpl
 from gd_core.plugins import PluginHost
@@ -154,7 +153,6 @@ def gd_register_commands(app: typer.Typer, host: PluginHost) -> None:
     ) -> None:
         """List assays and descriptors: genes, dimensions, source, licence and availability."""
         load_plugin_files(host, plugin)
-        warn_failed_plugins(host)
         rows = [describe(entry) for entry in _entries(host)]
         if as_json:
             print(json.dumps(rows, indent=2))
@@ -178,7 +176,6 @@ def gd_register_commands(app: typer.Typer, host: PluginHost) -> None:
     ) -> None:
         """Show a dataset's definition, provenance, licence, citation and gene harmonisation counts."""
         load_plugin_files(host, plugin)
-        warn_failed_plugins(host)
         facts = describe(find_dataset(host, name, kind))
         if as_json:
             print(json.dumps(facts, indent=2))
@@ -200,7 +197,6 @@ def gd_register_commands(app: typer.Typer, host: PluginHost) -> None:
         from gd_core.helpers import downloads
 
         load_plugin_files(host, plugin)
-        warn_failed_plugins(host)
         stdout = console()
         entry = find_dataset(host, name, kind)
         files = entry.metadata.get("files")
@@ -226,7 +222,6 @@ def gd_register_commands(app: typer.Typer, host: PluginHost) -> None:
         from gd_core.helpers import downloads
 
         load_plugin_files(host, plugin)
-        warn_failed_plugins(host)
         stdout = console()
         entry = find_dataset(host, name, kind)
         importer = entry.metadata.get("importer")
@@ -262,7 +257,6 @@ def gd_register_commands(app: typer.Typer, host: PluginHost) -> None:
         import pandas as pd
 
         load_plugin_files(host, plugin)
-        warn_failed_plugins(host)
         if file.is_file() and not force:  # it may be the user's own table: replacing it is asked for, not assumed
             raise GdError(f"{file} exists; pass --force to replace it, or choose another file name")
         entry = find_dataset(host, name, kind)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 from rich.markup import escape
 
-from gd_apps.common import PluginFiles, console, load_plugin_files, print_table, warn_failed_plugins
+from gd_apps.common import PluginFiles, console, load_plugin_files, print_table
 from gd_core.errors import GdError
 from gd_core.hookspecs import hookimpl
 from gd_core.registry import KINDS, Deferred, Entry, closest, failed_hint, literal, plain
@@ -216,5 +216,4 @@ def gd_register_commands(app: typer.Typer, host: PluginHost) -> None:
     ) -> None:
         """Show a component in full: plugin, version, parameters, capabilities offered or needed, direction."""
         load_plugin_files(host, plugin)
-        warn_failed_plugins(host)
         show(find_components(host, first, second), as_json)

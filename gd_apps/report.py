@@ -17,8 +17,8 @@ import pandas as pd
 from gd_core.errors import GdError
 from gd_core.loop import SPLIT_FOLLOWS_SEED, is_split_seed
 from gd_core.registry import closest
-from gd_core.results import FAILURE, MANIFEST, code_change, recorded_code
-from gd_apps.sweep import RUNS, SWEEP_FILE, run_label
+from gd_core.results import FAILURE, MANIFEST, recorded_code
+from gd_apps.sweep import RUNS, SWEEP_FILE, code_change, run_label
 
 if TYPE_CHECKING:
     from gd_core.registry import Registries

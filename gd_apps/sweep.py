@@ -34,8 +34,8 @@ from gd_core.errors import GdError
 from gd_core.loop import (DEFAULT_METRICS, PARAM_KINDS, SPLIT_FOLLOWS_SEED, ComponentError, DatasetCache, RunConfig,
                           check_settings, dataset_entry, is_fraction, is_split_seed, is_whole)
 from gd_core.registry import Registries, check_params, closest, literal
-from gd_core.results import (FAILURE, MANIFEST, FileLock, LockBusy, Unwritable, code_change, component_code,
-                             enclosing_run, file_digest, file_in_the_way, process_alive, recorded_code, remove_stale,
+from gd_core.results import (FAILURE, MANIFEST, OLDER_GD, FileLock, LockBusy, Unwritable, component_code,
+                             enclosing_run, file_in_the_way, process_alive, recorded_code, remove_stale,
                              write_atomic)
 
 if sys.version_info >= (3, 11):
@@ -589,7 +589,9 @@ def _worker_state(threads: int | None, plugin_files: tuple[str, ...]) -> tuple[A
 
 def _digest_or_none(path: str) -> str | None:
     try:
-        return file_digest(Path(path))
+        from gd_core.plugins import file_version
+
+        return file_version(Path(path))
     except OSError:
         return None  # load_plugin_file says what is wrong with it
 
@@ -1117,3 +1119,49 @@ def run_sweep(grid: Grid, out: Path, executor: Any, *, force: bool = False, keep
     return SweepSummary(len(grid.runs), len(grid.runs) - len(todo), outcomes, grid.skipped, cleared,
                         time.perf_counter() - started, stale=stale, kept_stale=keep_stale and not force,
                         redone_stale={run_key(c) for c, state in todo if state == "stale"}, still_stale=still)
+
+
+def code_change(recorded: dict[str, Any] | None, expected: dict[str, str | None],
+                settings: dict[str, Any]) -> str | None:
+    """Why a run made with ``recorded`` code is stale against ``expected`` (one short phrase), or None if it is not.
+
+    A component that ``expected`` holds as None (not registered now) is not compared: nothing says what it
+    would be. ``settings`` names the components in the phrase.
+    """
+    if not isinstance(recorded, dict):
+        return OLDER_GD
+    from gd_core.plugins import DISTRIBUTION
+
+    changed = [key for key, now in expected.items() if now is not None and recorded.get(key) != now]
+    if "gd" in changed:  # gd's own built-ins follow its version: "gd 0.1.0 → 0.2.0" says it for them
+        own = f"{DISTRIBUTION}=="
+        changed = [key for key in changed if key == "gd" or not (
+            str(recorded.get(key)).startswith(own) and str(expected[key]).startswith(own))]
+    changes = [_change(key, recorded.get(key), expected[key], settings) for key in changed]
+    if not changes:
+        return None
+    return changes[0] + (f" (and {len(changes) - 1} more change{'s' if len(changes) > 2 else ''})"
+                         if len(changes) > 1 else "")
+
+
+def _change(key: str, before: Any, now: str, settings: dict[str, Any]) -> str:
+    """One change in words: ``gd 0.1.0 → 0.1.1``, ``acquisition thompson: gdisco-thompson 0.1.0 → 0.1.1``."""
+    if key == "gd":
+        return f"gd {before} → {now}"
+    kind, _, name = key.partition(":")
+    what = f"{kind} {name or settings.get(kind, '?')}"
+    if not isinstance(before, str):
+        return f"{what}: not recorded → {_code_text(now)}"
+    if before.startswith("sha256:") and now.startswith("sha256:"):
+        return f"{what}: plugin file changed ({before[:15]}… → {now[7:15]}…)"  # 8 hex digits tell them apart
+    old_dist, same, old_version = before.partition("==")
+    new_dist, _, new_version = now.partition("==")
+    if same and old_dist == new_dist:
+        return f"{what}: {new_dist} {old_version} → {new_version}"
+    return f"{what}: {_code_text(before)} → {_code_text(now)}"
+
+
+def _code_text(code: str) -> str:
+    if code.startswith("sha256:"):
+        return f"plugin file {code}"
+    return code.replace("==", " ", 1)

@@ -16,7 +16,7 @@ import typer
 from rich.markup import escape
 
 from gd_apps.common import (HIT_FRACTION_HELP, TEST_FRACTION_HELP, PluginFiles, console, load_plugin_files,
-                                print_table, warn_failed_plugins)
+                                print_table)
 from gd_core.errors import GdError, Interrupted
 from gd_core.hookspecs import hookimpl
 from gd_core.plugins import PluginHost
@@ -90,7 +90,6 @@ def gd_register_commands(app: typer.Typer, host: PluginHost) -> None:
         if force and keep_stale:
             raise GdError("--force redoes every run and --keep-stale keeps the stale ones; drop one of them")
         load_plugin_files(host, plugin)
-        warn_failed_plugins(host)
         values = read_spec(spec) if spec is not None else {}
         cli_values = {"assays": assay, "descriptors": descriptor, "models": model, "acquisitions": acquisition,
                       "batch_sizes": batch_size, "seeds": seeds, "cycles": cycles, "metrics": metric,
@@ -202,7 +201,6 @@ def gd_register_commands(app: typer.Typer, host: PluginHost) -> None:
         _fresh_consoles()
         fmt, what = _report_options(fmt, as_json, what)
         load_plugin_files(host, plugin)
-        warn_failed_plugins(host)
         _report(host, directory, fmt, metric or [], as_json, what)
 
     @app.command("plot")
@@ -225,7 +223,6 @@ def gd_register_commands(app: typer.Typer, host: PluginHost) -> None:
 
         _fresh_consoles()
         load_plugin_files(host, plugin)
-        warn_failed_plugins(host)
         check_output(output)
         results = load_results(directory, CodeBook(host.registries))
         _warn_damaged(results)

@@ -16,7 +16,6 @@ import contextlib
 import csv
 import errno
 import fcntl
-import hashlib
 import importlib.metadata
 import io
 import json
@@ -554,7 +553,7 @@ def build_manifest(result: RunResult, *, started: datetime, command: list[str] |
         "format": "gd-run/1",
         "settings": plan.config.as_dict(),
         "components": {key: component_record(e) for key, e in plan.entries.items()},
-        # What made the run, compared by `gd sweep` with what would make it now (see code_change).
+        # What made the run, compared by `gd sweep` with what would make it now (gd_apps.sweep.code_change).
         "code": code_record(plan.entries),
         # Every parameter value the model and acquisition ran with, defaults included (see resolved_parameters);
         # the loop builds a fresh model each cycle and keeps none, so one more is built to be read.
@@ -605,19 +604,16 @@ def metric_direction(entry: Entry) -> str:
     return "lower" if entry.metadata.get("better") == "lower" else "higher"
 
 
-def file_digest(path: Path) -> str:
-    """``sha256:`` and the first 16 hex digits of a file's SHA-256: a --plugin file's identity by content."""
-    return "sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
-
-
 def component_code(entry: Entry) -> str:
     """The code a component stands for: ``DIST==VERSION`` for an installed plugin, ``sha256:…`` of a --plugin
     file's content (wherever the file lives), ``user table`` for a descriptor or assay read from a file."""
     if entry.version.startswith("sha256:"):
         return entry.version
     if entry.plugin.startswith("file:"):  # a --plugin file whose record carries no hash: read the file itself
+        from gd_core.plugins import file_version
+
         try:
-            return file_digest(Path(entry.distribution))
+            return file_version(Path(entry.distribution))
         except OSError:
             return f"{entry.plugin} (unreadable)"
     if entry.metadata.get("source") == "file":
@@ -654,49 +650,3 @@ def recorded_code(manifest: dict[str, Any]) -> dict[str, str] | None:
             distribution = DISTRIBUTION  # gd's own built-ins, recorded under the distribution's former name
         derived[key] = USER_TABLE if plugin == "user file" else f"{distribution}=={version}"
     return derived
-
-
-def code_change(recorded: dict[str, Any] | None, expected: dict[str, str | None],
-                settings: dict[str, Any]) -> str | None:
-    """Why a run made with ``recorded`` code is stale against ``expected`` (one short phrase), or None if it is not.
-
-    A component that ``expected`` holds as None (not registered now) is not compared: nothing says what it
-    would be. ``settings`` names the components in the phrase.
-    """
-    if not isinstance(recorded, dict):
-        return OLDER_GD
-    from gd_core.plugins import DISTRIBUTION
-
-    changed = [key for key, now in expected.items() if now is not None and recorded.get(key) != now]
-    if "gd" in changed:  # gd's own built-ins follow its version: "gd 0.1.0 → 0.2.0" says it for them
-        own = f"{DISTRIBUTION}=="
-        changed = [key for key in changed if key == "gd" or not (
-            str(recorded.get(key)).startswith(own) and str(expected[key]).startswith(own))]
-    changes = [_change(key, recorded.get(key), expected[key], settings) for key in changed]
-    if not changes:
-        return None
-    return changes[0] + (f" (and {len(changes) - 1} more change{'s' if len(changes) > 2 else ''})"
-                         if len(changes) > 1 else "")
-
-
-def _change(key: str, before: Any, now: str, settings: dict[str, Any]) -> str:
-    """One change in words: ``gd 0.1.0 → 0.1.1``, ``acquisition thompson: gdisco-thompson 0.1.0 → 0.1.1``."""
-    if key == "gd":
-        return f"gd {before} → {now}"
-    kind, _, name = key.partition(":")
-    what = f"{kind} {name or settings.get(kind, '?')}"
-    if not isinstance(before, str):
-        return f"{what}: not recorded → {_code_text(now)}"
-    if before.startswith("sha256:") and now.startswith("sha256:"):
-        return f"{what}: plugin file changed ({before[:15]}… → {now[7:15]}…)"  # 8 hex digits tell them apart
-    old_dist, same, old_version = before.partition("==")
-    new_dist, _, new_version = now.partition("==")
-    if same and old_dist == new_dist:
-        return f"{what}: {new_dist} {old_version} → {new_version}"
-    return f"{what}: {_code_text(before)} → {_code_text(now)}"
-
-
-def _code_text(code: str) -> str:
-    if code.startswith("sha256:"):
-        return f"plugin file {code}"
-    return code.replace("==", " ", 1)

@@ -22,7 +22,7 @@ import pytest
 from gd_core import GdError, hookimpl
 from gd_apps import cli
 from gd_core.loop import RunConfig, prepare
-from gd_core.results import RUN_FILES, RunDirectory
+from gd_core.results import RunDirectory
 from tests.helpers import RUN_FILES, SMALL, gd, run_args
 
 GD = Path(sys.executable).parent / "gd"

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from gd_core.results import OLDER_GD, code_change
+from gd_apps.sweep import code_change
+from gd_core.results import OLDER_GD
 from gd_apps.sweep import _WORKER, FAILURES, RUNS, SWEEP_FILE
 from tests.helpers import SMALL, gd
 
