@@ -25,7 +25,7 @@ from gd_apps.common import (HIT_FRACTION_HELP, TEST_FRACTION_HELP, PluginFiles, 
                                 load_plugin_files, parse_params, parse_split_seed, print_table, table)
 from gd_core.errors import GdError, Interrupted
 from gd_core.plugins import PluginHost
-from gd_core.registry import KINDS, closest, failed_hint, literal
+from gd_core.registry import KINDS, closest, literal
 
 if TYPE_CHECKING:  # imported where used, to keep `gd --help` fast
     from gd_core.loop import RunConfig
@@ -119,7 +119,7 @@ def build_app(host: PluginHost) -> typer.Typer:
             meant = closest(kind, known)
             hint = f"did you mean '{meant}'? " if meant else ""
             raise GdError(f"'{kind}' is neither a kind nor a registered component"
-                          f"{failed_hint(host.failed_to_load())}; {hint}use a kind ({', '.join(KINDS)}), KIND NAME, "
+                          f"{host.missing_hint()}; {hint}use a kind ({', '.join(KINDS)}), KIND NAME, "
                           "or a name from `gd list`")
         registries = [host.registries.of(kind)] if kind else list(host.registries)
         rows = [
@@ -203,6 +203,9 @@ def build_app(host: PluginHost) -> typer.Typer:
                     def on_cycle(report: Any) -> None:
                         shown = " ".join(f"{k}={v:.4g}" for k, v in report.metrics.items())
                         progress.update(task, advance=1, description=f"n={report.n_acquired} {shown}")
+                        if not err.is_terminal:  # a log file or a batch job gets a line per cycle instead of a bar
+                            err.print(f"cycle {report.cycle + 1}/{report.cycles}: n={report.n_acquired} {shown} "
+                                      f"(fit {report.fit_seconds:.2f}s)", soft_wrap=True, highlight=False, markup=False)
 
                     run_dir.log_plan(plan)
                     result = execute(plan, on_cycle=on_cycle)

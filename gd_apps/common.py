@@ -173,21 +173,30 @@ def load_plugin_files(host: PluginHost, paths: Iterable[Path] | None, *, warn: b
 
 
 def warn_failed_plugins(host: PluginHost) -> None:
-    """One line on stderr naming every plugin that failed to load or register, pointing to ``gd list-plugins``.
+    """One line on stderr naming every plugin that failed to load or register, pointing to ``gd list-plugins``;
+    and one naming the ``GD_LOAD_PLUGINS`` entries that match no installed plugin (a typo hides a plugin).
 
     Said once per host, however many code paths of a command ask.
     """
-    failed = [record for record in host.records if record.error]
-    if not failed or host.failures_reported:
+    if host.failures_reported:
         return
     host.failures_reported = True
-    what = "failed to load" if not any(record.loaded for record in failed) else "failed"
-    if len(failed) == 1:
-        line = f"plugin '{failed[0].name}' {what} ({_short(failed[0].error or '')})"
-    else:
-        line = f"{len(failed)} plugins {what}: {', '.join(repr(record.name) for record in failed)}"
-    console(stderr=True).print(f"[yellow]warning:[/] {escape(line)}; details: gd list-plugins",
-                               soft_wrap=True, highlight=False)
+    lines = []
+    failed = [record for record in host.records if record.error]
+    if failed:
+        what = "failed to load" if not any(record.loaded for record in failed) else "failed"
+        if len(failed) == 1:
+            line = f"plugin '{failed[0].name}' {what} ({_short(failed[0].error or '')})"
+        else:
+            line = f"{len(failed)} plugins {what}: {', '.join(repr(record.name) for record in failed)}"
+        lines.append(f"{line}; details: gd list-plugins")
+    if host.unmatched:
+        installed = sorted({r.distribution for r in host.records if r.source == "entry point"} | set(host.left_out))
+        lines.append(f"GD_LOAD_PLUGINS names {', '.join(repr(name) for name in host.unmatched)}, which "
+                     f"{'is' if len(host.unmatched) == 1 else 'are'} not installed (installed plugins: "
+                     f"{', '.join(installed) or 'none'})")
+    for line in lines:
+        console(stderr=True).print(f"[yellow]warning:[/] {escape(line)}", soft_wrap=True, highlight=False)
 
 
 def _short(error: str, limit: int = 160) -> str:
@@ -241,3 +250,8 @@ def json_value(value: Any) -> Any:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     return None if value.__class__.__name__ == "NAType" else value
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 run``, ``2 runs`` (``plural`` where adding an s is wrong: ``counted(2, "process", "processes")``)."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"

@@ -24,7 +24,7 @@ from gd_apps.common import (PluginFiles, console, load_plugin_files, parse_param
 from gd_core.errors import GdError
 from gd_core.hookspecs import hookimpl
 from gd_core.plugins import PluginHost
-from gd_core.registry import Entry, failed_hint
+from gd_core.registry import Entry
 
 _DATA_KINDS = ("assay", "descriptor")
 
@@ -52,7 +52,7 @@ def find_dataset(host: PluginHost, name: str, kind: str | None) -> Entry:
     close = difflib.get_close_matches(name, list(names), n=3, cutoff=0.5)
     shown = [f"'{c}'" + ("" if c in both else f" ({names[c]})") for c in close]
     hint = f"did you mean {' or '.join(shown)}?" if close else "no dataset has a close name"
-    raise GdError(f"unknown dataset '{name}'{failed_hint(host.failed_to_load())}; {hint} (see `gd data list` for "
+    raise GdError(f"unknown dataset '{name}'{host.missing_hint()}; {hint} (see `gd data list` for "
                   "every assay and descriptor)")
 
 

@@ -20,7 +20,7 @@ from rich.markup import escape
 from gd_apps.common import PluginFiles, console, load_plugin_files, print_table
 from gd_core.errors import GdError
 from gd_core.hookspecs import hookimpl
-from gd_core.registry import KINDS, Deferred, Entry, closest, failed_hint, literal, plain
+from gd_core.registry import KINDS, Deferred, Entry, closest, literal, plain
 
 if TYPE_CHECKING:
     from gd_core.plugins import PluginHost
@@ -54,7 +54,7 @@ def find_components(host: PluginHost, first: str, second: str | None) -> list[En
             kinds.setdefault(entry.name, []).append(entry.kind)
     meant = closest(first, sorted(kinds))
     hint = f"did you mean '{meant}' ({', '.join(kinds[meant])})? " if meant else ""
-    raise GdError(f"unknown component '{first}'{failed_hint(host.failed_to_load())}; {hint}"
+    raise GdError(f"unknown component '{first}'{host.missing_hint()}; {hint}"
                   "`gd list` shows every registered name")
 
 
@@ -170,7 +170,7 @@ def _show_one(out: Any, entry: Entry, about: dict[str, Any]) -> None:
         if needs is None:
             line("requires: unknown (its factory must be called with parameters to tell)")
         else:
-            line(f"requires: {', '.join(needs) if needs else 'predict only (any model)'} "
+            line(f"requires: {', '.join(needs) if needs else 'predict only, which every model offers'} "
                  "[dim](what the model must offer; `gd info MODEL` shows a model's)[/]")
     elif kind == "metric":
         better = about["better"]

@@ -1123,7 +1123,7 @@ def run_sweep(grid: Grid, out: Path, executor: Any, *, force: bool = False, keep
 
 def code_change(recorded: dict[str, Any] | None, expected: dict[str, str | None],
                 settings: dict[str, Any]) -> str | None:
-    """Why a run made with ``recorded`` code is stale against ``expected`` (one short phrase), or None if it is not.
+    """Why a run made with ``recorded`` code is stale against ``expected`` (its changes, joined by "; "), or None.
 
     A component that ``expected`` holds as None (not registered now) is not compared: nothing says what it
     would be. ``settings`` names the components in the phrase.
@@ -1140,8 +1140,7 @@ def code_change(recorded: dict[str, Any] | None, expected: dict[str, str | None]
     changes = [_change(key, recorded.get(key), expected[key], settings) for key in changed]
     if not changes:
         return None
-    return changes[0] + (f" (and {len(changes) - 1} more change{'s' if len(changes) > 2 else ''})"
-                         if len(changes) > 1 else "")
+    return "; ".join(changes)  # every change: the reader decides which one matters
 
 
 def _change(key: str, before: Any, now: str, settings: dict[str, Any]) -> str:

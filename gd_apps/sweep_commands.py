@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 from rich.markup import escape
 
-from gd_apps.common import (HIT_FRACTION_HELP, TEST_FRACTION_HELP, PluginFiles, console, load_plugin_files,
-                                print_table)
+from gd_apps.common import (HIT_FRACTION_HELP, TEST_FRACTION_HELP, PluginFiles, console, counted, load_plugin_files,
+                             print_table)
 from gd_core.errors import GdError, Interrupted
 from gd_core.hookspecs import hookimpl
 from gd_core.plugins import PluginHost
@@ -124,14 +124,14 @@ def gd_register_commands(app: typer.Typer, host: PluginHost) -> None:
             if chosen.name == "dask":
                 how = f"scheduler {scheduler}" if scheduler else f"a LocalCluster of {chosen.jobs} workers"
             else:
-                how = f"{getattr(chosen, 'jobs', 1)} process(es)"
-            stderr.print(f"{total} runs: {done} finished already, {todo} to run on {chosen.name} ({how})",
+                how = counted(getattr(chosen, 'jobs', 1), "process", "processes")
+            stderr.print(f"{counted(total, 'run')}: {done} finished already, {todo} to run on {chosen.name} ({how})",
                          soft_wrap=True)
             if stale and keep_stale:
-                stderr.print(f"kept {stale} stale run(s), made by other code than now (--keep-stale); "
+                stderr.print(f"kept {counted(stale, 'stale run')}, made by other code than now (--keep-stale); "
                              f"`gd sweep --dry-run` says why each is stale", soft_wrap=True, highlight=False)
             elif stale and not force:
-                stderr.print(f"redoing {stale} stale run(s), made by other code than now (each is replaced once its "
+                stderr.print(f"redoing {counted(stale, 'stale run')}, made by other code than now (each is replaced once its "
                              "new run is complete; --keep-stale keeps them, --dry-run says why)", soft_wrap=True,
                              highlight=False)
             task = progress.add_task("", total=todo)
@@ -159,7 +159,7 @@ def gd_register_commands(app: typer.Typer, host: PluginHost) -> None:
             raise Interrupted(f"{done} of {len(grid.runs)} runs are finished and kept in {out}; run the same command "
                               "again to resume") from None
         if summary.cleared:
-            stderr.print(f"[dim]cleared {summary.cleared} unfinished run(s) left by an earlier, stopped sweep[/]")
+            stderr.print(f"[dim]cleared {counted(summary.cleared, 'unfinished run')} left by an earlier, stopped sweep[/]")
         ran = len(summary.outcomes)
         redone = (f" ({summary.redone} of them redone because they were stale)"
                   if summary.redone and not force else "")
@@ -167,7 +167,7 @@ def gd_register_commands(app: typer.Typer, host: PluginHost) -> None:
                      f"see `gd report {out}` and `gd plot {out} -o curves.png`", soft_wrap=True)
         if summary.still_stale:
             label, why = summary.still_stale[0]
-            stderr.print(f"[yellow]warning:[/] {len(summary.still_stale)} run(s) made just now are stale already "
+            stderr.print(f"[yellow]warning:[/] {counted(len(summary.still_stale), 'run')} made just now {'is' if len(summary.still_stale) == 1 else 'are'} stale already "
                          f"({escape(label)}: {escape(why)}): the workers run other code than this gd; install the "
                          "same versions of gd and the plugins where the runs are made", soft_wrap=True,
                          highlight=False)
@@ -270,12 +270,16 @@ def _report(host: PluginHost, directory: Path, fmt: str, metric: list[str], as_j
     results = load_results(directory, CodeBook(host.registries))
     for name in metric:
         check_metric(results, name)
-    known = [*results.metrics, *results.planned_metrics]
+    known = list(dict.fromkeys([*results.metrics, *results.planned_metrics]))  # recorded, then asked for
     metrics = list(dict.fromkeys(metric)) or [m for m in ("mse", "hit_ratio") if m in known or not known] or known
     # Each run records its metrics' direction, so a metric from a --plugin file, or one whose plugin is gone,
     # ranks as it did when the runs were made; the loaded plugins decide only for runs that recorded none.
     lower, guesses = lower_is_better(results, metrics, host.registries)
     _warn_stale(results)
+    hidden = [name for name in known if name not in metrics]
+    if hidden and not metric:  # the default report shows mse and hit ratio: say what else the runs recorded
+        stderr.print(f"also recorded: {', '.join(hidden)} (add `--metric NAME` for each metric to report)",
+                     soft_wrap=True, highlight=False, markup=False)
     for note in guesses:
         stderr.print(f"[yellow]warning:[/] {escape(note)}", soft_wrap=True, highlight=False)
     span = auc_range(results.curves)
@@ -386,7 +390,7 @@ def _show_grid(grid: Any) -> None:
     axes = {name: sorted({str(getattr(c, name)) for c in grid.runs}, key=lambda v: (len(v), v))
             for name in ("assay", "descriptor", "model", "acquisition", "batch_size", "seed")}
     shown = ", ".join(f"{len(v)} {k.replace('_', ' ')}{'s' if len(v) != 1 else ''}" for k, v in axes.items())
-    stderr.print(f"grid: {len(grid.runs)} runs ({shown})", soft_wrap=True)
+    stderr.print(f"grid: {counted(len(grid.runs), 'run')} ({shown})", soft_wrap=True)
 
 
 def _show_states(grid: Any, out: Path, *, force: bool, keep_stale: bool) -> None:
@@ -445,7 +449,7 @@ def _progress() -> Any:
 
     return Progress(TextColumn("[bold]runs"), MofNCompleteColumn(), BarColumn(), TimeElapsedColumn(),
                     TextColumn("ETA"), TimeRemainingColumn(), TextColumn("[dim]{task.description}"),
-                    console=stderr)
+                    console=stderr, disable=not stderr.is_terminal)  # off a terminal: a line per run instead
 
 
 def _duration(seconds: float) -> str:

@@ -48,7 +48,6 @@ CACHE_SIZE = 8
 _lock = threading.RLock()
 _local = threading.local()  # per thread: the keys being built now, to catch a factory that loads itself
 _host: PluginHost | None = None
-_building = False  # True while this module builds the host: a plugin's import calling load lands here
 _cache: OrderedDict[str, Any] = OrderedDict()
 _given: set[str] = set()  # plugins added by `plugins=`, by resolved file path or module name
 
@@ -95,19 +94,15 @@ def load(kind: str, name: str, /, *, plugins: Iterable[Any] = (), **params: Any)
 def process_host() -> PluginHost:
     """The plugin host ``load`` uses: the one given to ``use_host``, else one built on first use (built-ins and
     the installed plugins ``GD_LOAD_PLUGINS`` allows)."""
-    global _host, _building
-    with _lock:
-        if _building:
-            raise GdError("gd_core.load was called while gd was loading plugins (at a plugin's import or in its "
-                          "gd_register_* hook); call it inside the factory, which runs when a run needs the data")
-        if _host is None:
-            from gd_core.plugins import PluginHost
+    global _host
+    from gd_core.plugins import PluginHost, plugins_loading
 
-            _building = True
-            try:
-                _host = PluginHost()
-            finally:
-                _building = False
+    if plugins_loading():  # whichever host is loading them: a plugin's import or registration hook called load
+        raise GdError("gd_core.load was called while gd was loading plugins (at a plugin's import or in its "
+                      "gd_register_* hook); call it inside the factory, which runs when a run needs the data")
+    with _lock:
+        if _host is None:
+            _host = PluginHost()
         return _host
 
 

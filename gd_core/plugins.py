@@ -8,24 +8,28 @@ which installed distributions load (unset: all; empty: none; ``a,b``: only those
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import importlib
 import importlib.metadata
 import importlib.util
+import json
 import os
 import re
+import sys
+import threading
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import pluggy
 
 from gd_core import hookspecs
 from gd_core.errors import GdError
-from gd_core.registry import Entry, Registries, validate_registration
+from gd_core.registry import Entry, Registries, failed_hint, validate_registration
 
 if TYPE_CHECKING:
     import typer
@@ -61,6 +65,24 @@ class PluginRecord:
         }
 
 
+_loading = threading.local()  # per thread: how deep we are in importing plugins or running their registration hooks
+
+
+@contextlib.contextmanager
+def _loading_plugins() -> Iterator[None]:
+    _loading.depth = getattr(_loading, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _loading.depth -= 1
+
+
+def plugins_loading() -> bool:
+    """Whether this thread is importing a plugin or running its ``gd_register_*`` hooks (``gd_core.load`` refuses
+    then: the registries it would read are still being filled)."""
+    return getattr(_loading, "depth", 0) > 0
+
+
 def gd_version() -> str:
     """The installed version of gd (the ``gdisco`` distribution), or the package's own in a source tree."""
     try:
@@ -90,7 +112,9 @@ class PluginHost:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.records: list[PluginRecord] = []
-        self.registries = Registries(failed=self.failed_to_load)
+        self.left_out: list[str] = []  # installed plugin distributions GD_LOAD_PLUGINS leaves out
+        self.unmatched: list[str] = []  # GD_LOAD_PLUGINS names that match no installed plugin distribution
+        self.registries = Registries(missing_hint=self.missing_hint)
         self.failures_reported = False  # the CLI warns about failed plugins once per host
         if builtins:
             self._load_builtins()
@@ -123,14 +147,23 @@ class PluginHost:
         """Names of the plugins that failed before registering anything (import, hook or registration errors)."""
         return [record.name for record in self.records if record.error and not record.loaded]
 
+    def missing_hint(self) -> str:
+        """For an unknown name: the plugins that failed to load or that GD_LOAD_PLUGINS leaves out ("" if none)."""
+        return failed_hint(self.failed_to_load(), self.left_out)
+
     def _load_entry_points(self) -> None:
         chosen = os.environ.get("GD_LOAD_PLUGINS")
         wanted = None if chosen is None else {_canonical(n) for n in chosen.split(",") if n.strip()}
         points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
         dists = [point.dist.name if point.dist else point.name for point in points]
+        if wanted is not None:
+            installed = {_canonical(dist) for dist in dists}
+            self.unmatched = sorted(name for name in wanted if name not in installed)
         for dist, point in sorted(zip(dists, points), key=lambda pair: (_canonical(pair[0]), pair[1].name)):
             version = point.dist.version if point.dist else ""
             if wanted is not None and _canonical(dist) not in wanted:
+                if wanted and dist not in self.left_out:  # a selection (where typos happen), not "load none"
+                    self.left_out.append(dist)
                 continue
             # a distribution with several entry points gets one record per entry point
             name = dist if dists.count(dist) == 1 else f"{dist}:{point.name}"
@@ -142,6 +175,8 @@ class PluginHost:
                                  error=_one_line(f"import of '{point.value}' failed: {type(exc).__name__}: {exc}"))
                 )
                 continue
+            if point.dist is not None:
+                version = _editable_version(point.dist, version, point.module)
             self.add(plugin, name=name, distribution=dist, version=version, source="entry point")
 
     def add(self, plugin: object, *, name: str, distribution: str, version: str, source: str) -> PluginRecord:
@@ -165,7 +200,8 @@ class PluginHost:
             record.error = _unknown_hook_message(unknown[0])
             return record
         try:
-            staged = self._collect(plugin)
+            with _loading_plugins():
+                staged = self._collect(plugin)
         except Exception as exc:
             self.pm.unregister(plugin)
             record.error = _one_line(f"raised while registering: {type(exc).__name__}: {exc}")
@@ -248,7 +284,8 @@ def load_plugin_file(host: PluginHost, path: Path) -> PluginRecord:
         raise GdError(f"--plugin {path}: cannot read it: {exc.strerror or exc}") from None
     module = importlib.util.module_from_spec(spec)
     try:
-        spec.loader.exec_module(module)
+        with _loading_plugins():
+            spec.loader.exec_module(module)
     except SyntaxError as exc:
         raise GdError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
     except Exception as exc:
@@ -262,6 +299,34 @@ def load_plugin_file(host: PluginHost, path: Path) -> PluginRecord:
     if not record.registered and not host._impls_of("gd_register_commands", module):
         raise GdError(f"{path}: registers nothing; define a @hookimpl gd_register_* function (see docs/plugins.md)")
     return record
+
+
+def _editable_version(dist: importlib.metadata.Distribution, version: str, module: str) -> str:
+    """``VERSION+sha256:<16 hex>`` for a distribution installed editable (``pip install -e``), else ``version``.
+
+    An editable install runs its source as it is now, so its version alone does not say which code made a result:
+    the hash covers every ``.py`` file of the entry point's top-level package (or its single module), so that an
+    edit makes the runs it made stale, as a new release or an edited ``--plugin`` file does.
+    """
+    try:
+        direct = json.loads(dist.read_text("direct_url.json") or "null")
+    except (OSError, ValueError):
+        return version
+    if not (isinstance(direct, dict) and isinstance(direct.get("dir_info"), dict) and direct["dir_info"].get("editable")):
+        return version
+    top = sys.modules.get(module.split(".")[0])
+    paths = list(getattr(top, "__path__", None) or [])
+    origin = getattr(top, "__file__", None)
+    roots = [Path(root) for root in paths] if paths else [Path(origin).parent] if origin else []
+    files = sorted((f.relative_to(root).as_posix(), f) for root in roots
+                   for f in (root.rglob("*.py") if paths else [Path(origin)]))
+    digest = hashlib.sha256()
+    try:
+        for relative, file in files:  # relative names: the hash does not change when the checkout moves
+            digest.update(relative.encode() + b"\0" + file.read_bytes())
+    except OSError:
+        return version
+    return f"{version}+sha256:{digest.hexdigest()[:16]}" if files else version
 
 
 def file_version(path: Path) -> str:

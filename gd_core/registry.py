@@ -257,12 +257,12 @@ def validate_registration(kind: str, name: object, factory: object) -> None:
 class Registry:
     """The components of one kind, by name. Names claimed by two plugins are kept as conflicts."""
 
-    def __init__(self, kind: str, failed: Callable[[], list[str]] | None = None) -> None:
+    def __init__(self, kind: str, missing_hint: Callable[[], str] | None = None) -> None:
         self.kind = kind
         self._entries: dict[str, Entry] = {}
         self._conflicts: dict[str, list[Entry]] = {}
-        # Names of the plugins that failed before registering anything: any of them may have held a name.
-        self.failed = failed or (lambda: [])
+        # Which plugins failed or were left out, any of which may have held a name ("" when none).
+        self.missing_hint = missing_hint or (lambda: "")
 
     def add(self, entry: Entry) -> Entry | None:
         """Add an entry; return the entry already holding that name if there is one (a conflict)."""
@@ -289,7 +289,7 @@ class Registry:
         close = difflib.get_close_matches(name, list(self._entries), n=3, cutoff=0.5)
         hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else "none is close"
         known = ", ".join(sorted(self._entries)) or "none registered"
-        raise GdError(f"unknown {self.kind} '{name}'{failed_hint(self.failed())}; {hint} (known: {known}; "
+        raise GdError(f"unknown {self.kind} '{name}'{self.missing_hint()}; {hint} (known: {known}; "
                       f"see `gd list {self.kind}`)")
 
     def create(self, name: str, **params: Any) -> Any:
@@ -310,28 +310,33 @@ class Registry:
         return len(self._entries)
 
 
-def failed_hint(failed: list[str]) -> str:
-    """`` (plugin 'x' failed to load and may have provided it: gd list-plugins)`` for an unknown name, or ``""``."""
-    if not failed:
-        return ""
-    who = f"plugin '{failed[0]}'" if len(failed) == 1 else "plugins " + ", ".join(f"'{name}'" for name in failed)
-    return f" ({who} failed to load and may have provided it: gd list-plugins)"
+def failed_hint(failed: list[str], left_out: list[str] | tuple[str, ...] = ()) -> str:
+    """`` (plugin 'x' failed to load and may have provided it: gd list-plugins)`` for an unknown name, with the
+    installed distributions ``GD_LOAD_PLUGINS`` leaves out; ``""`` when there are none of either."""
+    notes = []
+    if failed:
+        who = f"plugin '{failed[0]}'" if len(failed) == 1 else "plugins " + ", ".join(f"'{name}'" for name in failed)
+        notes.append(f"{who} failed to load and may have provided it: gd list-plugins")
+    if left_out:
+        notes.append("GD_LOAD_PLUGINS leaves out the installed " + ", ".join(f"'{name}'" for name in left_out))
+    return f" ({'; '.join(notes)})" if notes else ""
 
 
 class Registries:
     """One registry per kind: ``registries.models.create("random_forest")``.
 
-    ``failed`` returns the names of the plugins that failed to load, so that a name none of the registries
-    holds can say which plugin might have provided it (the plugin host passes it in).
+    ``missing_hint`` says which plugins failed to load or were left out by ``GD_LOAD_PLUGINS`` (``failed_hint``),
+    so that a name none of the registries holds can say which plugin might have provided it (the plugin host
+    passes it in).
     """
 
-    def __init__(self, failed: Callable[[], list[str]] | None = None) -> None:
-        self.failed = failed or (lambda: [])
-        self.descriptors = Registry("descriptor", self.failed)
-        self.assays = Registry("assay", self.failed)
-        self.models = Registry("model", self.failed)
-        self.acquisitions = Registry("acquisition", self.failed)
-        self.metrics = Registry("metric", self.failed)
+    def __init__(self, missing_hint: Callable[[], str] | None = None) -> None:
+        self.missing_hint = missing_hint or (lambda: "")
+        self.descriptors = Registry("descriptor", self.missing_hint)
+        self.assays = Registry("assay", self.missing_hint)
+        self.models = Registry("model", self.missing_hint)
+        self.acquisitions = Registry("acquisition", self.missing_hint)
+        self.metrics = Registry("metric", self.missing_hint)
 
     def of(self, kind: str) -> Registry:
         """The registry for a kind name such as ``"model"``."""

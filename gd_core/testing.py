@@ -195,6 +195,12 @@ def _check_capability(who: str, capability: str, fitted: Any, twin: Any, X: np.n
         return samples
     if capability == "embed":
         embedded = _checked_output(who, "embed", fitted.embed, X, (m, None))
+        # The contract (gd_core.data.Embedder): the input features are no embedding (kmeans_data clusters those), and a
+        # space where every gene sits at one point gives distance-based acquisitions nothing to go on.
+        assert not (embedded.shape == X.shape and np.array_equal(embedded, X)), \
+            f"{who}: embed returned the input features; offer embed only for a representation of the model's own"
+        assert np.ptp(embedded, axis=0).max() > 0, \
+            f"{who}: embed put every gene at the same point; offer embed only for a representation that separates genes"
         _same_rows(who, "embed", fitted.embed, X, embedded)
         _deterministic(who, "embed", embedded, _call(who, "embed", twin.embed, X))
         return embedded

@@ -199,6 +199,16 @@ class EmbedsRelativeToTheCall(MeanModel):
         return super().embed(X) - super().embed(X).mean(axis=0)
 
 
+class EmbedsTheInput(MeanModel):
+    def embed(self, X):
+        return np.asarray(X, dtype=np.float32)
+
+
+class EmbedsEveryGeneAtOnePoint(MeanModel):
+    def embed(self, X):
+        return np.zeros((len(X), 4), dtype=np.float32)
+
+
 class NeedsTenGenes(MeanModel):
     def fit(self, X, y, rng):
         if len(X) < 10:
@@ -215,6 +225,8 @@ class NeedsTenGenes(MeanModel):
     (SamplesGenesByRows, r"sample returned shape \(40, 5\)"),
     (FreshSamplesEveryCall, "model's fixed samples"),
     (EmbedsRelativeToTheCall, "embed gave the first 7 genes different results alone"),
+    (EmbedsTheInput, "embed returned the input features"),
+    (EmbedsEveryGeneAtOnePoint, "embed put every gene at the same point"),
     (NeedsTenGenes, "fit on 4 genes"),
     (lambda: object(), "has no fit/predict"),
 ])

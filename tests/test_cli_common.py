@@ -108,8 +108,9 @@ def test_an_unknown_name_says_a_failed_plugin_may_have_provided_it(broken, tmp_p
 
     error = [line for line in stderr.splitlines() if line.startswith("error:")]
     assert code == 1 and len(error) == 1 and len(warnings(stderr)) == 1
+    # (the test environment's GD_LOAD_PLUGINS also leaves out whatever is really installed: said after a "; ")
     assert error[0].startswith("error: unknown acquisition 'broken_acq' (plugin 'gdisco-broken' failed to load and "
-                               "may have provided it: gd list-plugins)")
+                               "may have provided it: gd list-plugins")
     assert not (tmp_path / "run").exists()
 
 
@@ -117,13 +118,30 @@ def test_an_unknown_name_says_a_failed_plugin_may_have_provided_it(broken, tmp_p
                                   ["data", "info", "broken_screen"]])
 def test_every_unknown_name_gets_the_hint(broken, capsys, argv):
     code, _, stderr = gd(capsys, argv)
-    assert code == 1 and "(plugin 'gdisco-broken' failed to load and may have provided it: gd list-plugins)" in stderr
+    assert code == 1 and "(plugin 'gdisco-broken' failed to load and may have provided it: gd list-plugins" in stderr
 
 
 def test_without_failed_plugins_an_unknown_name_has_no_hint(tmp_path, capsys):
     code, _, stderr = gd(capsys, run_args(tmp_path / "run", acquisition="broken_acq"))
     assert code == 1 and "unknown acquisition 'broken_acq'" in stderr and "failed to load" not in stderr
     assert warnings(stderr) == []
+
+
+def test_a_gd_load_plugins_typo_is_a_warning_and_unknown_names_say_what_it_left_out(tmp_path, monkeypatch, capsys):
+    (tmp_path / "site").mkdir()
+    install(tmp_path / "site", monkeypatch, "gdisco-broken")
+    monkeypatch.setenv("GD_LOAD_PLUGINS", "gdisco-brokn")  # the user's typo: nothing installed has that name
+    try:
+        code, _, stderr = gd(capsys, run_args(tmp_path / "run", acquisition="broken_acq"))
+    finally:
+        sys.modules.pop("gdisco_broken_mod", None)
+
+    assert code == 1 and len(warnings(stderr)) == 1, stderr
+    assert warnings(stderr)[0].startswith("warning: GD_LOAD_PLUGINS names 'gdisco-brokn', which is not installed "
+                                          "(installed plugins: ") and "gdisco-broken" in warnings(stderr)[0]
+    error = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert error[0].startswith("error: unknown acquisition 'broken_acq' (GD_LOAD_PLUGINS leaves out the installed "
+                               "'gdisco-broken'"), error
 
 
 # --- --plugin on every command that touches components -------------------------------------------

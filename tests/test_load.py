@@ -126,23 +126,52 @@ def test_a_factory_returning_the_wrong_type_is_named():
         load("assay", "listy", plugins=[Listy()])
 
 
-def test_load_while_plugins_are_loading_is_refused_in_words(monkeypatch):
-    import gd_core.plugins
+LOADS_AT_IMPORT = """
+from gd_core import hookimpl, load
 
-    seen = []
+GO = load("descriptor", "gene_ontology")
 
-    class HostWhosePluginLoadsAtImport(gd_core.plugins.PluginHost):
-        def __init__(self, *args, **kwargs):
-            try:  # what a plugin calling load at import time, inside the host's construction, meets
-                load("descriptor", "gene_ontology")
-            except GdError as exc:
-                seen.append(str(exc))
-            super().__init__(*args, **kwargs)
 
-    monkeypatch.setattr(gd_core.plugins, "PluginHost", HostWhosePluginLoadsAtImport)
-    assert load("assay", "simulated", n_genes=30).shape == (30,)
-    assert seen == ["gd_core.load was called while gd was loading plugins (at a plugin's import or in its "
-                    "gd_register_* hook); call it inside the factory, which runs when a run needs the data"]
+@hookimpl
+def gd_register_treatment_descriptors(register):
+    register("go_copy", lambda: GO)
+"""
+
+LOADS_IN_HOOK = """
+from gd_core import hookimpl, load
+
+
+@hookimpl
+def gd_register_treatment_descriptors(register):
+    GO = load("descriptor", "gene_ontology")
+    register("go_copy", lambda: GO)
+"""
+
+REFUSAL = ("gd_core.load was called while gd was loading plugins (at a plugin's import or in its gd_register_* hook); "
+           "call it inside the factory, which runs when a run needs the data")
+
+
+@pytest.mark.parametrize("source", [LOADS_AT_IMPORT, LOADS_IN_HOOK], ids=["at import", "in the hook"])
+def test_gd_run_refuses_a_plugin_file_that_loads_while_plugins_load(tmp_path, capsys, source):
+    path = tmp_path / "go_copy.py"
+    path.write_text(source)
+    code, _, err = gd(capsys, ["run", "--plugin", str(path), "--descriptor", "go_copy", "--out", str(tmp_path / "run")])
+    assert code == 1 and REFUSAL in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("source", [LOADS_AT_IMPORT, LOADS_IN_HOOK], ids=["at import", "in the hook"])
+def test_load_while_plugins_are_loading_fails_the_plugin_not_gd(tmp_path, source):
+    from gd_core.plugins import PluginHost, load_plugin_file
+
+    path = tmp_path / "go_copy.py"
+    path.write_text(source)
+    host = PluginHost(entry_points=False)
+    with pytest.raises(GdError) as refused:
+        load_plugin_file(host, path)
+    assert REFUSAL in str(refused.value) and str(path) in str(refused.value)
+    assert "go_copy" not in host.registries.descriptors  # nothing half-registered
+    assert load("assay", "simulated", n_genes=30).shape == (30,)  # load itself still works afterwards
 
 
 def test_plugin_files_are_loaded_once(tmp_path):

@@ -7,7 +7,7 @@ import functools
 import pytest
 
 from gd_core import GdError, hookimpl
-from gd_core.registry import KINDS, Entry, Registries, Registry, validate_registration
+from gd_core.registry import KINDS, Entry, Registries, Registry, failed_hint, validate_registration
 
 
 def _entry(factory, *, name: str = "thing", kind: str = "model", **metadata) -> Entry:
@@ -331,14 +331,15 @@ def test_every_builtin_factory_refuses_a_bad_value_of_each_parameter_in_one_line
 
 
 def test_an_unknown_name_names_the_plugins_that_failed_to_load():
-    registries = Registries(failed=lambda: ["gdisco-broken"])
+    registries = Registries(missing_hint=lambda: failed_hint(["gdisco-broken"]))
     with pytest.raises(GdError) as excinfo:
         registries.acquisitions.get("broken_acq")
     assert str(excinfo.value).startswith("unknown acquisition 'broken_acq' (plugin 'gdisco-broken' failed to load "
                                          "and may have provided it: gd list-plugins); ")
 
-    several = Registry("metric", lambda: ["gdisco-a", "gdisco-b"])
-    with pytest.raises(GdError, match=r"\(plugins 'gdisco-a', 'gdisco-b' failed to load and may have provided it"):
+    several = Registry("metric", lambda: failed_hint(["gdisco-a", "gdisco-b"], ["gdisco-c"]))
+    with pytest.raises(GdError, match=r"\(plugins 'gdisco-a', 'gdisco-b' failed to load and may have provided it: "
+                                      r"gd list-plugins; GD_LOAD_PLUGINS leaves out the installed 'gdisco-c'\); "):
         several.get("mae")
 
 

@@ -127,7 +127,7 @@ def test_an_edited_plugin_file_makes_only_its_runs_stale_and_a_plain_sweep_redoe
 
     # --keep-stale keeps them, and says so.
     code, _, err = gd(capsys, [*args, "--keep-stale"])
-    assert code == 0 and "kept 2 stale run(s)" in flat(err) and "--keep-stale" in flat(err)
+    assert code == 0 and "kept 2 stale runs" in flat(err) and "--keep-stale" in flat(err)
     assert "4 finished already, 0 to run" in flat(err)
     assert snapshot(out) == before
 
@@ -168,8 +168,9 @@ def gd_register_acquisitions(register):
 '''
 
 
-def install_fake_distribution(site: Path, version: str) -> None:
-    """An installed distribution ``gdisco-fake`` (metadata and entry point only) at ``version``, in ``site``."""
+def install_fake_distribution(site: Path, version: str, *, editable: bool = False) -> None:
+    """An installed distribution ``gdisco-fake`` (metadata and entry point only) at ``version``, in ``site``;
+    ``editable`` marks it as ``pip install -e`` does (PEP 610's direct_url.json)."""
     for old in site.glob("gdisco_fake-*.dist-info"):
         shutil.rmtree(old)
     info = site / f"gdisco_fake-{version}.dist-info"
@@ -177,6 +178,8 @@ def install_fake_distribution(site: Path, version: str) -> None:
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: gdisco-fake\nVersion: {version}\n")
     (info / "entry_points.txt").write_text("[gd.plugins]\nfake = gd_fake_plugin\n")
     (site / "gd_fake_plugin.py").write_text(FAKE_PLUGIN)
+    if editable:
+        (info / "direct_url.json").write_text(json.dumps({"url": site.as_uri(), "dir_info": {"editable": True}}))
     importlib.invalidate_caches()
 
 
@@ -204,7 +207,7 @@ def test_a_new_version_of_an_installed_plugin_makes_only_its_runs_stale(tmp_path
         # A worker still holding the old version (a long-lived Dask worker, here this process's) makes stale runs
         # again: the sweep says so rather than claim them redone for good.
         code, _, err = gd(capsys, args)
-        assert code == 0 and "2 run(s) made just now are stale already" in flat(err)
+        assert code == 0 and "2 runs made just now are stale already" in flat(err)
         assert "gdisco-fake 0.1.0 → 0.1.1" in flat(err) and "install the same versions" in flat(err)
 
         _WORKER.clear()  # a new `gd sweep` is a new process: its workers load the new version
@@ -217,6 +220,34 @@ def test_a_new_version_of_an_installed_plugin_makes_only_its_runs_stale(tmp_path
                    for key in ours)
     finally:
         _WORKER.clear()  # its host holds the fake plugin
+
+
+def test_editing_an_editable_installed_plugin_makes_its_runs_stale(tmp_path, capsys, monkeypatch):
+    # `pip install -e` runs the source as it is now: the version alone cannot tell an edited plugin's results apart.
+    site = tmp_path / "site"
+    install_fake_distribution(site, "0.1.0", editable=True)
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("GD_LOAD_PLUGINS", "gdisco-fake")
+    monkeypatch.delitem(sys.modules, "gd_fake_plugin", raising=False)
+    _WORKER.clear()
+    out = tmp_path / "sweep"
+    args = sweep_args(out, acquisitions=("random", "fake"), seeds=1)
+    try:
+        assert gd(capsys, args)[0] == 0
+        recorded = {json.loads((out / "runs" / key / "config.json").read_text())["code"]["acquisition"]
+                    for key, name in acquisition_of(out).items() if name == "fake"}
+        assert len(recorded) == 1 and re.fullmatch(r"gdisco-fake==0\.1\.0\+sha256:[0-9a-f]{16}", recorded.pop())
+        code, stdout, _ = gd(capsys, [*args, "--dry-run"])
+        assert code == 0 and not stale_lines(stdout)  # unchanged source: nothing stale
+
+        plugin = site / "gd_fake_plugin.py"
+        plugin.write_text(plugin.read_text() + "\n# an edit\n")
+        code, stdout, _ = gd(capsys, [*args, "--dry-run"])
+        lines = stale_lines(stdout)
+        assert code == 0 and len(lines) == 1 and "/fake b10 s0: acquisition fake: gdisco-fake 0.1.0+sha256:" in lines[0]
+        assert re.search(r"^done: 1 run", stdout, re.M)  # the built-in run is not touched
+    finally:
+        _WORKER.clear()
 
 
 def test_a_stale_run_whose_redo_fails_is_kept_until_a_redo_succeeds(tmp_path, capsys, lowest):
@@ -268,7 +299,7 @@ def test_the_phrase_says_what_changed():
     assert code_change(recorded, {**recorded, "metric:mae": "gdisco-mae==1.0"}, settings) == \
         "metric mae: plugin file sha256:0123456789abcdef → gdisco-mae 1.0"
     assert code_change(recorded, {**recorded, "gd": "0.2.0", "acquisition": "x==1"}, settings) == \
-        "gd 0.1.0 → 0.2.0 (and 1 more change)"
+        "gd 0.1.0 → 0.2.0; acquisition thompson: gdisco-thompson 0.1.0 → x 1"
     assert code_change(recorded, {**recorded, "acquisition": None}, settings) is None  # not loaded now: unknown
     assert code_change(recorded, dict(recorded), settings) is None
     assert code_change(None, recorded, settings) == OLDER_GD
@@ -357,6 +388,23 @@ def test_report_ranks_a_plugin_file_s_lower_is_better_metric_smallest_first_even
     mae.unlink()
     ranks_without_file, _ = final_mae_ranks(capsys, out)
     assert ranks_without_file == ranks
+
+
+def test_a_report_of_runs_that_recorded_only_a_plugin_metric_shows_it_and_names_the_others(tmp_path, capsys):
+    mae = tmp_path / "mae.py"
+    mae.write_text(MAE)
+    out = tmp_path / "sweep"
+    assert gd(capsys, sweep_args(out, "--plugin", str(mae), "--metric", "mae", acquisitions=("random",)))[0] == 0
+
+    code, stdout, err = gd(capsys, ["report", str(out), "--json"])  # no --metric: the runs' own metric
+    assert code == 0 and json.loads(stdout)["metrics"] == ["mae"], err
+
+    both = tmp_path / "both"
+    assert gd(capsys, sweep_args(both, "--plugin", str(mae), "--metric", "mse", "--metric", "mae",
+                                 acquisitions=("random",)))[0] == 0
+    code, stdout, err = gd(capsys, ["report", str(both), "--json"])
+    assert code == 0 and json.loads(stdout)["metrics"] == ["mse"]
+    assert "also recorded: mae (add `--metric NAME` for each metric to report)" in err
 
 
 def test_runs_that_disagree_on_a_metric_s_direction_are_one_error_line_naming_both(tmp_path, capsys):

@@ -915,4 +915,4 @@ def test_a_spec_file_with_a_byte_order_mark_is_read(tmp_path, capsys):
     spec.write_bytes(b"\xef\xbb\xbfseeds = 1\nacquisitions = [\"random\"]\n")
     code, _, err = gd(capsys, ["sweep", str(spec), "--out", str(tmp_path / "s"), "--assay", "simulated",
                                "--descriptor", "simulated", "--dry-run"])
-    assert code == 0 and "grid: 1 runs" in err
+    assert code == 0 and "grid: 1 run " in err
