@@ -10,4 +10,5 @@ COMMAND_MODULES = (
     "gd_apps.info",  # gd info
     "gd_apps.data_commands",  # gd data list / info / fetch / import / export
     "gd_apps.sweep_commands",  # gd sweep, gd report, gd plot
+    "gd_apps.campaign_commands",  # gd campaign init / add / propose / status, gd propose
 )

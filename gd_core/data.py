@@ -316,3 +316,11 @@ def check_compatible(model_name: str, model: object, acquisition_name: str, acqu
         raise GdError(f"acquisition '{acquisition_name}' needs {' and '.join(missing)}, which model "
                       f"'{model_name}' does not offer (it has {', '.join(offered)}); choose another model "
                       "or acquisition")
+    # An acquisition may refine the pairing beyond capabilities (badge's mc_dropout pseudo-label needs a model whose
+    # gradient_embedding takes it): its optional check_model(model) raises a GdError, here, before any fit.
+    refine = getattr(acquisition, "check_model", None)
+    if callable(refine):
+        try:
+            refine(model)
+        except GdError as exc:
+            raise GdError(f"acquisition '{acquisition_name}' with model '{model_name}': {exc}") from None

@@ -164,6 +164,9 @@ def gd_register_acquisitions(register: Register) -> None:
 
     - ``requires``: a collection of capability names (``gd_core.data.CAPABILITIES``) the model must offer,
       possibly empty; ``gd run`` refuses a model lacking one before any work, naming both.
+    - optionally ``check_model(model)``: raise a ``GdError`` for an unfitted model this acquisition cannot use for a
+      reason ``requires`` cannot say (``badge``'s ``pseudo_label="mc_dropout"`` needs a ``gradient_embedding``
+      that takes it); called with ``requires`` before any work, so ``gd sweep --dry-run`` refuses the pairing too.
     - ``select(pool, model, batch_size, rng) -> positions``:
 
       - ``pool``: a ``gd_core.data.Pool`` (features of every gene, read-only; ``available``: the positions
@@ -181,6 +184,14 @@ def gd_register_acquisitions(register: Register) -> None:
 
     The same pool, model and generator state must give the same selection. Refuse non-finite scores with a
     ``GdError`` (a NaN ranks arbitrarily); the loop adds the cycle, model and plugin to the message.
+
+    Optionally, ``select`` explains its choice for a lab's plate (``gd campaign propose``, ``gd propose``): it sets
+    ``self.last_explanation`` to a dict of 1-D arrays, one value per gene of the returned batch and in its order,
+    which the plate adds as columns: ``"score"`` (what the genes were ranked or drawn by: ``topuncertain`` and
+    ``softuncertain`` give the BALD score, ``marginsample`` the sample range) or ``"cluster"`` (the index of the
+    centre that chose the gene: ``kmeans_data``, ``kmeans_embedding``), or other names of your own. Setting it
+    must not change the selection; a campaign builds the acquisition afresh for every plate and ignores an
+    explanation of the wrong length. The benchmark loop does not read it.
 
     Args:
         register: call ``register(name, factory, **metadata)`` once per acquisition.

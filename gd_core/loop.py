@@ -137,8 +137,11 @@ def check_settings(config: RunConfig) -> None:
                       f"|y|, that are hits, e.g. 0.05), got {literal(config.hit_fraction)}")
     unknown = sorted(set(config.params) - set(PARAM_KINDS))
     if unknown:
-        meant = closest(unknown[0], list(PARAM_KINDS))
-        hint = f"did you mean '{meant}'? " if meant else ""
+        # NAME.KEY (as gd sweep takes) for the component chosen for a kind: say which KIND.KEY it means
+        named = {getattr(config, kind): kind for kind in PARAM_KINDS}
+        meant = named.get(unknown[0]) or closest(unknown[0], list(PARAM_KINDS))
+        keys = ", ".join(f"{meant}.{key}" for key in config.params[unknown[0]]) if unknown[0] in named else meant
+        hint = f"did you mean '{keys}'? " if meant else ""
         raise GdError(f"--param {unknown[0]}.…: unknown kind '{unknown[0]}'; {hint}use --param KIND.KEY=VALUE "
                       f"with KIND one of {', '.join(PARAM_KINDS)}")
     if not config.metrics:
@@ -227,8 +230,8 @@ def prepare(config: RunConfig, registries: Registries, *, on_status: Callable[[s
 
     def load() -> Dataset:
         on_status(f"loading descriptor '{config.descriptor}' and assay '{config.assay}'")
-        descriptor = entries["descriptor"].create(**config.params.get("descriptor", {}))
-        assay = entries["assay"].create(**config.params.get("assay", {}))
+        descriptor = _built("descriptor", config.descriptor, entries["descriptor"], config.params)
+        assay = _built("assay", config.assay, entries["assay"], config.params)
         return align(descriptor, assay, descriptor_name=config.descriptor, assay_name=config.assay)
 
     if cache is None:
@@ -254,10 +257,56 @@ def prepare(config: RunConfig, registries: Registries, *, on_status: Callable[[s
             "outside the test set; lower --batch-size, --cycles or --test-fraction"
         )
     hits = top_hits(dataset.y, pool, config.hit_fraction)
-    initial = np.random.default_rng([config.seed, _INITIAL]).choice(pool, config.batch_size, replace=False)
+    initial = initial_batch(pool, config.batch_size, config.seed)
     on_status(f"{dataset.n} genes × {dataset.X.shape[1]} features; {len(test)} test (split seed "
               f"{config.resolved_split_seed}), {len(hits)} hits")
-    return Plan(config, entries, dataset, test, pool, hits, initial.astype(np.int64), acquisition, metrics)
+    return Plan(config, entries, dataset, test, pool, hits, initial, acquisition, metrics)
+
+
+# The steps of one cycle, shared by the benchmark (``_execute``) and a lab's campaign (``gd_apps.campaign``), so
+# that a campaign fed what a run had measured by cycle c proposes exactly the batch the run acquires at cycle c.
+
+def initial_batch(positions: np.ndarray, batch_size: int, seed: int) -> np.ndarray:
+    """The first batch, before any model: ``batch_size`` distinct entries of ``positions`` (sorted positions the
+    batch may use: a run's non-test genes, a campaign's available ones) drawn at random from the run's seed."""
+    return np.random.default_rng([seed, _INITIAL]).choice(positions, batch_size, replace=False).astype(np.int64)
+
+
+def fit_model(entry: Entry, params: dict[str, Any], X: np.ndarray, y: np.ndarray, acquired: np.ndarray,
+              seed: int, cycle: int) -> Any:
+    """A fresh model built from ``entry`` with ``params``, fitted on the ``acquired`` rows of ``X`` and ``y`` (in that
+    order) with the cycle's own generator; an exception of the model's own names it (``ComponentError``)."""
+    model = entry.create(**params)
+    with _blaming(entry, "fit", cycle):
+        model.fit(X[acquired], y[acquired], np.random.default_rng([seed, _MODEL, cycle]))
+    return model
+
+
+def select_batch(entry: Entry, acquisition: Any, pool: Pool, model: Any, batch_size: int, seed: int, cycle: int,
+                 *, model_entry: Entry) -> np.ndarray:
+    """The acquisition's batch for this cycle, drawn with the cycle's own generator and checked: exactly
+    ``batch_size`` distinct positions of ``pool.available`` (int64, in the acquisition's order)."""
+    rng = np.random.default_rng([seed, _ACQUIRE, cycle])
+    try:
+        with _blaming(entry, "select", cycle):
+            batch = acquisition.select(pool, model, batch_size, rng)
+    except GdError as exc:  # e.g. the model's samples were NaN: say which model and plugin gave them
+        raise GdError(f"cycle {cycle}, acquisition '{entry.name}' with model '{model_entry.name}' "
+                      f"({model_entry.origin}): {exc}") from None
+    available = np.zeros(len(pool.genes), dtype=bool)
+    available[pool.available] = True
+    return _checked_batch(batch, available, entry.name, batch_size, cycle)
+
+
+def _built(kind: str, name: str, entry: Entry, params: dict[str, dict[str, Any]]) -> Any:
+    """The descriptor or assay ``name``; a refusal from inside it (e.g. a derived descriptor's own ``gd_core.load``
+    of a misspelt name) says which component the user asked for when it does not already."""
+    try:
+        return entry.create(**params.get(kind, {}))
+    except GdError as exc:
+        if f"'{name}'" in str(exc):
+            raise
+        raise GdError(f"{kind} '{name}': {exc}") from None
 
 
 def execute(plan: Plan, *, on_cycle: Callable[[CycleReport], None] | None = None) -> RunResult:
@@ -312,9 +361,7 @@ def _execute(plan: Plan, on_cycle: Callable[[CycleReport], None] | None) -> RunR
     for cycle in range(config.cycles):
         acquired = np.concatenate(batches)
         t0 = time.perf_counter()
-        model = model_entry.create(**config.params.get("model", {}))
-        with _blaming(model_entry, "fit", cycle):
-            model.fit(X[acquired], data.y[acquired], np.random.default_rng([config.seed, _MODEL, cycle]))
+        model = fit_model(model_entry, config.params.get("model", {}), X, data.y, acquired, config.seed, cycle)
         fit_seconds = time.perf_counter() - t0
 
         pool = Pool(X=X, genes=data.genes, available=np.flatnonzero(available), acquired=acquired, cycle=cycle)
@@ -330,14 +377,8 @@ def _execute(plan: Plan, on_cycle: Callable[[CycleReport], None] | None) -> RunR
 
         t1 = time.perf_counter()
         if cycle < config.cycles - 1:
-            rng = np.random.default_rng([config.seed, _ACQUIRE, cycle])
-            try:
-                with _blaming(plan.entries["acquisition"], "select", cycle):
-                    batch = acquisition.select(pool, model, config.batch_size, rng)
-            except GdError as exc:  # e.g. the model's samples were NaN: say which model and plugin gave them
-                raise GdError(f"cycle {cycle}, acquisition '{config.acquisition}' with model '{config.model}' "
-                              f"({model_entry.origin}): {exc}") from None
-            batches.append(_checked_batch(batch, available, config, cycle))
+            batches.append(select_batch(plan.entries["acquisition"], acquisition, pool, model, config.batch_size,
+                                        config.seed, cycle, model_entry=model_entry))
             available[batches[-1]] = False
         report = CycleReport(cycle, config.cycles, len(acquired), values, fit_seconds, time.perf_counter() - t1)
         log.info("cycle %d/%d: %d acquired, fit %.2fs, acquire %.2fs, %s", cycle + 1, config.cycles,
@@ -389,19 +430,19 @@ def _metric_value(value: Any, entry: Entry, cycle: int) -> float:
     return number
 
 
-def _checked_batch(batch: Any, available: np.ndarray, config: RunConfig, cycle: int) -> np.ndarray:
-    """Refuse a batch that is not exactly batch_size distinct available positions."""
+def _checked_batch(batch: Any, available: np.ndarray, acquisition: str, batch_size: int, cycle: int) -> np.ndarray:
+    """Refuse a batch that is not exactly batch_size distinct available positions (``available``: a mask)."""
     positions = np.asarray(batch)
     problem = None
     if positions.ndim != 1 or not np.issubdtype(positions.dtype, np.integer):
         problem = f"an array of shape {positions.shape} and dtype {positions.dtype}"
-    elif len(positions) != config.batch_size:
-        problem = f"{len(positions)} genes instead of {config.batch_size}"
+    elif len(positions) != batch_size:
+        problem = f"{len(positions)} genes instead of {batch_size}"
     elif len(np.unique(positions)) != len(positions):
         problem = "the same gene twice"
     elif positions.min() < 0 or positions.max() >= len(available) or not available[positions].all():
         problem = "a gene that is not available (a test gene, or one acquired already)"
     if problem:
-        raise GdError(f"acquisition '{config.acquisition}' returned {problem} at cycle {cycle}; "
-                      f"it must return {config.batch_size} distinct positions from pool.available")
+        raise GdError(f"acquisition '{acquisition}' returned {problem} at cycle {cycle}; "
+                      f"it must return {batch_size} distinct positions from pool.available")
     return positions.astype(np.int64)

@@ -81,8 +81,16 @@ class TopUncertainAcquisition:
     requires: tuple[str, ...] = ("sample",)
 
     def select(self, pool: Pool, model: object, batch_size: int, rng: np.random.Generator) -> np.ndarray:
-        """The ``batch_size`` available genes of highest BALD score, ties going to the lower position."""
-        return _top(pool.available, _scores(pool, model, batch_size, posterior_variance), batch_size)
+        """The ``batch_size`` available genes of highest BALD score, ties going to the lower position.
+
+        Sets ``last_explanation["score"]``: each chosen gene's BALD score, ½·log(1 + variance), in nats.
+        """
+        import numpy as np
+
+        variances = _scores(pool, model, batch_size, posterior_variance)
+        batch = _top(pool.available, variances, batch_size)
+        self.last_explanation = {"score": 0.5 * np.log1p(_of_batch(pool.available, batch, variances))}
+        return batch
 
 
 class MarginSamplingAcquisition:
@@ -91,8 +99,14 @@ class MarginSamplingAcquisition:
     requires: tuple[str, ...] = ("sample",)
 
     def select(self, pool: Pool, model: object, batch_size: int, rng: np.random.Generator) -> np.ndarray:
-        """The ``batch_size`` available genes of widest sample range, ties going to the lower position."""
-        return _top(pool.available, _scores(pool, model, batch_size, margin_score), batch_size)
+        """The ``batch_size`` available genes of widest sample range, ties going to the lower position.
+
+        Sets ``last_explanation["score"]``: each chosen gene's sample range, max − min, in the outcome's units.
+        """
+        scores = _scores(pool, model, batch_size, margin_score)
+        batch = _top(pool.available, scores, batch_size)
+        self.last_explanation = {"score": _of_batch(pool.available, batch, scores)}
+        return batch
 
 
 class SoftUncertainAcquisition:
@@ -121,11 +135,16 @@ class SoftUncertainAcquisition:
         self.relative = boolean("relative", relative)
 
     def select(self, pool: Pool, model: object, batch_size: int, rng: np.random.Generator) -> np.ndarray:
-        """``batch_size`` distinct available genes, drawn in order of decreasing Gumbel-perturbed log-weight."""
+        """``batch_size`` distinct available genes, drawn in order of decreasing Gumbel-perturbed log-weight.
+
+        Sets ``last_explanation["score"]``: each chosen gene's BALD score Î (nats), which its weight grows with.
+        """
         scores = _scores(pool, model, batch_size, bald_score)
         # Gumbel-top-k: the k largest of log w + Gumbel noise are a draw without replacement with
         # probability ∝ w (successive sampling), so w = exp(score / T) is never formed and cannot overflow.
-        return _top(pool.available, self.log_weights(scores) + rng.gumbel(size=len(scores)), batch_size)
+        batch = _top(pool.available, self.log_weights(scores) + rng.gumbel(size=len(scores)), batch_size)
+        self.last_explanation = {"score": _of_batch(pool.available, batch, scores)}
+        return batch
 
     def log_weights(self, scores: np.ndarray) -> np.ndarray:
         """log w = (Î − max Î) / Temp for each gene; the best gene has 0, and a vanishing w is −inf."""
@@ -180,6 +199,13 @@ def _scores(pool: Pool, model: object, batch_size: int,
         scores[start:start + len(rows)] = statistic(posterior_samples(model, pool.X[rows]))
     refuse_non_finite(scores, "sample")
     return scores
+
+
+def _of_batch(available: np.ndarray, batch: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``values`` (one per available gene) of the batch's genes, in batch order: what ``last_explanation`` reports."""
+    import numpy as np
+
+    return values[np.searchsorted(available, batch)]  # available is sorted and holds every gene of the batch
 
 
 def _top(available: np.ndarray, keys: np.ndarray, k: int) -> np.ndarray:

@@ -71,6 +71,14 @@ class _KMeans:
         centres = kmeans(sample, batch_size, rng, n_init=self.n_init, max_iter=self.max_iter)
         return nearest_distinct(points, centres, rows=rows)
 
+    def _explained(self, chosen: np.ndarray) -> np.ndarray:
+        """``chosen`` as it is, after recording which centre chose each gene: ``_select`` answers in centre order
+        (with the whole pool as the batch, every gene is its own cluster)."""
+        import numpy as np
+
+        self.last_explanation = {"cluster": np.arange(len(chosen))}
+        return chosen
+
 
 class KMeansDataAcquisition(_KMeans):
     """k-means on the descriptors of the available genes; the gene nearest each of b centres (paper eq. 14).
@@ -85,9 +93,13 @@ class KMeansDataAcquisition(_KMeans):
     requires: tuple[str, ...] = ()
 
     def select(self, pool: Pool, model: object, batch_size: int, rng: np.random.Generator) -> np.ndarray:
-        """``batch_size`` distinct available positions, one per k-means centre of the raw descriptors."""
+        """``batch_size`` distinct available positions, one per k-means centre of the raw descriptors.
+
+        Sets ``last_explanation["cluster"]``: the index of the centre that chose each gene.
+        """
         check_batch_size(batch_size, pool.available)
-        return pool.available[self._select(pool.X, pool.available, len(pool.available), batch_size, rng)]
+        return pool.available[self._explained(self._select(pool.X, pool.available, len(pool.available),
+                                                           batch_size, rng))]
 
 
 class KMeansEmbeddingAcquisition(_KMeans):
@@ -99,10 +111,13 @@ class KMeansEmbeddingAcquisition(_KMeans):
     requires: tuple[str, ...] = ("embed",)
 
     def select(self, pool: Pool, model: object, batch_size: int, rng: np.random.Generator) -> np.ndarray:
-        """``batch_size`` distinct available positions, one per k-means centre of the embeddings."""
+        """``batch_size`` distinct available positions, one per k-means centre of the embeddings.
+
+        Sets ``last_explanation["cluster"]``: the index of the centre that chose each gene.
+        """
         check_batch_size(batch_size, pool.available)
         embedded = model_rows(model.embed, "embed", pool.X, pool.available)
-        return pool.available[self._select(embedded, None, len(embedded), batch_size, rng)]
+        return pool.available[self._explained(self._select(embedded, None, len(embedded), batch_size, rng))]
 
 
 class CoresetAcquisition:
@@ -147,16 +162,21 @@ class BadgeAcquisition:
             raise BadParameter("pseudo_label", "'likelihood' (the paper) or 'mc_dropout'", pseudo_label)
         self.pseudo_label = pseudo_label
 
+    def check_model(self, model: object) -> None:
+        """Refuse, before any fit, a model whose ``gradient_embedding`` cannot take the chosen pseudo-label."""
+        if self.pseudo_label != "likelihood":  # the paper's pseudo-label is every model's default
+            if "pseudo_label" not in inspect.signature(model.gradient_embedding).parameters:
+                raise GdError(f"badge pseudo_label={self.pseudo_label!r} needs a model whose gradient_embedding "
+                              "takes pseudo_label=; this model's does not, so use the default 'likelihood'")
+
     def select(self, pool: Pool, model: object, batch_size: int, rng: np.random.Generator) -> np.ndarray:
         """``batch_size`` distinct available positions, in the order they were seeded."""
         import numpy as np
 
         check_batch_size(batch_size, pool.available)
+        self.check_model(model)
         method = model.gradient_embedding
-        if self.pseudo_label != "likelihood":  # the paper's pseudo-label is every model's default
-            if "pseudo_label" not in inspect.signature(method).parameters:
-                raise GdError(f"badge pseudo_label={self.pseudo_label!r} needs a model whose gradient_embedding "
-                              "takes pseudo_label=; this model's does not, so use the default 'likelihood'")
+        if self.pseudo_label != "likelihood":
             method = functools.partial(method, pseudo_label=self.pseudo_label)
         gradients = model_rows(lambda X: method(X, rng), "gradient_embedding", pool.X, pool.available)
         norms = row_norms(gradients)

@@ -41,6 +41,7 @@ def imported_by(argv: list[str], tmp_path: Path) -> tuple[set[str], str]:
     ["--help"], ["list"], ["list", "--json"], ["list", "acquisition"], ["list-plugins"], ["list-plugins", "--json"],
     ["run", "--help"], ["sweep", "--help"], ["report", "--help"], ["plot", "--help"], ["data", "--help"],
     ["info", "--help"], ["info", "mse"], ["info", "softuncertain", "--json"],
+    ["campaign", "--help"], ["campaign", "propose", "--help"], ["campaign", "add", "--help"], ["propose", "--help"],
 ])
 def test_listing_and_help_import_no_numerical_library(argv, tmp_path):
     modules, _ = imported_by(argv, tmp_path)

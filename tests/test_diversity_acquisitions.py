@@ -256,6 +256,10 @@ def test_badge_asks_the_model_for_the_paper_pseudo_label_by_default_and_for_mc_d
     # A model whose gradient_embedding knows only the paper's pseudo-label is refused in one line.
     with pytest.raises(GdError, match="badge pseudo_label='mc_dropout' needs a model whose gradient_embedding"):
         select(BadgeAcquisition(pseudo_label="mc_dropout"), pool, linear_model(3), 4)
+    # ... and before any fit, where gd run, gd sweep (--dry-run too) and campaigns check the pairing.
+    with pytest.raises(GdError, match="acquisition 'badge' with model 'linear': badge pseudo_label='mc_dropout' needs"):
+        check_compatible("linear", linear_model(3), "badge", BadgeAcquisition(pseudo_label="mc_dropout"))
+    check_compatible("labelled", Labelled(), "badge", BadgeAcquisition(pseudo_label="mc_dropout"))
 
 
 # adversarialBIM

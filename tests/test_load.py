@@ -220,5 +220,6 @@ def test_a_refusal_inside_a_plugin_factory_reaches_gd_run_as_one_line(tmp_path, 
     code, _, err = gd(capsys, ["run", "--plugin", str(path), "--descriptor", "go_top", "--assay", "simulated",
                                "--out", str(tmp_path / "run")])
 
-    assert code == 1
-    assert "unknown descriptor 'gene_ontolgy'; did you mean 'gene_ontology'?" in err
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    # the line starts with the component the user asked for, then what went wrong inside it
+    assert err.startswith("error: descriptor 'go_top': unknown descriptor 'gene_ontolgy'; did you mean 'gene_ontology'?")

@@ -460,6 +460,9 @@ REFUSALS = {
     "negative test fraction": (dict(test_fraction=-0.1), ["--test-fraction", "-0.1"]),
     "hit fraction zero": (dict(hit_fraction=0.0), ["--hit-fraction"]),
     "params for an unknown kind": (dict(params={"modle": {"n_estimators": 3}}), ["'modle'"]),
+    "params by the chosen component's name (gd sweep's form)": (
+        dict(model="random_forest", params={"random_forest": {"n_estimators": 3}}),
+        ["'random_forest'", "did you mean 'model.n_estimators'?"]),
     "no metric": (dict(metrics=()), ["metric"]),
     "unknown model parameter": (
         dict(model="random_forest", params={"model": {"n_trees": 3}}), ["model 'random_forest'", "n_estimators"]),
