@@ -799,6 +799,7 @@ class Campaign:
         self.host = host
         self.on_notice = on_notice or _say
         self.on_status = on_status or (lambda line: None)
+        self._pending_change: tuple[dict[str, Any], str] | None = None  # a settings change to record (see above)
         if not (self.directory / SETTINGS).is_file():
             if not self.directory.exists():
                 raise GdError(f"{self.directory}: no such campaign; start one with gd campaign init {self.directory} "
@@ -855,6 +856,7 @@ class Campaign:
         campaign = cls.__new__(cls)
         campaign.directory, campaign.host = directory, host
         campaign.on_notice, campaign.on_status = notice, on_status
+        campaign._pending_change = None
         with campaign._locked():
             _refuse_not_empty(directory, clean=True)  # again under the lock: another init may have won
             from gd_core.results import package_versions
@@ -1140,7 +1142,8 @@ class Campaign:
         try:
             if lock is not None:
                 self._recover()
-                self._current_settings()  # records a changed campaign.toml, as every command does
+                self._current_settings()
+                self._record_settings_change()  # a changed campaign.toml is recorded, as by every command
             rows = self._measurement_rows()
             proposals = {r: self.proposal(r) for r in self._proposed_rounds()}
         finally:
@@ -1160,7 +1163,7 @@ class Campaign:
         """Hold the campaign's lock: a second writer is refused in one line, naming the holder's pid."""
         from gd_core.results import FileLock, LockBusy
 
-        lock = FileLock(self.directory / LOCK, remove=False)
+        lock = FileLock(self.directory / LOCK, remove=True)
         try:
             lock.acquire()
         except LockBusy as busy:
@@ -1179,7 +1182,7 @@ class Campaign:
         """The lock if it is free (status records settings changes then), else None (status only reads)."""
         from gd_core.results import FileLock, LockBusy
 
-        lock = FileLock(self.directory / LOCK, remove=False)
+        lock = FileLock(self.directory / LOCK, remove=True)
         try:
             lock.acquire()
         except (LockBusy, OSError):
@@ -1187,7 +1190,11 @@ class Campaign:
         return lock
 
     def _append(self, event: dict[str, Any]) -> None:
-        """Append one event to history.jsonl, on disk before returning."""
+        """Append one event to history.jsonl, on disk before returning, after a settings change still to record."""
+        self._record_settings_change()
+        self._write_event(event)
+
+    def _write_event(self, event: dict[str, Any]) -> None:
         line = json.dumps({**event, "time": _now()}, ensure_ascii=False, default=str) + "\n"
         path = self.directory / HISTORY
         try:
@@ -1239,11 +1246,21 @@ class Campaign:
             elif event.get("event") == "settings-changed":
                 recorded = event.get("after")
         if recorded != settings:
-            self._append({"event": "settings-changed", "before": recorded, "after": settings})
             changed = sorted(k for k in SETTING_KEYS if (recorded or {}).get(k) != settings.get(k))
             shown = "; ".join(f"{k}: {literal((recorded or {}).get(k))} → {literal(settings.get(k))}" for k in changed)
-            self.on_notice(f"{SETTINGS} changed since the last command ({shown}); recorded in {HISTORY}")
+            # Written with the command's own event (or by status), so a command refused for the edited settings
+            # leaves the campaign's files as they were; the next command that goes through records the change.
+            self._pending_change = ({"event": "settings-changed", "before": recorded, "after": settings},
+                                    f"{SETTINGS} changed since the last command ({shown}); recorded in {HISTORY}")
         return settings
+
+    def _record_settings_change(self) -> None:
+        """Write the settings change ``_current_settings`` found, if any, and say so."""
+        pending, self._pending_change = self._pending_change, None
+        if pending is not None:
+            event, notice = pending
+            self._write_event(event)
+            self.on_notice(notice)
 
     def _plugin_paths(self, settings: dict[str, Any]) -> list[Path]:
         return [_resolved(p, self.directory) for p in settings["plugins"]]

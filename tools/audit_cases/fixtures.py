@@ -6,6 +6,8 @@
 - ``sweep``: a finished tiny sweep in ``sweep/`` (random and topuncertain × 2 seeds), and the command that made it.
 - ``go_cache``: a GD_DATA_DIR holding the processed ``gene_ontology`` table with ``dims=8``, and the metrics of
   a run on it, to compare runs on a damaged copy with.
+- ``campaign``: a campaign in ``camp/`` on the ``tables`` pair (random_forest, random, batch 8) with round 0
+  proposed and measured (``results-0.csv``, looked up in ``assay.csv``) and round 1 proposed, not yet measured.
 - ``remote``: a plugin whose descriptors are "downloaded" from a ``file://`` URL through gd's verified download
   cache (one pinned by sha256, one recorded only), a GD_DATA_DIR holding both downloads, and a run's metrics.
 """
@@ -121,6 +123,23 @@ def _go_cache(box: Sandbox) -> None:
         raise SetupError("the run on gene_ontology dims=8 cached no processed table")
 
 
+def _campaign(box: Sandbox) -> None:
+    import pandas as pd
+
+    for name in ("assay.csv", "descriptor.csv"):
+        box.copy(box.fixtures.path("tables", name), name)
+    require(box.gd(["campaign", "init", "camp", "--descriptor", "descriptor.csv", "--model", "random_forest",
+                    "--param", "model.n_estimators=10", "--acquisition", "random", "--batch-size", "8"]),
+            "gd campaign init")
+    require(box.gd(["campaign", "propose", "camp"]), "gd campaign propose (round 0)")
+    screen = pd.read_csv(box.path("assay.csv"), index_col="gene")["value"]
+    plate = pd.read_csv(box.path("camp/round-0/proposal.csv"))["gene"]
+    pd.DataFrame({"gene": plate, "value": screen.reindex(plate).to_numpy()}).to_csv(box.path("results-0.csv"),
+                                                                                    index=False)
+    require(box.gd(["campaign", "add", "camp", "results-0.csv"]), "gd campaign add (round 0)")
+    require(box.gd(["campaign", "propose", "camp"]), "gd campaign propose (round 1)")
+
+
 def _remote(box: Sandbox) -> None:
     export = ["data", "export", "simulated", "remote_descriptor.csv", "--kind", "descriptor",
               "--param", "n_genes=600", "--param", "n_features=8"]
@@ -134,5 +153,5 @@ def _remote(box: Sandbox) -> None:
 
 
 BUILDERS: dict[str, Callable[[Sandbox], None]] = {
-    "tables": _tables, "run": _run, "sweep": _sweep, "go_cache": _go_cache, "remote": _remote,
+    "tables": _tables, "run": _run, "sweep": _sweep, "go_cache": _go_cache, "remote": _remote, "campaign": _campaign,
 }

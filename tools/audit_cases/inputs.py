@@ -728,6 +728,76 @@ for how, argv, env, setup, expect in [
     case(f"data.gd_data_dir.{how}", argv, "GD_DATA_DIR cannot hold the cache", env=env, setup=setup, expect=expect,
          culprit="GD_DATA_DIR", check=same_metrics_as_cached_run if argv[0] == "run" else None)
 
+# ------------------------------------------------------------------------------------- gd campaign, gd propose
+
+CAMPAIGN = fixture("campaign", "camp")  # round 0 measured, round 1 proposed and pending
+RESULTS = fixture("campaign", "results-0.csv")
+TABLES = steps(fixture("tables", "descriptor.csv"), fixture("tables", "assay.csv"))
+INIT = ("campaign", "init", "new", "--descriptor", "descriptor.csv", "--model", "random_forest", "--acquisition",
+        "random", "--batch-size", "8")
+
+
+def campaign_file(relative: str, change: Callable[[Path], None]) -> Setup:
+    """The campaign fixture with ``change`` applied to its file ``relative``."""
+    return steps(CAMPAIGN, lambda box: change(box.path("camp") / relative))
+
+
+def _conflicting(box: Sandbox) -> str:
+    """Round 0's results with every value changed: measured again with other values."""
+    lines = box.fixtures.path("campaign", "results-0.csv").read_text().splitlines()
+    return "\n".join([lines[0], *(f"{line.split(',')[0]},9.5" for line in lines[1:])]) + "\n"
+
+
+for how, argv, setup, culprit in [
+        ("init.exists", (*INIT[:2], "camp", *INIT[3:]), steps(TABLES, CAMPAIGN), "camp"),
+        ("init.not_empty", INIT, steps(TABLES, write("new/notes.txt", "x")), "new"),
+        ("init.batch_zero", (*INIT[:-1], "0"), TABLES, "--batch-size"),
+        ("init.batch_text", (*INIT[:-1], "eight"), TABLES, "--batch-size"),
+        ("init.model_typo", (*INIT[:6], "random_forrest", *INIT[7:]), TABLES, "random_forrest"),
+        ("init.incompatible", (*INIT[:8], "badge", *INIT[9:]), TABLES, "badge"),
+        ("init.param_unknown", (*INIT, "--param", "model.trees=3"), TABLES, "trees"),
+        ("init.only_missing", (*INIT, "--only", "library.txt"), TABLES, "library.txt"),
+        ("init.exclude_directory", (*INIT, "--exclude", "adir"), steps(TABLES, mkdir("adir")), "adir"),
+        ("init.descriptor_missing", (*INIT[:3], "--descriptor", "nope.csv", *INIT[5:]), None, "nope.csv"),
+        ("add.missing", ("campaign", "add", "camp", "missing.csv"), CAMPAIGN, "missing.csv"),
+        ("add.not_utf8", ("campaign", "add", "camp", "bin.csv"), steps(CAMPAIGN, write("bin.csv", b"\xff\xfe\x00")),
+         "bin.csv"),
+        ("add.no_values", ("campaign", "add", "camp", "genes.csv"),
+         steps(CAMPAIGN, write("genes.csv", "gene\nA1BG\n")), "genes.csv"),
+        ("add.text_values", ("campaign", "add", "camp", "text.csv"),
+         steps(CAMPAIGN, write("text.csv", "gene,value\nA1BG,high\n")), "text.csv"),
+        ("add.empty", ("campaign", "add", "camp", "empty.csv"), steps(CAMPAIGN, write("empty.csv", "")), "empty.csv"),
+        ("add.round_negative", ("campaign", "add", "camp", "results-0.csv", "--round", "-1"),
+         steps(CAMPAIGN, RESULTS), "--round"),
+        ("add.conflict", ("campaign", "add", "camp", "changed.csv"),
+         steps(CAMPAIGN, lambda box: box.write("changed.csv", _conflicting(box))),
+         "--replace"),
+        ("add.not_a_campaign", ("campaign", "add", "adir", "results-0.csv"), steps(mkdir("adir"), RESULTS), "adir"),
+        ("propose.not_a_campaign", ("campaign", "propose", "adir"), mkdir("adir"), "adir"),
+        ("propose.missing", ("campaign", "propose", "nowhere"), None, "nowhere"),
+        ("propose.batch_huge", ("campaign", "propose", "camp", "--force", "--batch-size", "100000"), CAMPAIGN,
+         "--batch-size"),
+        ("propose.round_exists", ("campaign", "propose", "camp"), CAMPAIGN, "--force"),
+        ("propose.toml_damaged", ("campaign", "propose", "camp", "--force"),
+         campaign_file("campaign.toml", set_text("model = [unclosed\n")), "campaign.toml"),
+        ("propose.toml_model_typo", ("campaign", "propose", "camp", "--force"),
+         campaign_file("campaign.toml", replace_text('"random_forest"', '"random_forrest"')), "random_forrest"),
+        ("propose.measurements_damaged", ("campaign", "propose", "camp", "--force"),
+         campaign_file("measurements.csv", set_text("\x00garbage")), "measurements.csv"),
+        ("propose.exclude_missing", ("campaign", "propose", "camp", "--force", "--exclude", "skip.txt"), CAMPAIGN,
+         "skip.txt"),
+        ("status.threshold_negative", ("campaign", "status", "camp", "--hit-threshold", "-1"), CAMPAIGN,
+         "--hit-threshold"),
+        ("status.plot_extension", ("campaign", "status", "camp", "--plot", "status.xlsx"), CAMPAIGN, "status.xlsx"),
+        ("one_shot.measured_missing", ("propose", "--measured", "missing.csv", "--descriptor", "descriptor.csv",
+                                       "--model", "random_forest", "--acquisition", "random", "--batch-size", "8",
+                                       "--out", "plate.csv"), TABLES, "missing.csv"),
+        ("one_shot.out_directory", ("propose", "--measured", "results-0.csv", "--descriptor", "descriptor.csv",
+                                    "--model", "random_forest", "--acquisition", "random", "--batch-size", "8",
+                                    "--out", "adir"), steps(TABLES, RESULTS, mkdir("adir")), "adir")]:
+    case(f"campaign.{how}", argv, "cannot be done as asked", setup=setup, culprit=culprit)
+
+
 # ------------------------------------------------------------------------------------------------ gd list
 
 for how, argv, culprit in [("kind_unknown", ("list", "bogus"), "bogus"), ("kind_typo", ("list", "modle"), "model"),
