@@ -13,7 +13,6 @@ import signal
 import sys
 import threading
 import traceback
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -166,10 +165,8 @@ def build_app(host: PluginHost) -> typer.Typer:
         plugin: PluginFiles = None,
     ) -> None:
         """Run the active-learning loop for one assay, descriptor, model and acquisition."""
-        from gd_core.loop import DEFAULT_METRICS, RunConfig, execute, prepare
-        from gd_core.results import RunDirectory, Unwritable, build_manifest
+        from gd_core.loop import DEFAULT_METRICS, RunConfig
 
-        run_dir = None
         err = console(stderr=True)
         # With --json, stdout carries only the JSON: whatever plugin code prints goes to stderr.
         quiet_stdout = contextlib.ExitStack()
@@ -183,52 +180,36 @@ def build_app(host: PluginHost) -> typer.Typer:
                 hit_fraction=hit_fraction, params=parse_params(param or []), split_seed=parse_split_seed(split_seed),
             )
             out = out or _default_out(config)
-            run_dir = RunDirectory(out, force=force)
-            run_dir.claim()  # before the data loads: a second gd run into this --out stops here, not later
-            started = datetime.now(timezone.utc)
-            # Status lines update the spinner instead of piling up: a refusal after them stays the only line.
-            with err.status("checking and loading data…") as status:
-                plan = prepare(config, host.registries, on_status=lambda s: status.update(f"[dim]{escape(s)}[/]"))
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-            try:
-                with run_dir, Progress(
-                    TextColumn("[bold]cycle"), MofNCompleteColumn(), BarColumn(), TimeElapsedColumn(),
-                    # Off a terminal (a log file, a pipe) the bar's last frame would be noise: run.log has each cycle.
-                    TextColumn("{task.description}"), console=err, transient=False,
-                    disable=not err.is_terminal,
-                ) as progress:
-                    task = progress.add_task("", total=config.cycles)
+            from gd_apps.api import write_run
 
-                    def on_cycle(report: Any) -> None:
-                        shown = " ".join(f"{k}={v:.4g}" for k, v in report.metrics.items())
-                        progress.update(task, advance=1, description=f"n={report.n_acquired} {shown}")
-                        if not err.is_terminal:  # a log file or a batch job gets a line per cycle instead of a bar
-                            err.print(f"cycle {report.cycle + 1}/{report.cycles}: n={report.n_acquired} {shown} "
-                                      f"(fit {report.fit_seconds:.2f}s)", soft_wrap=True, highlight=False, markup=False)
+            progress = Progress(
+                TextColumn("[bold]cycle"), MofNCompleteColumn(), BarColumn(), TimeElapsedColumn(),
+                # Off a terminal (a log file, a pipe) the bar's last frame would be noise: a line per cycle instead.
+                TextColumn("{task.description}"), console=err, transient=False, disable=not err.is_terminal,
+            )
+            task = progress.add_task("", total=config.cycles)
 
-                    run_dir.log_plan(plan)
-                    result = execute(plan, on_cycle=on_cycle)
-                    run_dir.commit(result, build_manifest(result, started=started))
-            except Unwritable as exc:
-                run_dir.discard()  # its files are incomplete, and on a full disk the space is better freed
-                raise GdError(f"cannot write --out {out} (in {exc.place.resolve()}): {exc.why}; nothing was "
-                              f"published; {exc.way_out}") from None
-            except Interrupted:
-                raise
-            except GdError as exc:  # raised mid-run (e.g. NaN predictions): say where the partial run is
-                if run_dir.log_path is None or not run_dir.log_path.exists():
-                    raise
-                raise GdError(f"{exc}; {_where_a_failed_run_is(run_dir)}") from None
-            except Exception as exc:
-                raise GdError(f"run failed: {failure_text(exc)}; {_where_a_failed_run_is(run_dir, traceback=True)}"
-                              ) from exc
-        except KeyboardInterrupt:
-            raise Interrupted(_what_an_interrupted_run_left(run_dir)) from None
+            def on_cycle(report: Any) -> None:
+                shown = " ".join(f"{k}={v:.4g}" for k, v in report.metrics.items())
+                progress.update(task, advance=1, description=f"n={report.n_acquired} {shown}")
+                if not err.is_terminal:  # a log file or a batch job gets a line per cycle instead of a bar
+                    err.print(f"cycle {report.cycle + 1}/{report.cycles}: n={report.n_acquired} {shown} "
+                              f"(fit {report.fit_seconds:.2f}s)", soft_wrap=True, highlight=False, markup=False)
+
+            @contextlib.contextmanager
+            def preparing() -> Any:
+                # Status lines update the spinner instead of piling up: a refusal after them stays the only line.
+                with err.status("checking and loading data…") as status:
+                    yield lambda line: status.update(f"[dim]{escape(line)}[/]")
+
+            result, _ = write_run(config, host.registries, out, force=force, on_cycle=on_cycle, preparing=preparing,
+                                  running=lambda: progress)
+        except KeyboardInterrupt:  # before write_run took over (it says itself what a stopped run left)
+            raise Interrupted("stopped before the run began; nothing was written") from None
         finally:
             quiet_stdout.close()
-            if run_dir is not None:
-                run_dir.release()
         _show_result(result, out, as_json)
 
     add_builtin_commands(host)
@@ -249,35 +230,6 @@ def add_builtin_commands(host: PluginHost) -> None:
         if host.pm.get_plugin(name) is None:
             host.add(importlib.import_module(module_name), name=name, distribution="gdisco", version=gd_version(),
                      source="builtin")
-
-
-def failure_text(exc: BaseException) -> str:
-    """How a run's exception reads in one line: a component's own error already names itself."""
-    from gd_core.loop import ComponentError
-
-    return str(exc) if isinstance(exc, ComponentError) else f"{type(exc).__name__}: {exc}"
-
-
-def _where_a_failed_run_is(run_dir: Any, *, traceback: bool = False) -> str:
-    """The end of a failed `gd run`'s line: nothing published, and the partial directory holding its log."""
-    log = run_dir.log_path.name
-    what = f"the traceback is in its {log}" if traceback else f"with its {log}"
-    return (f"nothing was published to --out {run_dir.out}; the partial run is in {run_dir.staging} ({what}; the "
-            f"next run into {run_dir.out} removes it)")
-
-
-def _what_an_interrupted_run_left(run_dir: Any) -> str:
-    """The line for a `gd run` stopped by Ctrl-C or SIGTERM: what is in --out and where the partial run is."""
-    if run_dir is None:
-        return "stopped before the run began; nothing was written"
-    out = run_dir.out
-    if run_dir.published is not None:
-        return f"stopped after the run had finished; it is complete in {out}"
-    kept = f"; the finished run already in {out} is untouched" if (out / "config.json").is_file() else ""
-    if run_dir.staging is not None and run_dir.staging.is_dir():
-        return (f"nothing was published to --out {out}{kept}; the partial run and its log are in {run_dir.staging} "
-                f"(the next run into {out} removes it)")
-    return f"stopped before the run began; nothing was written to --out {out}{kept}"
 
 
 def _show_result(result: Any, out: Path, as_json: bool) -> None:

@@ -558,6 +558,40 @@ def lower_is_better(results: SweepResults, metrics: Sequence[str],
     return lower, notes
 
 
+@dataclass
+class Report:
+    """What ``gd report`` shows (and ``gd_core.sweep(...).report()`` returns) for a sweep's results."""
+
+    metrics: list[str]  # those reported: the ones asked for, else mse and hit_ratio where recorded, else all
+    lower: set[str]  # the lower-is-better among them, as the runs recorded it
+    guesses: list[str]  # warnings: metrics whose direction no run recorded
+    hidden: list[str]  # metrics the runs recorded that the default choice leaves out
+    span: AucRange
+    summary: pd.DataFrame
+    ranks: pd.DataFrame
+    differences: pd.DataFrame
+    best: pd.DataFrame
+    baselines: pd.DataFrame  # empty unless hit_ratio is reported
+
+
+def build_report(results: SweepResults, asked: Sequence[str], registries: Any) -> Report:
+    """The report's tables for the metrics ``asked`` (none: the default choice). Each run records its metrics'
+    direction, so a metric from a --plugin file, or one whose plugin is gone, ranks as it did when the runs were
+    made; ``registries`` (the loaded plugins) decide only for runs that recorded none."""
+    for name in asked:
+        check_metric(results, name)
+    known = list(dict.fromkeys([*results.metrics, *results.planned_metrics]))  # recorded, then asked for
+    metrics = list(dict.fromkeys(asked)) or [m for m in ("mse", "hit_ratio") if m in known or not known] or known
+    lower, guesses = lower_is_better(results, metrics, registries)
+    span = auc_range(results.curves)
+    runs = per_run(results, metrics, span)
+    summary = summarise(runs, metrics, lower)
+    base = baselines(results, span)
+    return Report(metrics, lower, list(guesses), [m for m in known if m not in metrics] if not asked else [], span,
+                  summary, mean_ranks(summary, metrics), paired_differences(runs, metrics, lower),
+                  best_acquisitions(runs, metrics, lower), base if "hit_ratio" in metrics else base.iloc[:0])
+
+
 def stale_line(results: SweepResults) -> str | None:
     """One line saying how many finished runs are stale and why (the commonest reason), or None when none is."""
     if not results.stale:

@@ -262,34 +262,20 @@ def _report_options(fmt: str | None, as_json: bool, what: str | None) -> tuple[s
 
 def _report(host: PluginHost, directory: Path, fmt: str, metric: list[str], as_json: bool, what: str) -> None:
     """The body of ``gd report``, once its options are checked."""
-    from gd_apps.report import (ALPHA, CONFIDENCE, DIGITS, MAX_SEEDS, POWER, auc_range, baselines,
-                                best_acquisitions, check_metric, load_results, lower_is_better, mean_ranks,
-                                paired_differences, per_run, summarise)
+    from gd_apps.report import ALPHA, CONFIDENCE, DIGITS, MAX_SEEDS, POWER, build_report, load_results
     from gd_apps.sweep import CodeBook
 
     results = load_results(directory, CodeBook(host.registries))
-    for name in metric:
-        check_metric(results, name)
-    known = list(dict.fromkeys([*results.metrics, *results.planned_metrics]))  # recorded, then asked for
-    metrics = list(dict.fromkeys(metric)) or [m for m in ("mse", "hit_ratio") if m in known or not known] or known
-    # Each run records its metrics' direction, so a metric from a --plugin file, or one whose plugin is gone,
-    # ranks as it did when the runs were made; the loaded plugins decide only for runs that recorded none.
-    lower, guesses = lower_is_better(results, metrics, host.registries)
+    report = build_report(results, metric, host.registries)
+    metrics, lower, span = report.metrics, report.lower, report.span
+    summary, ranks, differences, best, base = (report.summary, report.ranks, report.differences, report.best,
+                                               report.baselines)
     _warn_stale(results)
-    hidden = [name for name in known if name not in metrics]
-    if hidden and not metric:  # the default report shows mse and hit ratio: say what else the runs recorded
-        stderr.print(f"also recorded: {', '.join(hidden)} (add `--metric NAME` for each metric to report)",
+    if report.hidden:  # the default report shows mse and hit ratio: say what else the runs recorded
+        stderr.print(f"also recorded: {', '.join(report.hidden)} (add `--metric NAME` for each metric to report)",
                      soft_wrap=True, highlight=False, markup=False)
-    for note in guesses:
+    for note in report.guesses:
         stderr.print(f"[yellow]warning:[/] {escape(note)}", soft_wrap=True, highlight=False)
-    span = auc_range(results.curves)
-    per_run_table = per_run(results, metrics, span)
-    summary = summarise(per_run_table, metrics, lower)
-    ranks = mean_ranks(summary, metrics)
-    differences = paired_differences(per_run_table, metrics, lower)
-    best = best_acquisitions(per_run_table, metrics, lower)
-    base = baselines(results, span)
-    base = base if "hit_ratio" in metrics else base.iloc[:0]
     runs = results.runs
     if as_json:
         print(json.dumps({
