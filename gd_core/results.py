@@ -175,12 +175,19 @@ def remove_stale(parent: Path, name: str = "*", *, ours_too: bool = False) -> in
             if not pid.isdigit() or (process_alive(int(pid)) and not (ours_too and int(pid) == os.getpid())):
                 continue
             target = parent / run_name
-            if marker == ".old-" and not target.exists():
+            if marker == ".old-" and not target.exists() and (stale / MANIFEST).is_file():
                 os.rename(stale, target)  # killed between the two renames of --force: put the old run back
                 continue
-            shutil.rmtree(stale, ignore_errors=True)
+            _remove_run(stale)
             removed += 1
     return removed
+
+
+def _remove_run(directory: Path) -> None:
+    """Delete a run directory, its config.json first: killed halfway, what is left never looks like a finished run."""
+    with contextlib.suppress(OSError):
+        (directory / MANIFEST).unlink()
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -420,7 +427,7 @@ class RunDirectory:
                     except OSError:
                         os.rename(old, target)
                         raise
-                    shutil.rmtree(old, ignore_errors=True)
+                    _remove_run(old)
                 else:
                     os.replace(self.staging, target)  # an empty target directory is replaced atomically
             except OSError as exc:

@@ -748,3 +748,21 @@ def test_an_out_name_too_long_for_the_file_system_names_out(tmp_path, capsys):
     out = tmp_path / ("a" * 300)
     code, _, err = gd(capsys, run_args(out))
     assert code == 1 and the_error(err).startswith(f"error: --out {out}: the name is too long for the file system (300")
+
+
+def test_a_set_aside_run_is_put_back_only_if_it_is_whole(tmp_path):
+    """A killed --force leaves `.NAME.old-PID-…`: put back when the run is missing, but never a half-deleted one."""
+    from gd_core.results import MANIFEST, remove_stale
+
+    dead = 999_999_999  # no such process
+    whole = tmp_path / f".whole.old-{dead}-aa"
+    whole.mkdir()
+    (whole / MANIFEST).write_text("{}")
+    (whole / "metrics.csv").write_text("cycle\n")
+    half = tmp_path / f".half.old-{dead}-bb"  # killed while being deleted: its config.json went first
+    half.mkdir()
+    (half / "metrics.csv").write_text("cycle\n")
+
+    assert remove_stale(tmp_path) == 1
+    assert (tmp_path / "whole" / MANIFEST).is_file() and not whole.exists()
+    assert not half.exists() and not (tmp_path / "half").exists()
