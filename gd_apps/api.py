@@ -276,7 +276,7 @@ def sweep(*, out: str | os.PathLike[str], assay: str | Sequence[str] | None = No
     at once (default one per core; 1 runs them in this process); ``plugins`` are plugin files, which every worker
     loads. Runs that fail are recorded in ``out`` and then reported in one GdError line, as ``gd sweep`` does.
     """
-    from gd_apps.sweep import SweepSpec, SweepStore, expand, read_spec, run_sweep
+    from gd_apps.sweep import SweepSpec, SweepStore, expand, read_spec, run_sweep, unwritten_error
     from gd_apps.sweep_commands import _executor, _failures, _refuse_an_empty_grid
     from gd_core.results import Unwritable
 
@@ -311,13 +311,10 @@ def sweep(*, out: str | os.PathLike[str], assay: str | Sequence[str] | None = No
         done = SweepStore(out).count_done(grid)
         raise Interrupted(f"{done} of {len(grid.runs)} runs are finished and kept in {out}; make the same call "
                           "again to resume") from None
-    unwritten = [o for o in summary.failed if o.unwritable]
-    if unwritten:
-        done = SweepStore(out).count_done(grid)
-        raise GdError(f"cannot write to {out}: {unwritten[0].unwritable}; {len(unwritten)} of {len(summary.outcomes)} "
-                      f"runs could not be written ({done} of {summary.total} runs are finished and kept); "
-                      f"{'free some space or ' if unwritten[0].unwritable.startswith('disk full') else ''}"
-                      "choose another out, then make the same call again")
+    unwritable = unwritten_error(summary, grid, out, len(summary.outcomes), option="out",
+                                 again="make the same call again")
+    if unwritable:
+        raise unwritable
     if summary.failed:
         raise GdError(_failures(summary.failed, len(summary.outcomes), out))
     return SweepResult(out, plugins=files, summary=summary)

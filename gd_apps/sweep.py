@@ -1164,3 +1164,19 @@ def _code_text(code: str) -> str:
     if code.startswith("sha256:"):
         return f"plugin file {code}"
     return code.replace("==", " ", 1)
+
+
+def unwritten_error(summary: SweepSummary, grid: Any, out: Path, ran: int, *, option: str, again: str) -> GdError | None:
+    """The one line for a sweep some of whose runs could not be written (a full disk, a read-only place), or None.
+
+    ``option`` names the output as the caller took it (``--out`` or ``out``), ``again`` how to resume
+    ("run the same command again").
+    """
+    unwritten = [o for o in summary.failed if o.unwritable]
+    if not unwritten:
+        return None
+    done = SweepStore(out).count_done(grid)
+    space = "free some space or " if unwritten[0].unwritable.startswith("disk full") else ""
+    return GdError(f"cannot write to {out}: {unwritten[0].unwritable}; {len(unwritten)} of {ran} runs could not be "
+                   f"written ({done} of {summary.total} runs are finished and kept); {space}choose another {option}, "
+                   f"then {again}")

@@ -84,7 +84,7 @@ def gd_register_commands(app: typer.Typer, host: PluginHost) -> None:
         ones (made by other code than now)."""
         from gd_apps.common import parse_params, parse_split_seed
         from gd_core.results import Unwritable
-        from gd_apps.sweep import SweepSpec, SweepStore, expand, read_spec, run_sweep
+        from gd_apps.sweep import SweepSpec, SweepStore, expand, read_spec, run_sweep, unwritten_error
 
         _fresh_consoles()
         if force and keep_stale:
@@ -167,17 +167,14 @@ def gd_register_commands(app: typer.Typer, host: PluginHost) -> None:
                      f"see `gd report {out}` and `gd plot {out} -o curves.png`", soft_wrap=True)
         if summary.still_stale:
             label, why = summary.still_stale[0]
-            stderr.print(f"[yellow]warning:[/] {counted(len(summary.still_stale), 'run')} made just now {'is' if len(summary.still_stale) == 1 else 'are'} stale already "
-                         f"({escape(label)}: {escape(why)}): the workers run other code than this gd; install the "
-                         "same versions of gd and the plugins where the runs are made", soft_wrap=True,
+            verb = "is" if len(summary.still_stale) == 1 else "are"
+            stderr.print(f"[yellow]warning:[/] {counted(len(summary.still_stale), 'run')} made just now {verb} stale "
+                         f"already ({escape(label)}: {escape(why)}): the workers run other code than this gd; install "
+                         "the same versions of gd and the plugins where the runs are made", soft_wrap=True,
                          highlight=False)
-        unwritten = [o for o in summary.failed if o.unwritable]
-        if unwritten:
-            done = SweepStore(out).count_done(grid)
-            raise GdError(f"cannot write to {out}: {unwritten[0].unwritable}; {len(unwritten)} of {ran} runs could not "
-                          f"be written ({done} of {summary.total} runs are finished and kept); "
-                          f"{'free some space or ' if unwritten[0].unwritable.startswith('disk full') else ''}"
-                          "choose another --out, then run the same command again")
+        unwritable = unwritten_error(summary, grid, out, ran, option="--out", again="run the same command again")
+        if unwritable:
+            raise unwritable
         if summary.failed:
             raise GdError(_failures(summary.failed, ran, out))
 
