@@ -11,6 +11,7 @@ MODULES = (
     "gd_plugins_builtin.simulated",
     "gd_plugins_builtin.genedisco",
     "gd_plugins_builtin.downloaded",
+    "gd_plugins_builtin.screens",
     "gd_plugins_builtin.models",
     "gd_plugins_builtin.acquisitions",
     "gd_plugins_builtin.diversity",

@@ -25,7 +25,10 @@ MODEL_PARAMS = {
 SIMULATED = {"descriptor": {"n_genes": 500, "n_features": 8}, "assay": {"n_genes": 500}}
 # Datasets that cannot be checked offline: each needs a download or the user's own import.
 NOT_OFFLINE = {("descriptor", "achilles"): "download", ("descriptor", "ccle"): "download",
-               ("descriptor", "string"): "download", ("assay", "shifrut_2018"): "import"}
+               ("descriptor", "string"): "download", ("assay", "shifrut_2018"): "import",
+               **{("assay", name): "download" for name in (  # tests/test_screens.py checks them on local bytes
+                   "bda_ifng", "bda_il2", "carnevale_2022_adenosine", "sanchez_2021_tau_down",
+                   "scharenberg_2022_choline", "shifrut_2018_fitdb", "steinhart_crispra_gd2_d22")}}
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,159 @@
+"""The downloaded real screens (gd_plugins_builtin/screens.py), served byte for byte from the shared copies."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gd_core.errors import GdError
+from gd_core.testing import check_assay
+from gd_plugins_builtin import screens
+from tests.helpers import gd
+from tests.test_downloads import data_dir, one_line, server  # noqa: F401  (fixtures)
+
+SHARED = Path("/work/shared/data/screens")
+SOURCES = {
+    "carnevale_2022_adenosine": "biodiscoveryagent/ground_truth_Carnevale22_Adenosine.csv",
+    "steinhart_crispra_gd2_d22": "biodiscoveryagent/ground_truth_Steinhart_crispra_GD2_D22.csv",
+    "scharenberg_2022_choline": "biodiscoveryagent/ground_truth_Scharenberg22.csv",
+    "bda_il2": "biodiscoveryagent/ground_truth_IL2.csv",
+    "bda_ifng": "biodiscoveryagent/ground_truth_IFNG.csv",
+    "sanchez_2021_tau_down": "biodiscoveryagent/ground_truth_Sanchez21_down.csv",
+    "shifrut_2018_fitdb": "perturbtrace/shifrut_2018_fitdb_scores.csv",
+}
+# name: (raw rows, official symbols after harmonisation), measured on the pinned files
+COUNTS = {
+    "carnevale_2022_adenosine": (18861, 18496),
+    "steinhart_crispra_gd2_d22": (18797, 18682),
+    "scharenberg_2022_choline": (1061, 1039),
+    "bda_il2": (18939, 18825),
+    "bda_ifng": (18418, 18293),
+    "sanchez_2021_tau_down": (18469, 18367),
+    "shifrut_2018_fitdb": (19106, 18970),
+}
+
+# The real bytes come from ../shared (beside every checkout CI tests); without them these tests must fail, not skip.
+assert SHARED.is_dir(), f"{SHARED} is missing: these tests serve the real screen files from it"
+
+
+@pytest.fixture
+def served(server, monkeypatch):  # noqa: F811  (the imported fixture)
+    """Every screen's real bytes on 127.0.0.1, in place of its raw GitHub address (same pins)."""
+    for name, source in SOURCES.items():
+        remote = screens.REMOTES[name]
+        url = server.serve("/" + source, (SHARED / source).read_bytes())
+        monkeypatch.setitem(screens.REMOTES, name, dataclasses.replace(remote, url=url))
+    return server
+
+
+def test_pins_match_the_shared_sums_and_the_pinned_commits():
+    sums = dict(line.split()[::-1] for line in (SHARED / "SHA256SUMS").read_text().splitlines())
+    for name, source in SOURCES.items():
+        remote = screens.REMOTES[name]
+        assert remote.sha256 == sums[source] and remote.size == (SHARED / source).stat().st_size
+        assert remote.url.startswith("https://raw.githubusercontent.com/")
+    assert "19673c7371c542cfa155ffaa9047c53525f9fe2e/datasets/ground_truth_IL2.csv" in screens.REMOTES["bda_il2"].url
+
+
+@pytest.mark.parametrize("name", sorted(SOURCES))
+def test_each_screen_downloads_verifies_and_loads_official_symbols(served, name):
+    values = check_assay(screens.screen(name), name)
+
+    raw, _ = screens.read_screen(name, SHARED / SOURCES[name])
+    assert (len(raw), len(values)) == COUNTS[name]
+    assert values.index.is_unique and values.index.is_monotonic_increasing
+    assert np.isfinite(values.to_numpy()).all() and values.dtype == np.float64
+    assert served.hits["/" + SOURCES[name]] == 1
+    screens.screen(name)  # the second use reads the verified cache
+    assert served.hits["/" + SOURCES[name]] == 1
+
+
+def test_scharenberg_duplicate_rows_are_averaged():
+    raw = pd.read_csv(SHARED / SOURCES["scharenberg_2022_choline"])
+    repeated = raw[raw["Gene"].duplicated(keep=False)]
+    assert len(raw) == 1061 and raw["Gene"].nunique() == 1055
+
+    values, report = screens._harmonised("scharenberg_2022_choline", SHARED / SOURCES["scharenberg_2022_choline"])
+
+    kept = [g for g in repeated["Gene"].unique() if g in values.index]
+    assert kept, "some duplicated gene must survive harmonisation"
+    for gene in kept:
+        assert values[gene] == pytest.approx(repeated.loc[repeated["Gene"] == gene, "Score"].mean())
+    assert report["merged"] >= 6
+
+
+def test_steinhart_header_0_1_is_read_as_gene_then_score():
+    raw, _ = screens.read_screen("steinhart_crispra_gd2_d22", SHARED / SOURCES["steinhart_crispra_gd2_d22"])
+
+    assert raw["A1BG"] == pytest.approx(8.155522752952935)
+
+
+def test_shifrut_excel_serials_become_the_old_symbols_then_official_ones():
+    path = SHARED / SOURCES["shifrut_2018_fitdb"]
+    scores = pd.read_csv(path, dtype={"action_id": str}).set_index("action_id")["score"]
+
+    values, report = screens._harmonised("shifrut_2018_fitdb", path)
+
+    assert report["excel_serials"] == 26
+    assert not any(g.isdigit() for g in values.index)
+    assert values["MARCHF2"] == pytest.approx(scores["43161"])  # 43161 = 2 March 2018 = MARCH2
+    # The table lists MARCH1 both as a serial and by name: the two rows of one gene are averaged.
+    assert values["MARCHF1"] == pytest.approx((scores["43160"] + scores["MARCH1"]) / 2)
+    assert values["DELEC1"] == pytest.approx(scores["43435"])   # 43435 = 1 December 2018 = DEC1
+    assert values["SEPTIN2"] == pytest.approx(scores["43345"])  # 43345 = 2 September 2018 = SEPT2
+
+
+def test_a_changed_byte_is_refused_in_one_line(served):
+    source = SOURCES["bda_il2"]
+    body = bytearray((SHARED / source).read_bytes())
+    body[-3] ^= 1
+    served.bodies["/" + source] = bytes(body)
+
+    with pytest.raises(GdError) as excinfo:
+        screens.screen("bda_il2")
+
+    message = one_line(excinfo)
+    assert "sha256" in message or "checksum" in message
+
+
+def test_import_works_offline_with_the_shared_file_and_refuses_a_wrong_one(served, tmp_path, capsys):
+    wrong = tmp_path / "ground_truth_IFNG.csv"
+    wrong.write_bytes((SHARED / SOURCES["bda_ifng"]).read_bytes().replace(b"A1BG", b"A1BF", 1))
+    code, _, stderr = gd(capsys, ["data", "import", "bda_ifng", str(wrong)])
+    assert code == 1 and "checksum" in stderr and str(wrong) in stderr and len(stderr.strip().splitlines()) == 1
+
+    code, _, stderr = gd(capsys, ["data", "import", "bda_ifng", str(SHARED / SOURCES["bda_ifng"])])
+    assert code == 0, stderr
+    info = json.loads(gd(capsys, ["data", "info", "bda_ifng", "--json"])[1])
+    assert info["status"] == "cached" and info["genes"] == COUNTS["bda_ifng"][1]
+    assert len(screens.screen("bda_ifng")) == COUNTS["bda_ifng"][1]
+    assert served.hits["/" + SOURCES["bda_ifng"]] == 0  # nothing was downloaded
+
+
+def test_screens_are_registered_as_downloads_and_shifrut_2018_stays_an_import(builtin_host):
+    assays = builtin_host.registries.assays
+
+    for name in SOURCES:
+        entry = assays.get(name)
+        assert entry.plugin == "builtin.screens" and entry.metadata["source"] == "download"
+        assert entry.metadata["files"] == (screens.REMOTES[name],)
+        assert entry.metadata["licence"].startswith("MIT") and entry.metadata["citation"] and entry.summary
+    assert assays.get("shifrut_2018").metadata["source"] == "import"
+    assert callable(assays.get("shifrut_2018").metadata["importer"])
+
+
+def test_a_run_on_a_downloaded_screen_works(served, tmp_path, capsys):
+    out = tmp_path / "run"
+    code, _, stderr = gd(capsys, ["run", "--assay", "scharenberg_2022_choline", "--descriptor", "gene_ontology",
+                                  "--model", "random_forest", "--param", "model.n_estimators=10",
+                                  "--cycles", "2", "--batch-size", "16", "--out", str(out)])
+
+    assert code == 0, stderr
+    selections = pd.read_csv(out / "selections.csv")
+    assert len(selections) == 32
+    assert served.hits["/" + SOURCES["scharenberg_2022_choline"]] == 1
