@@ -208,7 +208,8 @@ def gd_register_commands(app: typer.Typer, host: PluginHost) -> None:
             path = downloads.fetch(remote, force=force, name=name)
             stdout.print(f"{remote.filename}: {path}")
         loaded = entry.create()
-        stdout.print(f"{entry.kind} '{name}' ready: {loaded.shape[0]} genes × {loaded.shape[1]} features")
+        features = f" × {loaded.shape[1]} features" if loaded.ndim == 2 else ""  # an assay is one value per gene
+        stdout.print(f"{entry.kind} '{name}' ready: {loaded.shape[0]} genes{features}")
 
     @data.command("import")
     def import_(

@@ -147,6 +147,13 @@ def test_screens_are_registered_as_downloads_and_shifrut_2018_stays_an_import(bu
     assert callable(assays.get("shifrut_2018").metadata["importer"])
 
 
+def test_gd_data_fetch_of_a_downloaded_screen_says_how_many_genes(served, capsys):
+    code, stdout, stderr = gd(capsys, ["data", "fetch", "scharenberg_2022_choline"])
+    assert code == 0, stderr
+    assert "assay 'scharenberg_2022_choline' ready: 1039 genes" in stdout.replace("\n", " ")
+    assert served.hits["/" + SOURCES["scharenberg_2022_choline"]] == 1
+
+
 def test_a_run_on_a_downloaded_screen_works(served, tmp_path, capsys):
     out = tmp_path / "run"
     code, _, stderr = gd(capsys, ["run", "--assay", "scharenberg_2022_choline", "--descriptor", "gene_ontology",
