@@ -395,6 +395,8 @@ def propose(*, measured: pd.DataFrame | str | os.PathLike[str] | Sequence[str | 
     elif isinstance(measured, pd.DataFrame):
         table = measured
     else:
+        from gd_apps.campaign import measured_table
+
         table = measured_table(_as_list(measured))
     plate = propose_plate(table, descriptor=_name("descriptor", descriptor), model=_name("model", model),
                           acquisition=_name("acquisition", acquisition), batch_size=batch_size, seed=seed,
@@ -416,31 +418,6 @@ def _check_plate_out(out: Path, force: bool) -> None:
         raise GdError(f"--out {out} exists; pass --force to replace it, or choose another file")
     if out.exists() and out.is_dir():
         raise GdError(f"--out {out} is a directory; give a file name such as plate.csv")
-
-
-def measured_table(paths: Sequence[str | os.PathLike[str]],
-                   notice: Callable[[str], None] | None = None) -> pd.DataFrame:
-    """The files of ``gd propose --measured`` as one table (gene, value, n_replicates[, round]), names as written (the
-    plate's genes are harmonised against the descriptor's later); genes without a value are left out and told to
-    ``notice``; files that give a gene different values are refused."""
-    from gd_apps.campaign import _say, read_measured
-
-    notice = notice or _say
-    frames = []
-    for path in paths:
-        read = read_measured(Path(path), option="--measured", harmonise=False)
-        if read.no_value:
-            notice(f"{Path(path).name}: {len(read.no_value)} gene(s) have no value in any replicate, left out")
-        frames.append(read.frame())
-    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"gene": [], "value": []})
-    if "round" in table.columns and table["round"].isna().any():
-        raise GdError("--measured: some files have a round column and some do not; give rounds in all or none")
-    values = table.groupby("gene", sort=False)["value"].nunique()
-    differing = list(values[values > 1].index)
-    if differing:
-        raise GdError(f"--measured files give {len(differing)} gene(s) different values (e.g. "
-                      f"{', '.join(differing[:3])}); keep one value per gene")
-    return table.drop_duplicates("gene", keep="first")
 
 
 # ---------------------------------------------------------------------------------------------------- shared

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import hashlib
 import io
 import json
 import math
@@ -36,12 +35,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 
 from gd_core.errors import GdError
+from gd_core.helpers.downloads import hash_file
 from gd_core.registry import closest, literal
 
 if sys.version_info >= (3, 11):
@@ -91,15 +91,6 @@ def _examples(items: Iterable[Any], limit: int = _EXAMPLES) -> str:
     return shown + (", …" if len(items) > limit else "")
 
 
-def sha256_of(path: Path) -> str:
-    """sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for piece in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(piece)
-    return digest.hexdigest()
-
-
 # ------------------------------------------------------------------------------------------------ gene lists
 
 
@@ -121,7 +112,7 @@ class GeneList:
     @property
     def sha256(self) -> str:
         """The file's checksum, for a proposal's config.json."""
-        return sha256_of(self.path)
+        return hash_file(self.path)
 
 
 def _gene_column(columns: list[str]) -> int:
@@ -312,6 +303,29 @@ def parse_measured(path: str | Path, *, option: str = "") -> ParsedMeasured:
                               f"{names[row]!r}; rounds are whole numbers ≥ 0")
             rounds.append(int(value))
     return ParsedMeasured(path, names, cells, rounds)
+
+
+def measured_table(paths: Sequence[str | os.PathLike[str]],
+                   notice: Callable[[str], None] | None = None) -> pd.DataFrame:
+    """The files of ``gd propose --measured`` as one table (gene, value, n_replicates[, round]), names as written (the
+    plate's genes are harmonised against the descriptor's later); genes without a value are left out and told to
+    ``notice``; files that give a gene different values are refused."""
+    notice = notice or _say
+    frames = []
+    for path in paths:
+        read = read_measured(Path(path), option="--measured", harmonise=False)
+        if read.no_value:
+            notice(f"{Path(path).name}: {len(read.no_value)} gene(s) have no value in any replicate, left out")
+        frames.append(read.frame())
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"gene": [], "value": []})
+    if "round" in table.columns and table["round"].isna().any():
+        raise GdError("--measured: some files have a round column and some do not; give rounds in all or none")
+    values = table.groupby("gene", sort=False)["value"].nunique()
+    differing = list(values[values > 1].index)
+    if differing:
+        raise GdError(f"--measured files give {len(differing)} gene(s) different values (e.g. "
+                      f"{', '.join(differing[:3])}); keep one value per gene")
+    return table.drop_duplicates("gene", keep="first")
 
 
 def pool_measured(parsed: ParsedMeasured, *, verbatim: Collection[str] = (), harmonise: bool = True) -> MeasuredTable:
@@ -531,7 +545,7 @@ def _universe(registries: Any, entry: Entry, settings: dict[str, Any], only: Pat
     only_identity = None
     if only is not None:
         with contextlib.suppress(OSError):
-            only_identity = [str(only.resolve()), sha256_of(only)]
+            only_identity = [str(only.resolve()), hash_file(only)]
     key = json.dumps([name, entry.plugin, params, identity, str(only), only_identity], sort_keys=True, default=repr)
 
     def load() -> tuple[Dataset, GeneList | None]:
@@ -973,7 +987,7 @@ class Campaign:
                 order = self._acquired_order(rows, {r: self.proposal(r) for r in self._proposed_rounds()})
                 rows = [rows[i] for i in order]
                 _write_atomic(self.directory / MEASUREMENTS, _measurements_csv(rows))
-                self._append({"event": "add", "file": str(path.resolve()), "sha256": sha256_of(path),
+                self._append({"event": "add", "file": str(path.resolve()), "sha256": hash_file(path),
                               "round": chosen_round, "added": len(report.added), "replaced": replaced_events,
                               "unchanged": len(report.unchanged), "outside": len(report.outside),
                               "renamed": len(report.renamed),
@@ -1074,7 +1088,7 @@ class Campaign:
                      "n_pending": n_pending, "n_excluded": plate.n_excluded, "n_available": plate.n_available,
                      "X_sha256": checksums["X_sha256"], "genes_sha256": checksums["genes_sha256"],
                      "fitted_genes_sha256": genes_checksum(plate.acquired_genes)},
-            "inputs": {MEASUREMENTS: sha256_of(self.directory / MEASUREMENTS), **lists.checksums()},
+            "inputs": {MEASUREMENTS: hash_file(self.directory / MEASUREMENTS), **lists.checksums()},
             "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
             "created": _now(),
             "seconds": round(plate.seconds, 3),

@@ -198,31 +198,15 @@ def gd_register_commands(app: typer.Typer, host: PluginHost) -> None:
         plugin: PluginFiles = None,
     ) -> None:
         """Propose one plate from measured values, without a campaign (the same plate a campaign would propose)."""
-        from gd_apps.campaign import plate_csv, propose_plate, read_measured
+        from gd_apps.campaign import measured_table, plate_csv, propose_plate
 
         load_plugin_files(host, plugin)
         if out.exists() and not force:
             raise GdError(f"--out {out} exists; pass --force to replace it, or choose another file")
         if out.exists() and out.is_dir():
             raise GdError(f"--out {out} is a directory; give a file name such as plate.csv")
-        frames = []
-        for path in measured or []:
-            # Names as written: propose_plate harmonises them against the descriptor's genes, and reports.
-            read = read_measured(path, option="--measured", harmonise=False)
-            if read.no_value:
-                _notice(f"{path.name}: {len(read.no_value)} gene(s) have no value in any replicate, left out")
-            frames.append(read.frame())
-        import pandas as pd
-
-        table_in = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"gene": [], "value": []})
-        if "round" in table_in.columns and table_in["round"].isna().any():
-            raise GdError("--measured: some files have a round column and some do not; give rounds in all or none")
-        values = table_in.groupby("gene", sort=False)["value"].nunique()
-        differing = list(values[values > 1].index)
-        if differing:
-            raise GdError(f"--measured files give {len(differing)} gene(s) different values (e.g. "
-                          f"{', '.join(differing[:3])}); keep one value per gene")
-        table_in = table_in.drop_duplicates("gene", keep="first")
+        # Names as written: propose_plate harmonises them against the descriptor's genes, and reports.
+        table_in = measured_table(measured or [], notice=_notice)
         with console(stderr=True).status("working…") as status:
             plate = propose_plate(
                 table_in, descriptor=descriptor, model=model, acquisition=acquisition, batch_size=batch_size,

@@ -374,7 +374,7 @@ def _check(remote: RemoteFile) -> tuple[str, str]:
         if entry is None or entry.get("url") != remote.url:
             # Not ours to vouch for (a crash before the manifest was written, or another URL): download anew,
             # unless it matches a pinned checksum, which is proof enough.
-            if remote.sha256 and _hash_file(path) == remote.sha256.lower():
+            if remote.sha256 and hash_file(path) == remote.sha256.lower():
                 return CACHED, "unrecorded"
             return NEEDS_DOWNLOAD, "unrecorded"
         if (remote.sha256 and entry.get("sha256") != remote.sha256.lower()) or (
@@ -384,7 +384,7 @@ def _check(remote: RemoteFile) -> tuple[str, str]:
         size = path.stat().st_size
         if size != entry.get("size"):
             return CORRUPT, f"has {size} bytes but {entry.get('size')} were downloaded"
-        if _hash_file(path) != entry.get("sha256"):
+        if hash_file(path) != entry.get("sha256"):
             return CORRUPT, "no longer matches the sha256 recorded when it was downloaded"
     except OSError as exc:  # e.g. a shared cache holding a file this user may not read
         return CORRUPT, f"cannot be read ({exc.strerror or _one_line(exc)})"
@@ -398,12 +398,13 @@ def _sha256_of(path: Path) -> str:
         if entry and path.is_file() and path.stat().st_size == entry.get("size") and entry.get("sha256"):
             return str(entry["sha256"])
     try:
-        return _hash_file(path)
+        return hash_file(path)
     except OSError as exc:
         raise GdError(f"cannot read {path} to check it: {exc.strerror or exc}; fetch or import it again") from None
 
 
-def _hash_file(path: Path) -> str:
+def hash_file(path: Path) -> str:
+    """The sha256 (hex) of a file's bytes, read a chunk at a time."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for chunk in iter(lambda: handle.read(CHUNK), b""):
