@@ -39,9 +39,10 @@ if TYPE_CHECKING:
 __all__ = ["Campaign", "RunResult", "SweepResult", "load", "propose", "report", "run", "sweep", "write_run"]
 
 # `gd run`'s defaults (tests/test_api.py checks them against the command's options).
-RUN_DEFAULTS: dict[str, Any] = {"assay": "schmidt_2021_il2", "descriptor": "gene_ontology", "model": "bnn",
-                                "acquisition": "topuncertain", "batch_size": 64, "cycles": 8, "seed": 0,
-                                "split_seed": 0, "test_fraction": 0.2, "hit_fraction": 0.05}
+# None: the protocol's (gd_core.protocols; genedisco: batch 64, 8 cycles, test fraction 0.2, hit fraction 0.05).
+RUN_DEFAULTS: dict[str, Any] = {"protocol": "genedisco", "assay": "schmidt_2021_il2", "descriptor": "gene_ontology",
+                                "model": "bnn", "acquisition": "topuncertain", "batch_size": None, "cycles": None,
+                                "seed": 0, "split_seed": 0, "test_fraction": None, "hit_fraction": None}
 REPORT_TABLES = ("summary", "differences", "baselines", "mean_ranks", "best")
 
 
@@ -76,26 +77,27 @@ class RunResult:
                 f"{c['batch_size']} × {c['cycles']} cycles, seed {c['seed']}: {final}{where})")
 
 
-def run(*, assay: str = RUN_DEFAULTS["assay"], descriptor: str = RUN_DEFAULTS["descriptor"],
+def run(*, protocol: str = RUN_DEFAULTS["protocol"], assay: str = RUN_DEFAULTS["assay"], descriptor: str = RUN_DEFAULTS["descriptor"],
         model: str = RUN_DEFAULTS["model"], acquisition: str = RUN_DEFAULTS["acquisition"],
-        batch_size: int = RUN_DEFAULTS["batch_size"], cycles: int = RUN_DEFAULTS["cycles"],
+        batch_size: int | None = RUN_DEFAULTS["batch_size"], cycles: int | None = RUN_DEFAULTS["cycles"],
         seed: int = RUN_DEFAULTS["seed"], params: dict[str, dict[str, Any]] | Sequence[str] | None = None,
-        metrics: str | Sequence[str] | None = None, test_fraction: float = RUN_DEFAULTS["test_fraction"],
-        hit_fraction: float = RUN_DEFAULTS["hit_fraction"], split_seed: int | str = RUN_DEFAULTS["split_seed"],
+        metrics: str | Sequence[str] | None = None, test_fraction: float | None = RUN_DEFAULTS["test_fraction"],
+        hit_fraction: float | None = RUN_DEFAULTS["hit_fraction"], split_seed: int | str = RUN_DEFAULTS["split_seed"],
         plugins: Iterable[Any] = (), out: str | os.PathLike[str] | None = None, force: bool = False,
         on_cycle: Callable[[CycleReport], None] | None = None) -> RunResult:
     """``gd run``: the active-learning loop for one assay, descriptor, model and acquisition, with its defaults.
 
-    ``params`` is ``{KIND: {KEY: VALUE}}`` or ``["KIND.KEY=VALUE", …]`` as ``--param`` takes; ``metrics`` a name or a
-    list (default mse, hit_ratio, spearman). With ``out`` the run directory is written as ``gd run --out`` writes it
+    ``protocol`` says how genes are split and hits counted (``gd_core.protocols``); batch size, cycles, fractions and
+    metrics left as None are its own. ``params`` is ``{KIND: {KEY: VALUE}}`` or ``["KIND.KEY=VALUE", …]`` as
+    ``--param`` takes; ``metrics`` a name or a list (genedisco's default: mse, hit_ratio, spearman). With ``out`` the run directory is written as ``gd run --out`` writes it
     (``force`` replaces a finished one); without, nothing is written. ``on_cycle`` gets each finished cycle's report.
     """
     host = _host(plugins)
-    config = RunConfig(
-        assay=_name("assay", assay), descriptor=_name("descriptor", descriptor), model=_name("model", model),
+    config = RunConfig.for_protocol(
+        protocol, assay=_name("assay", assay), descriptor=_name("descriptor", descriptor), model=_name("model", model),
         acquisition=_name("acquisition", acquisition), batch_size=batch_size, cycles=cycles, seed=seed,
-        metrics=_names_tuple(metrics, DEFAULT_METRICS), test_fraction=test_fraction, hit_fraction=hit_fraction,
-        params=_params(params), split_seed=_split_seed(split_seed))
+        metrics=None if metrics is None else _names_tuple(metrics, DEFAULT_METRICS), test_fraction=test_fraction,
+        hit_fraction=hit_fraction, params=_params(params), split_seed=_split_seed(split_seed))
     command = run_command(config, plugins)
     if out is None:
         plan = prepare(config, host.registries)
@@ -193,15 +195,18 @@ def _no_status() -> Any:
 def run_command(config: RunConfig, plugins: Iterable[Any] = ()) -> list[str]:
     """The ``gd run`` command line that makes the same run (recorded as config.json's ``command``); a plugin given as
     an object or a module name has no ``--plugin`` form and is left out."""
-    defaults = RunConfig(RUN_DEFAULTS["assay"], RUN_DEFAULTS["descriptor"], RUN_DEFAULTS["model"],
-                         RUN_DEFAULTS["acquisition"], RUN_DEFAULTS["batch_size"], RUN_DEFAULTS["cycles"])
+    defaults = RunConfig.for_protocol(config.protocol, assay=config.assay, descriptor=RUN_DEFAULTS["descriptor"],
+                                      model=RUN_DEFAULTS["model"], acquisition=RUN_DEFAULTS["acquisition"])
     argv = ["gd", "run"]
+    if config.protocol != RUN_DEFAULTS["protocol"]:
+        argv += ["--protocol", config.protocol]
     for key in ("assay", "descriptor", "model", "acquisition", "batch_size", "cycles", "seed", "split_seed",
                 "test_fraction", "hit_fraction"):
         value = getattr(config, key)
-        if value != getattr(defaults, key):
+        default = RUN_DEFAULTS[key] if key in ("assay", "seed", "split_seed") else getattr(defaults, key)
+        if value != default:
             argv += [f"--{key.replace('_', '-')}", str(value)]
-    if tuple(config.metrics) != DEFAULT_METRICS:
+    if tuple(config.metrics) != tuple(defaults.metrics):
         argv += [arg for metric in config.metrics for arg in ("--metric", metric)]
     for kind, values in config.params.items():
         argv += [arg for key, value in values.items()
@@ -263,7 +268,7 @@ def sweep(*, out: str | os.PathLike[str], assay: str | Sequence[str] | None = No
           acquisition: str | Sequence[str] | None = None, batch_size: int | Sequence[int] | None = None,
           seeds: int | None = None, cycles: int | None = None, metrics: str | Sequence[str] | None = None,
           params: dict[str, dict[str, Any]] | Sequence[str] | None = None, test_fraction: float | None = None,
-          hit_fraction: float | None = None, split_seed: int | str | None = None,
+          hit_fraction: float | None = None, split_seed: int | str | None = None, protocol: str | None = None,
           spec: str | os.PathLike[str] | None = None, jobs: int | None = None, executor: str = "local",
           scheduler: str | None = None, plugins: Iterable[str | os.PathLike[str]] = (), force: bool = False,
           keep_stale: bool = False) -> SweepResult:
@@ -271,8 +276,9 @@ def sweep(*, out: str | os.PathLike[str], assay: str | Sequence[str] | None = No
     ones redone unless ``keep_stale``, every one with ``force``); the same engine, defaults and refusals.
 
     Each axis takes one value or a list. An argument left as None keeps the ``spec`` file's value, else ``gd sweep``'s
-    default: assay schmidt_2021_il2, descriptor gene_ontology, model bnn, acquisition "all", batch size 64, 5 seeds,
-    the paper's cycles. ``params`` is ``{KIND or NAME: {KEY: VALUE}}`` or ``["NAME.KEY=VALUE", …]``. ``jobs`` runs
+    default: protocol genedisco, assay schmidt_2021_il2, descriptor gene_ontology, model bnn, acquisition "all", the
+    protocol's batch size, metrics and fractions (genedisco: 64, mse/hit_ratio/spearman, 0.2, 0.05), 5 seeds, the
+    protocol's cycles (genedisco: the paper's rule). ``params`` is ``{KIND or NAME: {KEY: VALUE}}`` or ``["NAME.KEY=VALUE", …]``. ``jobs`` runs
     at once (default one per core; 1 runs them in this process); ``plugins`` are plugin files, which every worker
     loads. Runs that fail are recorded in ``out`` and then reported in one GdError line, as ``gd sweep`` does.
     """
@@ -289,7 +295,7 @@ def sweep(*, out: str | os.PathLike[str], assay: str | Sequence[str] | None = No
     given = {"assays": _axis(assay), "descriptors": _axis(descriptor), "models": _axis(model),
              "acquisitions": _axis(acquisition), "batch_sizes": _axis(batch_size), "seeds": seeds, "cycles": cycles,
              "metrics": _axis(metrics), "test_fraction": test_fraction, "hit_fraction": hit_fraction,
-             "split_seed": None if split_seed is None else _split_seed(split_seed)}
+             "split_seed": None if split_seed is None else _split_seed(split_seed), "protocol": protocol}
     merged = values.pop("params", {})
     for target, table in _params(params).items():
         merged.setdefault(target, {}).update(table)

@@ -668,7 +668,9 @@ def _make_plate(components: _Components, settings: dict[str, Any], universe: Dat
                 model = fit_model(model_entry, settings["params"].get("model", {}), X, y, acquired, seed, cycle)
                 on_status(f"choosing {batch_size} of {len(available)} genes with '{acquisition_entry.name}'")
                 acquisition = acquisition_entry.create(**settings["params"].get("acquisition", {}))
-                pool = Pool(X=X, genes=genes, available=available, acquired=acquired, cycle=cycle)
+                measured = y[acquired]
+                measured.setflags(write=False)
+                pool = Pool(X=X, genes=genes, available=available, acquired=acquired, cycle=cycle, measured=measured)
                 batch = select_batch(acquisition_entry, acquisition, pool, model, batch_size, seed, cycle,
                                      model_entry=model_entry)
                 explanation = _explanation(acquisition, acquisition_entry.name, len(batch), notice)

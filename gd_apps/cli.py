@@ -20,7 +20,7 @@ import typer
 from rich.markup import escape
 
 # parse_params, parse_split_seed, json_value and the *_HELP texts are also imported from here by older code.
-from gd_apps.common import (HIT_FRACTION_HELP, TEST_FRACTION_HELP, PluginFiles, console, json_value,
+from gd_apps.common import (HIT_FRACTION_HELP, PROTOCOL_HELP, TEST_FRACTION_HELP, PluginFiles, console, json_value,
                                 load_plugin_files, parse_params, parse_split_seed, print_table, table)
 from gd_core.errors import GdError, Interrupted
 from gd_core.plugins import PluginHost
@@ -53,11 +53,13 @@ def usage_message(exc: Any) -> str:
 
 
 def _default_out(config: RunConfig) -> Path:
-    """``runs/ASSAY-DESCRIPTOR-MODEL-ACQUISITION-bBATCH-sSEED``, plus ``-splitS`` off the default split seed."""
+    """``runs/ASSAY-DESCRIPTOR-MODEL-ACQUISITION-bBATCH-sSEED``, plus ``-splitS`` off the default split seed and
+    ``-PROTOCOL`` off the default protocol."""
     assay, descriptor = (Path(name).name.split(".")[0] for name in (config.assay, config.descriptor))  # stems
     split = "" if config.split_seed == 0 else f"-split{config.split_seed}"
+    protocol = "" if config.protocol == "genedisco" else f"-{config.protocol}"
     return Path("runs") / (f"{assay}-{descriptor}-{config.model}-{config.acquisition}-b{config.batch_size}"
-                           f"-s{config.seed}{split}")
+                           f"-s{config.seed}{split}{protocol}")
 
 
 def build_app(host: PluginHost) -> typer.Typer:
@@ -144,20 +146,26 @@ def build_app(host: PluginHost) -> typer.Typer:
         ] = DEFAULTS["descriptor"],
         model: Annotated[str, typer.Option(help="Model name.")] = DEFAULTS["model"],
         acquisition: Annotated[str, typer.Option(help="Acquisition function name.")] = DEFAULTS["acquisition"],
-        batch_size: Annotated[int, typer.Option(help="Genes acquired per cycle.")] = 64,
-        cycles: Annotated[int, typer.Option(
-            help="Cycles: the model is fitted this many times; batch-size × cycles genes are acquired.")] = 8,
+        protocol: Annotated[str, typer.Option(help=PROTOCOL_HELP)] = "genedisco",
+        batch_size: Annotated[Optional[int], typer.Option(
+            help="Genes acquired per cycle (default: the protocol's; genedisco 64).")] = None,
+        cycles: Annotated[Optional[int], typer.Option(
+            help="Cycles: the model is fitted this many times; batch-size × cycles genes are acquired (default: "
+                 "the protocol's; genedisco 8).")] = None,
         seed: Annotated[int, typer.Option(help="Seed for the first batch, models and acquisitions.")] = 0,
         split_seed: Annotated[str, typer.Option(
             help="Seed of the test split (and so of the hits), fixed apart from --seed so that seeds repeat the "
                  "experiment on one test set; 'seed' draws a new split for every --seed.")] = "0",
         metric: Annotated[Optional[list[str]], typer.Option(
-            help="Metric to record, repeatable (default: mse, hit_ratio, spearman).")] = None,
+            help="Metric to record, repeatable (default: the protocol's; genedisco mse, hit_ratio, spearman).")
+        ] = None,
         param: Annotated[Optional[list[str]], typer.Option(
             help="KIND.KEY=VALUE passed to a factory, e.g. acquisition.temperature=0.5 (repeatable; values are "
                  "JSON; `gd list KIND NAME` shows a component's parameters).")] = None,
-        test_fraction: Annotated[float, typer.Option(help=TEST_FRACTION_HELP)] = 0.2,
-        hit_fraction: Annotated[float, typer.Option(help=HIT_FRACTION_HELP)] = 0.05,
+        test_fraction: Annotated[Optional[float], typer.Option(
+            help=TEST_FRACTION_HELP + " Default: the protocol's (genedisco 0.2).")] = None,
+        hit_fraction: Annotated[Optional[float], typer.Option(
+            help=HIT_FRACTION_HELP + " Default: the protocol's (genedisco 0.05).")] = None,
         out: Annotated[Optional[Path], typer.Option(
             help="Run directory (default: a name made of the settings, under runs/).")] = None,
         force: Annotated[bool, typer.Option("--force", help="Replace a finished run in --out.")] = False,
@@ -165,7 +173,7 @@ def build_app(host: PluginHost) -> typer.Typer:
         plugin: PluginFiles = None,
     ) -> None:
         """Run the active-learning loop for one assay, descriptor, model and acquisition."""
-        from gd_core.loop import DEFAULT_METRICS, RunConfig
+        from gd_core.loop import RunConfig
 
         err = console(stderr=True)
         # With --json, stdout carries only the JSON: whatever plugin code prints goes to stderr.
@@ -174,10 +182,11 @@ def build_app(host: PluginHost) -> typer.Typer:
             quiet_stdout.enter_context(contextlib.redirect_stdout(sys.stderr))
         try:
             load_plugin_files(host, plugin)
-            config = RunConfig(
-                assay=assay, descriptor=descriptor, model=model, acquisition=acquisition, batch_size=batch_size,
-                cycles=cycles, seed=seed, metrics=tuple(metric or DEFAULT_METRICS), test_fraction=test_fraction,
-                hit_fraction=hit_fraction, params=parse_params(param or []), split_seed=parse_split_seed(split_seed),
+            config = RunConfig.for_protocol(
+                protocol, assay=assay, descriptor=descriptor, model=model, acquisition=acquisition,
+                batch_size=batch_size, cycles=cycles, seed=seed, metrics=tuple(metric) if metric else None,
+                test_fraction=test_fraction, hit_fraction=hit_fraction, params=parse_params(param or []),
+                split_seed=parse_split_seed(split_seed),
             )
             out = out or _default_out(config)
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

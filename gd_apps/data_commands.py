@@ -233,9 +233,17 @@ def gd_register_commands(app: typer.Typer, host: PluginHost) -> None:
         if not remotes:
             raise GdError(f"{entry.kind} '{name}' takes no imported files (it is "
                           f"{entry.metadata.get('source', 'a plugin dataset')})")
+        # A file is matched by gd's name for it, the name it has at its source, or (renamed) its content.
+        by_name = {**{remote.url.rsplit("/", 1)[-1]: remote for remote in remotes.values()}, **remotes}
         chosen = []
         for file in files:  # every name is checked before anything is imported
-            remote = remotes.get(file.name) or (next(iter(remotes.values())) if len(remotes) == 1 else None)
+            remote = by_name.get(file.name) or (next(iter(remotes.values())) if len(remotes) == 1 else None)
+            if remote is None and file.is_file():
+                try:
+                    digest = downloads.hash_file(file)
+                except OSError:
+                    digest = None  # unreadable: refused below by name
+                remote = next((r for r in remotes.values() if r.sha256 == digest), None)
             if remote is None:
                 raise GdError(f"'{file.name}' is not a source file of '{name}'; name it as one of: "
                               f"{', '.join(remotes)}")

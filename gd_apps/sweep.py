@@ -31,6 +31,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from gd_core.data import CAPABILITIES, capabilities_of, check_compatible
 from gd_core.errors import GdError
+from gd_core.protocols import DEFAULT_PROTOCOL, get_protocol
 from gd_core.loop import (DEFAULT_METRICS, PARAM_KINDS, SPLIT_FOLLOWS_SEED, ComponentError, DatasetCache, RunConfig,
                           check_settings, dataset_entry, is_fraction, is_split_seed, is_whole)
 from gd_core.registry import Registries, check_params, closest, literal
@@ -64,22 +65,25 @@ def paper_cycles(batch_size: int) -> int:
 class SweepSpec:
     """The axes of a grid and the settings shared by all its runs.
 
-    ``cycles`` None follows the paper's rule; ``"all"`` as a model or acquisition means every registered
-    one. ``params`` maps a kind (``acquisition``) or a component name (``softuncertain``) to its parameters.
+    ``cycles`` None follows the paper's rule under the genedisco protocol, else the protocol's; ``batch_sizes``,
+    ``metrics``, ``test_fraction`` and ``hit_fraction`` None are the protocol's (``gd_core.protocols``; genedisco:
+    64, mse/hit_ratio/spearman, 0.2, 0.05). ``"all"`` as a model or acquisition means every registered one.
+    ``params`` maps a kind (``acquisition``) or a component name (``softuncertain``) to its parameters.
     """
 
     assays: tuple[str, ...] = ("schmidt_2021_il2",)
     descriptors: tuple[str, ...] = ("gene_ontology",)
     models: tuple[str, ...] = ("bnn",)
     acquisitions: tuple[str, ...] = ("all",)
-    batch_sizes: tuple[int, ...] = (64,)
+    batch_sizes: tuple[int, ...] | None = None
     seeds: int = 5
     cycles: int | None = None
-    metrics: tuple[str, ...] = DEFAULT_METRICS
-    test_fraction: float = 0.2
-    hit_fraction: float = 0.05
+    metrics: tuple[str, ...] | None = None
+    test_fraction: float | None = None
+    hit_fraction: float | None = None
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     split_seed: int | str = 0
+    protocol: str = DEFAULT_PROTOCOL
     #: The spec file each setting came from; a setting not listed was given as a ``gd sweep`` option (or is
     #: the default), so that a message names it as the user wrote it.
     sources: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
@@ -108,7 +112,7 @@ class SpecFile(dict):
 
 _LIST_KEYS = ("assays", "descriptors", "models", "acquisitions", "batch_sizes", "metrics")
 #: The ``gd sweep`` option for each spec key.
-SWEEP_OPTIONS = {"assays": "--assay", "descriptors": "--descriptor", "models": "--model",
+SWEEP_OPTIONS = {"protocol": "--protocol", "assays": "--assay", "descriptors": "--descriptor", "models": "--model",
                  "acquisitions": "--acquisition", "batch_sizes": "--batch-size", "seeds": "--seeds",
                  "cycles": "--cycles", "metrics": "--metric", "test_fraction": "--test-fraction",
                  "hit_fraction": "--hit-fraction", "params": "--param", "split_seed": "--split-seed"}
@@ -177,8 +181,14 @@ def _check_spec(spec: SweepSpec) -> None:
         raise GdError(f"{spec.name_of(key)} must be {allowed}, got {literal(value)}")
 
     in_file = spec.sources.__contains__
+    try:
+        protocol = get_protocol(spec.protocol)
+    except GdError as exc:  # named as the user wrote it: the spec key or the option
+        raise GdError(str(exc).replace("--protocol", spec.name_of("protocol"), 1)) from None
     for key in _LIST_KEYS:
         values = getattr(spec, key)
+        if values is None and key in ("batch_sizes", "metrics"):
+            continue  # the protocol's
         numbers = key == "batch_sizes"
         element = "a whole number ≥ 1" if numbers else "a name"
         if not isinstance(values, (tuple, list)):
@@ -196,16 +206,19 @@ def _check_spec(spec: SweepSpec) -> None:
     if spec.cycles is not None and not is_whole(spec.cycles, 1):
         refuse("cycles", 'a whole number ≥ 1 or "paper" (the paper\'s rule)' if in_file("cycles")
                else "a whole number ≥ 1", spec.cycles)
-    if not is_fraction(spec.test_fraction, one_allowed=False):
+    if spec.test_fraction is not None and not protocol.has_test_split:
+        raise GdError(f"{spec.name_of('test_fraction')} is set, but protocol {protocol.name} has no test split; "
+                      "leave it out, or use protocol genedisco")
+    if spec.test_fraction is not None and not is_fraction(spec.test_fraction, one_allowed=False):
         refuse("test_fraction", "a number strictly between 0 and 1 (the share of genes held out, e.g. 0.2)",
                spec.test_fraction)
-    if not is_fraction(spec.hit_fraction, one_allowed=True):
+    if spec.hit_fraction is not None and not is_fraction(spec.hit_fraction, one_allowed=True):
         refuse("hit_fraction", "a number above 0 and at most 1 (the share of non-test genes, by |y|, that are hits, "
                                "e.g. 0.05)", spec.hit_fraction)
     if not is_split_seed(spec.split_seed):
         seed = '"seed"' if in_file("split_seed") else f"'{SPLIT_FOLLOWS_SEED}'"
         refuse("split_seed", f"a whole number ≥ 0 or {seed} (a new test split per seed)", spec.split_seed)
-    repeated = [m for i, m in enumerate(spec.metrics) if m in spec.metrics[:i]]
+    repeated = [m for i, m in enumerate(spec.metrics or ()) if m in spec.metrics[:i]]
     if repeated:
         raise GdError(f"{spec.name_of('metrics')} names metric '{repeated[0]}' twice; list each metric once")
     if not isinstance(spec.params, dict) or not all(isinstance(t, dict) for t in spec.params.values()):
@@ -266,8 +279,14 @@ class Grid:
 
 
 def run_key(config: RunConfig) -> str:
-    """The name of a run's directory: a hash of its resolved settings."""
-    text = json.dumps(config.as_dict(), sort_keys=True, separators=(",", ":"))
+    """The name of a run's directory: a hash of its resolved settings.
+
+    A run under the default protocol is hashed without it, so sweeps made before protocols existed keep their keys.
+    """
+    settings = config.as_dict()
+    if settings["protocol"] == DEFAULT_PROTOCOL:
+        del settings["protocol"]
+    text = json.dumps(settings, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -285,9 +304,15 @@ def expand(spec: SweepSpec, registries: Registries) -> Grid:
     acquisitions = _names("acquisition", spec.acquisitions, registries)
     assays = _unique(spec.assays)
     descriptors = _unique(spec.descriptors)
-    for name in spec.metrics:
+    protocol = get_protocol(spec.protocol)
+    metrics = tuple(spec.metrics if spec.metrics is not None else protocol.metrics)
+    for name in metrics:
         registries.metrics.get(name).create()
-    size = len(assays) * len(descriptors) * len(models) * len(acquisitions) * len(_unique(spec.batch_sizes)) \
+
+    def batch_sizes(assay: str) -> list[int]:
+        return _unique(spec.batch_sizes) if spec.batch_sizes is not None else [protocol.default_batch_size(assay)]
+
+    size = len(descriptors) * len(models) * len(acquisitions) * sum(len(batch_sizes(a)) for a in assays) \
         * spec.seeds
     if size > MAX_RUNS:  # before the runs are built: a typo such as seeds = 1000000000 must not fill the memory
         raise GdError(f"the grid would have {size:,} runs, more than {MAX_RUNS:,}; check {spec.name_of('seeds')} "
@@ -303,18 +328,22 @@ def expand(spec: SweepSpec, registries: Registries) -> Grid:
         pairs[model, acquisition] = _incompatibility(model, acquisition, spec.params, registries)
 
     runs = []
-    for assay, descriptor, model, batch_size, acquisition, seed in itertools.product(
-            assays, descriptors, models, _unique(spec.batch_sizes), acquisitions, range(spec.seeds)):
+    for assay, descriptor, model, batch_size, acquisition, seed in (
+            (assay, descriptor, model, batch_size, acquisition, seed) for assay in assays for descriptor in descriptors
+            for model in models for batch_size in batch_sizes(assay) for acquisition in acquisitions
+            for seed in range(spec.seeds)):
         if pairs[model, acquisition] is not None:
             continue
         params = {kind: p for kind, name in (("descriptor", descriptor), ("assay", assay), ("model", model),
                                              ("acquisition", acquisition))
                   if (p := _merged_params(kind, name, spec.params))}
-        runs.append(RunConfig(
-            assay=assay, descriptor=descriptor, model=model, acquisition=acquisition, batch_size=batch_size,
-            cycles=spec.cycles if spec.cycles is not None else paper_cycles(batch_size), seed=seed,
-            metrics=tuple(spec.metrics), test_fraction=spec.test_fraction, hit_fraction=spec.hit_fraction,
-            params=params, split_seed=spec.split_seed,
+        cycles = spec.cycles
+        if cycles is None and protocol.name == DEFAULT_PROTOCOL:
+            cycles = paper_cycles(batch_size)
+        runs.append(RunConfig.for_protocol(
+            protocol.name, assay=assay, descriptor=descriptor, model=model, acquisition=acquisition,
+            batch_size=batch_size, cycles=cycles, seed=seed, metrics=metrics, test_fraction=spec.test_fraction,
+            hit_fraction=spec.hit_fraction, params=params, split_seed=spec.split_seed,
         ))
     for config in runs[:1]:
         check_settings(config)  # cycles, fractions and metrics are the same for every run

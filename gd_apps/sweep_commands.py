@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 from rich.markup import escape
 
-from gd_apps.common import (HIT_FRACTION_HELP, TEST_FRACTION_HELP, PluginFiles, console, counted, load_plugin_files,
+from gd_apps.common import (HIT_FRACTION_HELP, PROTOCOL_HELP, TEST_FRACTION_HELP, PluginFiles, console, counted, load_plugin_files,
                              print_table)
 from gd_core.errors import GdError, Interrupted
 from gd_core.hookspecs import hookimpl
@@ -41,8 +41,8 @@ def gd_register_commands(app: typer.Typer, host: PluginHost) -> None:
     @app.command("sweep")
     def sweep(
         spec: Annotated[Optional[Path], typer.Argument(
-            help="TOML file with the grid (keys: assays, descriptors, models, acquisitions, batch_sizes, seeds, "
-                 "cycles, metrics, test_fraction, hit_fraction, split_seed, and tables params.KIND); options "
+            help="TOML file with the grid (keys: protocol, assays, descriptors, models, acquisitions, batch_sizes, "
+                 "seeds, cycles, metrics, test_fraction, hit_fraction, split_seed, and tables params.KIND); options "
                  "override it.")
         ] = None,
         out: Annotated[Path, typer.Option(help="Sweep directory; an existing one is resumed.")] = ...,
@@ -51,16 +51,21 @@ def gd_register_commands(app: typer.Typer, host: PluginHost) -> None:
         model: Annotated[Optional[list[str]], typer.Option(help="Model (repeatable; 'all' for every one).")] = None,
         acquisition: Annotated[Optional[list[str]], typer.Option(
             help="Acquisition (repeatable; 'all', the default, for every registered one).")] = None,
-        batch_size: Annotated[Optional[list[int]], typer.Option(help="Batch size (repeatable; default 64).")] = None,
+        protocol: Annotated[Optional[str], typer.Option(help=PROTOCOL_HELP)] = None,
+        batch_size: Annotated[Optional[list[int]], typer.Option(
+            help="Batch size (repeatable; default: the protocol's, 64 for genedisco).")] = None,
         seeds: Annotated[Optional[int], typer.Option(help="Seeds 0..N-1 per setting (default 5).")] = None,
         cycles: Annotated[Optional[int], typer.Option(
-            help="Cycles per run (default: the paper's rule, 40 up to batch 64, then 40×64 genes in all).")] = None,
+            help="Cycles per run (default: the protocol's; for genedisco the paper's rule, 40 up to batch 64, then "
+                 "40×64 genes in all).")] = None,
         metric: Annotated[Optional[list[str]], typer.Option(help="Metric to record (repeatable).")] = None,
         param: Annotated[Optional[list[str]], typer.Option(
             help="KIND.KEY=VALUE for every component of a kind, or NAME.KEY=VALUE for one (repeatable; values "
                  "are JSON; `gd list KIND NAME` shows a component's parameters).")] = None,
-        test_fraction: Annotated[Optional[float], typer.Option(help=f"{TEST_FRACTION_HELP} Default 0.2.")] = None,
-        hit_fraction: Annotated[Optional[float], typer.Option(help=f"{HIT_FRACTION_HELP} Default 0.05.")] = None,
+        test_fraction: Annotated[Optional[float], typer.Option(help=f"{TEST_FRACTION_HELP} Default: the protocol's.")
+                                 ] = None,
+        hit_fraction: Annotated[Optional[float], typer.Option(help=f"{HIT_FRACTION_HELP} Default: the protocol's.")
+                                ] = None,
         split_seed: Annotated[Optional[str], typer.Option(
             help="Seed of the test split, the same for every run seed (default 0); 'seed' draws one per seed.")
         ] = None,
@@ -94,7 +99,8 @@ def gd_register_commands(app: typer.Typer, host: PluginHost) -> None:
         cli_values = {"assays": assay, "descriptors": descriptor, "models": model, "acquisitions": acquisition,
                       "batch_sizes": batch_size, "seeds": seeds, "cycles": cycles, "metrics": metric,
                       "test_fraction": test_fraction, "hit_fraction": hit_fraction,
-                      "split_seed": None if split_seed is None else parse_split_seed(split_seed)}
+                      "split_seed": None if split_seed is None else parse_split_seed(split_seed),
+                      "protocol": protocol}
         params = values.pop("params", {})
         for target, given in parse_params(param or []).items():
             params.setdefault(target, {}).update(given)

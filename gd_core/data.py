@@ -22,6 +22,8 @@ class Dataset:
     y: np.ndarray  # float32 [n]
     genes: pd.Index  # unique gene symbols, sorted
     feature_names: pd.Index
+    #: the assay's published hit list (its ``attrs["hit_list"]``: gene symbols, all of them, aligned or not), or None
+    hit_list: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.genes)
@@ -34,6 +36,11 @@ class Dataset:
     def n(self) -> int:
         """Number of genes."""
         return len(self.genes)
+
+    def subset(self, keep: np.ndarray) -> "Dataset":
+        """The genes where the boolean mask ``keep`` is true, in the same order (the hit list is kept whole)."""
+        return Dataset(X=np.ascontiguousarray(self.X[keep]), y=self.y[keep], genes=self.genes[keep],
+                       feature_names=self.feature_names, hit_list=self.hit_list)
 
     def checksums(self) -> dict[str, str]:
         """sha256 of the aligned features, outcomes and gene list, for the run manifest."""
@@ -53,7 +60,8 @@ def align(descriptor: Any, assay: Any, *, descriptor_name: str, assay_name: str)
     """Inner-join a descriptor (DataFrame by gene) and an assay (Series by gene) on gene symbol.
 
     The result is sorted by gene symbol, so it does not depend on either source's row order; every
-    refusal names the source at fault.
+    refusal names the source at fault. An assay may carry its published hit list as ``attrs["hit_list"]`` (gene
+    symbols); the dataset keeps it for protocols that count those hits.
     """
     if not isinstance(descriptor, pd.DataFrame):
         raise GdError(f"descriptor '{descriptor_name}' returned {type(descriptor).__name__}; "
@@ -86,7 +94,9 @@ def align(descriptor: Any, assay: Any, *, descriptor_name: str, assay_name: str)
     y = assay.to_numpy(dtype=np.float32)[values]
     _refuse_non_finite(X, genes, f"descriptor '{descriptor_name}'", "features")
     _refuse_non_finite(y[:, None], genes, f"assay '{assay_name}'", "values")
-    return Dataset(X=X, y=y, genes=genes, feature_names=pd.Index(descriptor.columns.astype(str)))
+    hit_list = assay.attrs.get("hit_list")
+    return Dataset(X=X, y=y, genes=genes, feature_names=pd.Index(descriptor.columns.astype(str)),
+                   hit_list=None if hit_list is None else tuple(str(g) for g in hit_list))
 
 
 def _refuse_duplicates(index: pd.Index, source: str) -> None:
@@ -104,12 +114,27 @@ def _refuse_non_finite(values: np.ndarray, genes: pd.Index, source: str, what: s
 
 
 @dataclass(frozen=True)
+class HitRule:
+    """How the run's protocol counts hits, for acquisitions that hunt them (``ucb``, ``probability_of_hit`` …).
+
+    ``by="abs"``: the hits are the genes of largest |y| (GeneDisco, BioDiscoveryAgent); ``by="high"``: of
+    largest signed y (DiscoBAX). ``fraction`` is the share of genes that are hits (0.05, 0.01), so that the
+    current hit threshold can be estimated from the outcomes measured so far. A protocol that takes a screen's
+    published hit list still describes it by its nearest rule (BioDiscoveryAgent's lists are the top 5% by |y|).
+    """
+
+    by: str = "abs"
+    fraction: float = 0.05
+
+
+@dataclass(frozen=True)
 class Pool:
-    """What an acquisition (and a metric) sees in one cycle: features and positions, never an outcome.
+    """What an acquisition (and a metric) sees in one cycle: features, positions and the outcomes measured so far.
 
     Positions are row numbers of ``X`` and ``genes``: the run's aligned genes, sorted by symbol, test genes
     included. ``available`` excludes the test genes and every gene acquired so far; an acquisition returns
-    a subset of it. The arrays are the loop's own: do not modify them (``X`` is read-only).
+    a subset of it. The arrays are the loop's own: do not modify them (``X`` is read-only). Outcomes of genes
+    not yet acquired are never here.
     """
 
     X: np.ndarray  # float32 [n, d], read-only: the features of every gene of the dataset, test genes too
@@ -117,6 +142,10 @@ class Pool:
     available: np.ndarray  # int64, sorted ascending: positions an acquisition may choose
     acquired: np.ndarray  # int64, in the order acquired (initial batch first): the genes the model is fitted on
     cycle: int  # 0-based; select runs in cycles 0 .. C-2, metrics in 0 .. C-1
+    #: float32 [len(acquired)], read-only: the measured outcomes of ``acquired``, in that order (None when a
+    #: caller built a pool without them; an acquisition that needs them refuses such a pool)
+    measured: np.ndarray | None = None
+    hit_rule: HitRule = field(default_factory=HitRule)  # how the run's protocol counts hits
 
     def features(self, positions: np.ndarray) -> np.ndarray:
         """Descriptor rows for the given positions."""
@@ -127,13 +156,15 @@ class Pool:
 class Truth:
     """What a metric may see besides the pool: the held-out test set, the hit genes, and the model's test predictions.
 
-    The test set and the hits are fixed for the whole run; they are drawn before the first cycle.
+    The test set and the hits are fixed for the whole run; they are drawn before the first cycle. Under a protocol
+    without a test split (``biodiscoveryagent``, ``discobax``) the test arrays are empty: a metric that reads them
+    declares ``needs_test_split = True`` and is refused there before the run starts.
     """
 
     X_test: np.ndarray  # float32 [n_test, d], read-only: features of the test genes
     y_test: np.ndarray  # float32 [n_test], read-only: their outcomes
     test: np.ndarray  # int64 [n_test], sorted: positions of the test genes (rows of pool.X)
-    hits: np.ndarray  # int64, sorted: the top --hit-fraction of the non-test genes by |y| (≥ 1; ties by position)
+    hits: np.ndarray  # int64, sorted: the protocol's hits among the non-test genes (≥ 1; gd_core.protocols)
     model: Any = field(repr=False)  # the model fitted this cycle (the metric's ``model`` argument)
     model_name: str = "model"
 

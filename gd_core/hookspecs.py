@@ -170,8 +170,9 @@ def gd_register_acquisitions(register: Register) -> None:
     - ``select(pool, model, batch_size, rng) -> positions``:
 
       - ``pool``: a ``gd_core.data.Pool`` (features of every gene, read-only; ``available``: the positions
-        it may pick, sorted; ``acquired``: in acquisition order; ``genes``; ``cycle``). It never holds an
-        outcome: an acquisition cannot see labels.
+        it may pick, sorted; ``acquired``: in acquisition order; ``measured``: their outcomes, in that order;
+        ``hit_rule``: how the run's protocol counts hits; ``genes``; ``cycle``). It never holds the outcome of a
+        gene not yet acquired.
       - ``model``: fitted this cycle on ``pool.acquired``, offering at least ``requires``.
       - ``batch_size``: a whole number from 1 to ``len(pool.available)``.
       - ``rng``: a ``numpy.random.Generator``, fresh each cycle and seeded from the run's seed and the cycle;

@@ -14,8 +14,9 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import pandas as pd
 
-from gd_core.data import Dataset, Pool, Truth, align, check_compatible
+from gd_core.data import Dataset, HitRule, Pool, Truth, align, check_compatible
 from gd_core.errors import GdError
+from gd_core.protocols import DEFAULT_PROTOCOL, Protocol, essential_genes, get_protocol
 from gd_core.registry import Entry, Registries, closest, literal
 from gd_core.helpers.tables import load_assay_file, load_descriptor_file, looks_like_path
 
@@ -46,12 +47,35 @@ class RunConfig:
     #: Seed of the test split, apart from ``seed`` so that seeds repeat the experiment on one test set
     #: (the paper keeps the test set "fixed across all experimental settings"); ``"seed"`` follows ``seed``.
     split_seed: int | str = 0
+    #: How genes are split and hits counted (``gd_core.protocols``); ``test_fraction`` and ``hit_fraction`` above are
+    #: this protocol's unless set otherwise (``protocols.configure`` fills them in).
+    protocol: str = DEFAULT_PROTOCOL
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-ready settings."""
         settings = asdict(self)
         settings["metrics"] = list(self.metrics)
         return settings
+
+    @property
+    def protocol_spec(self) -> Protocol:
+        """The protocol this run follows."""
+        return get_protocol(self.protocol)
+
+    @classmethod
+    def for_protocol(cls, protocol: str = DEFAULT_PROTOCOL, *, assay: str, descriptor: str, model: str,
+                     acquisition: str, batch_size: int | None = None, cycles: int | None = None,
+                     test_fraction: float | None = None, hit_fraction: float | None = None,
+                     metrics: tuple[str, ...] | None = None, **rest: Any) -> "RunConfig":
+        """A run's settings with whatever is left as None taken from the protocol (its batch size for this assay,
+        cycles, split, hit share and metrics); ``rest`` are the other fields (seed, params, split_seed)."""
+        spec = get_protocol(protocol)
+        return cls(assay=assay, descriptor=descriptor, model=model, acquisition=acquisition,
+                   batch_size=spec.default_batch_size(assay) if batch_size is None else batch_size,
+                   cycles=spec.cycles if cycles is None else cycles,
+                   test_fraction=spec.test_fraction if test_fraction is None else test_fraction,
+                   hit_fraction=spec.hit_rule.fraction if hit_fraction is None else hit_fraction,
+                   metrics=tuple(spec.metrics if metrics is None else metrics), protocol=protocol, **rest)
 
     @property
     def resolved_split_seed(self) -> int:
@@ -72,6 +96,8 @@ class Plan:
     initial: np.ndarray
     acquisition: Any  # built once in prepare, where its parameters and needs were checked
     metrics: dict[str, Any] = field(default_factory=dict)  # name → metric, built in prepare too
+    #: what the protocol made of this data: genes a run may acquire, hits and where they come from (config.json)
+    protocol_facts: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -114,13 +140,14 @@ def is_fraction(value: object, *, one_allowed: bool) -> bool:
 
 
 #: How ``gd run`` spells each setting, for messages; a sweep checks its settings first, by its own names.
-RUN_OPTIONS = {"batch_size": "--batch-size", "cycles": "--cycles", "seed": "--seed", "split_seed": "--split-seed",
+RUN_OPTIONS = {"protocol": "--protocol", "batch_size": "--batch-size", "cycles": "--cycles", "seed": "--seed", "split_seed": "--split-seed",
                "test_fraction": "--test-fraction", "hit_fraction": "--hit-fraction", "metrics": "--metric",
                "params": "--param"}
 
 
 def check_settings(config: RunConfig) -> None:
     """Refuse settings no run could use: sizes, fractions, parameter kinds, metrics; named as ``gd run`` options."""
+    protocol = get_protocol(config.protocol)
     for name in ("batch_size", "cycles"):
         if not is_whole(getattr(config, name), 1):
             raise GdError(f"{RUN_OPTIONS[name]} must be a positive whole number, got {literal(getattr(config, name))}")
@@ -129,7 +156,11 @@ def check_settings(config: RunConfig) -> None:
     if not is_split_seed(config.split_seed):
         raise GdError(f"--split-seed must be a whole number ≥ 0 or '{SPLIT_FOLLOWS_SEED}' (a new test split per "
                       f"run seed), got {literal(config.split_seed)}")
-    if not is_fraction(config.test_fraction, one_allowed=False):
+    if not protocol.has_test_split:
+        if config.test_fraction != 0:
+            raise GdError(f"--protocol {protocol.name} has no test split, but --test-fraction is "
+                          f"{literal(config.test_fraction)}; leave --test-fraction out, or use --protocol genedisco")
+    elif not is_fraction(config.test_fraction, one_allowed=False):
         raise GdError(f"--test-fraction must be a number strictly between 0 and 1 (the share of genes held out "
                       f"for testing, e.g. 0.2), got {literal(config.test_fraction)}")
     if not is_fraction(config.hit_fraction, one_allowed=True):
@@ -158,11 +189,35 @@ def split_test(n: int, test_fraction: float, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng([seed, _SPLIT]).permutation(n)[:n_test])
 
 
-def top_hits(y: np.ndarray, pool: np.ndarray, hit_fraction: float) -> np.ndarray:
-    """Sorted positions of the top ``hit_fraction`` of the pool by |y| (ties broken by position)."""
+def top_hits(y: np.ndarray, pool: np.ndarray, hit_fraction: float, by: str = "abs") -> np.ndarray:
+    """Sorted positions of the top ``hit_fraction`` of the pool by |y| (``by="abs"``) or by y (``by="high"``),
+    ties broken by position."""
     k = max(1, int(round(hit_fraction * len(pool))))
-    order = np.lexsort((pool, -np.abs(y[pool].astype(np.float64))))
+    values = y[pool].astype(np.float64)
+    order = np.lexsort((pool, -(np.abs(values) if by == "abs" else values)))
     return np.sort(pool[order[:k]])
+
+
+def protocol_hits(dataset: Dataset, pool: np.ndarray, config: RunConfig) -> tuple[np.ndarray, str]:
+    """The hit positions the run's protocol defines, and where they come from (for config.json and reports).
+
+    A protocol that takes published hits uses the assay's list where it has one: the listed genes of ``pool``
+    (genes the descriptor lacks, or excluded ones, cannot be acquired and are left out). Otherwise, and for
+    every other protocol, the top ``hit_fraction`` of the pool by the protocol's rule.
+    """
+    protocol = config.protocol_spec
+    if protocol.published_hits and dataset.hit_list is not None:
+        listed = np.flatnonzero(dataset.genes.isin(list(dataset.hit_list)))
+        hits = np.intersect1d(listed, pool)
+        if len(hits) == 0:
+            raise GdError(f"none of the {len(dataset.hit_list)} published hits of assay '{config.assay}' is among the "
+                          f"{len(pool)} genes descriptor '{config.descriptor}' covers; use another descriptor or "
+                          "--protocol genedisco")
+        return hits, f"published hit list of assay '{config.assay}' ({len(hits)} of {len(dataset.hit_list)} listed)"
+    rule = "|y|" if protocol.hit_rule.by == "abs" else "signed y (largest)"
+    where = "non-test genes" if protocol.has_test_split else "genes"
+    hits = top_hits(dataset.y, pool, config.hit_fraction, protocol.hit_rule.by)
+    return hits, f"top {config.hit_fraction:g} of the {where} by {rule}"
 
 
 def dataset_entry(kind: str, name: str, registries: Registries) -> Entry:
@@ -227,6 +282,13 @@ def prepare(config: RunConfig, registries: Registries, *, on_status: Callable[[s
     acquisition = entries["acquisition"].create(**config.params.get("acquisition", {}))
     check_compatible(config.model, model, config.acquisition, acquisition)
     metrics = {name: entries[f"metric:{name}"].create() for name in config.metrics}
+    protocol = config.protocol_spec
+    if not protocol.has_test_split:
+        # mse and spearman are measured on held-out genes; a protocol without them has nothing to measure
+        needing = [name for name, metric in metrics.items() if getattr(metric, "needs_test_split", False)]
+        if needing:
+            raise GdError(f"metric '{needing[0]}' is measured on a test split, which --protocol {protocol.name} does "
+                          f"not have; choose other metrics (e.g. --metric hit_ratio) or --protocol genedisco")
 
     def load() -> Dataset:
         on_status(f"loading descriptor '{config.descriptor}' and assay '{config.assay}'")
@@ -242,10 +304,18 @@ def prepare(config: RunConfig, registries: Registries, *, on_status: Callable[[s
                           _file_identity(config.assay)], sort_keys=True)
         dataset = cache.get(key, load)
 
-    test = split_test(dataset.n, config.test_fraction, config.resolved_split_seed)
-    if len(test) == 0:
-        raise GdError(f"--test-fraction {config.test_fraction} of {dataset.n} aligned genes leaves no test gene; "
-                      "raise it")
+    excluded = 0
+    if protocol.exclude_essential:
+        essential = dataset.genes.isin(list(essential_genes()))
+        excluded = int(essential.sum())
+        dataset = dataset.subset(~essential)
+    if protocol.has_test_split:
+        test = split_test(dataset.n, config.test_fraction, config.resolved_split_seed)
+        if len(test) == 0:
+            raise GdError(f"--test-fraction {config.test_fraction} of {dataset.n} aligned genes leaves no test gene; "
+                          "raise it")
+    else:
+        test = np.zeros(0, dtype=np.int64)
     outside = np.ones(dataset.n, dtype=bool)
     outside[test] = False
     pool = np.flatnonzero(outside)
@@ -256,11 +326,13 @@ def prepare(config: RunConfig, registries: Registries, *, on_status: Callable[[s
             f"of the {dataset.n} genes of assay '{config.assay}' found in descriptor '{config.descriptor}' are "
             "outside the test set; lower --batch-size, --cycles or --test-fraction"
         )
-    hits = top_hits(dataset.y, pool, config.hit_fraction)
+    hits, hits_from = protocol_hits(dataset, pool, config)
     initial = initial_batch(pool, config.batch_size, config.seed)
-    on_status(f"{dataset.n} genes × {dataset.X.shape[1]} features; {len(test)} test (split seed "
-              f"{config.resolved_split_seed}), {len(hits)} hits")
-    return Plan(config, entries, dataset, test, pool, hits, initial, acquisition, metrics)
+    split = f"{len(test)} test (split seed {config.resolved_split_seed})" if len(test) else "no test split"
+    on_status(f"{dataset.n} genes × {dataset.X.shape[1]} features; {split}, {len(hits)} hits ({hits_from})")
+    facts = {"name": protocol.name, "candidates": int(len(pool)), "hits": int(len(hits)), "hits_from": hits_from,
+             "essential_excluded": excluded}
+    return Plan(config, entries, dataset, test, pool, hits, initial, acquisition, metrics, facts)
 
 
 # The steps of one cycle, shared by the benchmark (``_execute``) and a lab's campaign (``gd_apps.campaign``), so
@@ -357,6 +429,8 @@ def _execute(plan: Plan, on_cycle: Callable[[CycleReport], None] | None) -> RunR
     X_test, y_test = X[plan.test], data.y[plan.test]
     X_test.setflags(write=False)
     y_test.setflags(write=False)
+    spec = config.protocol_spec
+    hit_rule = HitRule(spec.hit_rule.by, config.hit_fraction)
 
     for cycle in range(config.cycles):
         acquired = np.concatenate(batches)
@@ -364,10 +438,14 @@ def _execute(plan: Plan, on_cycle: Callable[[CycleReport], None] | None) -> RunR
         model = fit_model(model_entry, config.params.get("model", {}), X, data.y, acquired, config.seed, cycle)
         fit_seconds = time.perf_counter() - t0
 
-        pool = Pool(X=X, genes=data.genes, available=np.flatnonzero(available), acquired=acquired, cycle=cycle)
+        measured = data.y[acquired]
+        measured.setflags(write=False)
+        pool = Pool(X=X, genes=data.genes, available=np.flatnonzero(available), acquired=acquired, cycle=cycle,
+                    measured=measured, hit_rule=hit_rule)
         truth = Truth(X_test, y_test, plan.test, plan.hits, model, config.model)
-        with _blaming(model_entry, "predict", cycle):
-            _check_predictions(truth, model_entry, cycle)
+        if len(plan.test):  # without a test split no metric reads test predictions (prepare refused those)
+            with _blaming(model_entry, "predict", cycle):
+                _check_predictions(truth, model_entry, cycle)
         values = {}
         for name, metric in plan.metrics.items():
             with _blaming(plan.entries[f"metric:{name}"], "its computation", cycle):

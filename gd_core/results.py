@@ -580,9 +580,12 @@ def build_manifest(result: RunResult, *, started: datetime, command: list[str] |
             "test_genes_sha256": genes_checksum(data.genes[plan.test]),
             "hit_genes_sha256": genes_checksum(data.genes[plan.hits]),
             # Population variance of the test outcomes: MSE / test_variance = 1 is "no better than the mean".
-            "test_variance": float(np.var(data.y[plan.test], dtype=np.float64)),
+            "test_variance": float(np.var(data.y[plan.test], dtype=np.float64)) if len(plan.test) else None,
             **data.checksums(),
         },
+        # The protocol's rules and what they made of this data (gd_core.protocols); `gd report` reads the random
+        # expectation (n / n_pool) and the oracle's ceiling (min(n, n_hits) / n_hits) from "data" above.
+        "protocol": {**plan.config.protocol_spec.describe(), **plan.protocol_facts},
         "command": command if command is not None else [Path(sys.argv[0]).name, *sys.argv[1:]],
         "started": started.isoformat(timespec="seconds"),
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -66,7 +66,8 @@ def tiny_pool(dataset: Dataset | None = None, *, n_acquired: int = 30, test_frac
     n_test = int(round(test_fraction * data.n))
     acquired = order[n_test:n_test + n_acquired]
     available = np.sort(order[n_test + n_acquired:])
-    return Pool(X=_read_only(data.X), genes=data.genes, available=available, acquired=acquired, cycle=1)
+    return Pool(X=_read_only(data.X), genes=data.genes, available=available, acquired=acquired, cycle=1,
+                measured=_read_only(data.y[acquired]))
 
 
 def fitted_forest(pool: Pool, dataset: Dataset, seed: int = 0) -> Any:

@@ -16,5 +16,6 @@ MODULES = (
     "gd_plugins_builtin.acquisitions",
     "gd_plugins_builtin.diversity",
     "gd_plugins_builtin.adversarial",
+    "gd_plugins_builtin.hit_acquisitions",
     "gd_plugins_builtin.metrics",
 )

@@ -21,6 +21,8 @@ def gd_register_metrics(register):
 class MeanSquaredError:
     """Test-set mean squared error of the model's predicted mean."""
 
+    needs_test_split = True  # refused under a protocol without test genes
+
     def __call__(self, pool: Pool, model: object, truth: Truth) -> float:
         import numpy as np
 
@@ -28,7 +30,11 @@ class MeanSquaredError:
 
 
 class HitRatio:
-    """Share of the top-|y| non-test genes (the hits) acquired so far."""
+    """Share of the run's hits acquired so far, the first batch included.
+
+    The protocol says which genes are hits: GeneDisco's top 5% of the non-test genes by |y|, BioDiscoveryAgent's
+    published lists, DiscoBAX's top 1% by signed y (``gd_core.protocols``).
+    """
 
     def __call__(self, pool: Pool, model: object, truth: Truth) -> float:
         import numpy as np
@@ -42,6 +48,8 @@ class Spearman:
     NaN (recorded, not an error) when the prediction is constant: it ranks no gene above another, so the
     correlation is undefined. The loop has already refused non-finite predictions.
     """
+
+    needs_test_split = True  # refused under a protocol without test genes
 
     def __call__(self, pool: Pool, model: object, truth: Truth) -> float:
         import numpy as np

@@ -18,7 +18,26 @@ _forest = Deferred("gd_plugins_builtin.forest:RandomForest", """\
 Random forest regressor (100 unpruned trees); posterior samples are the trees' predictions.""")
 
 
+# numpy and scipy load only when a run builds one of these (Gupta et al. 2025's strongest baselines).
+_gp = Deferred("gd_plugins_builtin.gp:GaussianProcess", """\
+Exact Gaussian process: RBF kernel plus noise, hyperparameters by marginal likelihood at each fit.
+
+One lengthscale for all features; outcomes standardised, features centred; samples are marginal posterior
+draws of the mean function; embed is the kernel's Nyström feature map on the training genes. Details:
+``gd_plugins_builtin.gp``.""")
+
+
+_bayesian_linear = Deferred("gd_plugins_builtin.linear:BayesianLinear", """\
+Bayesian linear regression (the linear bandit's model); prior and noise precisions by evidence maximisation.
+
+MacKay's fixed-point updates; samples are joint posterior draws of the weights (each a whole linear
+function); embed is x·diag(|w|); gradient_embedding is BADGE's for a linear model. Details:
+``gd_plugins_builtin.linear``.""")
+
+
 @hookimpl
 def gd_register_models(register):
     register("random_forest", _forest)
     register("bnn", _bnn)
+    register("gp", _gp)
+    register("bayesian_linear", _bayesian_linear)

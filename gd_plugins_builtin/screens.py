@@ -17,7 +17,13 @@ Decisions on points the sources leave open:
   assay: SEPT2 → SEPTIN2, DEC1 → DELEC1), then harmonised;
 - rows with a missing or non-finite score are dropped (an assay leaves unmeasured genes out).
 
-The hit lists of these repositories (``topmovers_*.npy``, ``hit_set.npy``) are not registered here.
+Each screen also carries its source's published hit list (``HIT_LISTS``: BioDiscoveryAgent's
+``topmovers_<screen>.npy``, the top 5% of the screen by |y| — 149 genes on Steinhart's, whose list is shorter —
+and PerturbTrace's ``hit_set.npy`` for Shifrut, the 962 genes with neg_fdr < 0.05) as the assay's
+``attrs["hit_list"]``, mapped to official symbols the way the scores' own names are; ``--protocol
+biodiscoveryagent`` counts those hits. Both files download together and import together (``gd data import NAME
+SCORES HITS``). The ``.npy`` files are only ever read after their pinned sha256 has been checked (PerturbTrace's is
+a pickled object array).
 """
 
 from __future__ import annotations
@@ -52,6 +58,11 @@ def _bda(screen: str, sha256: str, size: int) -> RemoteFile:
                       sha256=sha256, size=size)
 
 
+def _bda_hits(screen: str, sha256: str, size: int) -> RemoteFile:
+    return RemoteFile(_raw(_BDA, f"datasets/topmovers_{screen}.npy"), f"bda_topmovers_{screen}.npy",
+                      sha256=sha256, size=size)
+
+
 #: Each assay's one source file. Tests and mirrors may replace entries (same pins).
 REMOTES: dict[str, RemoteFile] = {
     "carnevale_2022_adenosine": _bda(
@@ -68,6 +79,24 @@ REMOTES: dict[str, RemoteFile] = {
         _raw(_PT, "benchmarks/perturbtrace/tasks/c3_primary_tcell_function_screen_v0/hidden/oracle_scores.csv"),
         "perturbtrace_shifrut_2018_fitdb_scores.csv",
         sha256="f80c1b0cbf9cb0b2b3b4dc4e05e9c63516d224fa09d7c83463fd438fb94f1a1b", size=299808),
+}
+
+#: Each assay's published hit list (a .npy array of gene names), downloaded and verified with its scores.
+HIT_LISTS: dict[str, RemoteFile] = {
+    "carnevale_2022_adenosine": _bda_hits(
+        "Carnevale22_Adenosine", "c2967f092f18c5892dd5dd791c3597ba05063da864685f6b5fe2575441b02b5a", 64252),
+    "steinhart_crispra_gd2_d22": _bda_hits(
+        "Steinhart_crispra_GD2_D22", "4e6b376d35503fe675f3a7a8072532cd80ddd92947252391170bb3ca6214d99d", 7280),
+    "scharenberg_2022_choline": _bda_hits(
+        "Scharenberg22", "2d303eceb30f102c1c1b11fb616311648c072328df496febfb684b00cd3f0692", 1824),
+    "bda_il2": _bda_hits("IL2", "f9f55cdc3f8efed82abaaeaaf770824f0b87d8298391a7b40e39286d3ab83ed1", 31520),
+    "bda_ifng": _bda_hits("IFNG", "dce64c81e702c8f8888f925432041921dd205ed880a72898916a7e39eeddaa35", 44288),
+    "sanchez_2021_tau_down": _bda_hits(
+        "Sanchez21_down", "43010fdc72aacc797e20b432414e0632c6dd0410624c81046cba35dc90a9d755", 37088),
+    "shifrut_2018_fitdb": RemoteFile(
+        _raw(_PT, "benchmarks/perturbtrace/tasks/c3_primary_tcell_function_screen_v0/hidden/hit_set.npy"),
+        "perturbtrace_shifrut_2018_fitdb_hit_set.npy",
+        sha256="f6efe37f2861e136d46d9990b0f95ec4c14123f35ea8cd683b4f23a8e3728ffd", size=8210),
 }
 
 INFO: dict[str, dict[str, str]] = {
@@ -148,16 +177,52 @@ EXCEL_SERIALS: dict[str, str] = {
 @hookimpl
 def gd_register_assays(register):
     for name, remote in REMOTES.items():
-        register(name, functools.partial(screen, name), source="download", url=remote.url, files=(remote,),
-                 details=functools.partial(details, name), **INFO[name])
+        register(name, functools.partial(screen, name), source="download", url=remote.url,
+                 files=(remote, HIT_LISTS[name]), details=functools.partial(details, name), **INFO[name])
 
 
 def screen(name: str) -> pd.Series:
-    """One downloaded screen: outcome per official gene symbol (fetched and verified on first use)."""
+    """One downloaded screen: outcome per official gene symbol, with its published hit list as
+    ``attrs["hit_list"]`` (both fetched and verified on first use)."""
     from gd_core.helpers.downloads import fetch
 
-    values, _report = _harmonised(name, fetch(REMOTES[name], name=name))
+    scores = fetch(REMOTES[name], name=name)
+    hit_path = fetch(HIT_LISTS[name], name=name)
+    values, _report = _harmonised(name, scores)
+    values.attrs["hit_list"] = published_hits(name, scores, hit_path)
     return values
+
+
+def published_hits(name: str, scores: Path, hit_path: Path) -> list[str]:
+    """The screen's published hit list as official symbols, sorted: each listed name mapped as the same name is
+    among the scores (so a hit and its score land on one symbol); a name the scores lack is harmonised alone."""
+    from gd_core.helpers.genes import default_symbol_map, harmonise_names
+
+    listed = [EXCEL_SERIALS.get(n, n) if name == "shifrut_2018_fitdb" else n for n in read_hit_list(name, hit_path)]
+    raw, _ = read_screen(name, scores)
+    symbol_map = default_symbol_map()
+    symbols, kept, _ = harmonise_names(list(raw.index), symbol_map)
+    as_scored = {n: s for n, s, k in zip(raw.index, symbols, kept) if k}
+    alone = [n for n in listed if n not in as_scored]
+    alone_symbols, alone_kept, _ = harmonise_names(alone, symbol_map) if alone else ([], [], {})
+    as_listed = {n: s for n, s, k in zip(alone, alone_symbols, alone_kept) if k}
+    return sorted({as_scored.get(n) or as_listed.get(n) for n in listed} - {None})
+
+
+def read_hit_list(name: str, path: Path) -> list[str]:
+    """Gene names from a verified .npy hit list (a 1-D array of strings; PerturbTrace's is a pickled object array,
+    which is why only files whose pinned sha256 was checked are read)."""
+    import numpy as np
+
+    try:
+        array = np.load(path, allow_pickle=True)
+    except (OSError, ValueError, EOFError) as exc:
+        raise GdError(f"assay '{name}': cannot read its hit list {path} ({' '.join(str(exc).split())}); "
+                      f"run `gd data fetch {name} --force`") from None
+    if array.ndim != 1:
+        raise GdError(f"assay '{name}': its hit list {path} is not a list of genes (shape {array.shape}); "
+                      f"run `gd data fetch {name} --force`")
+    return [str(n).strip() for n in array.tolist()]
 
 
 def details(name: str) -> dict:
@@ -168,7 +233,10 @@ def details(name: str) -> dict:
     if status(remote) != CACHED:
         return {}
     values, report = _harmonised(name, cached_path(remote))
-    return {"genes": len(values), "dims": 1, "harmonisation": report}
+    facts = {"genes": len(values), "dims": 1, "harmonisation": report}
+    if status(HIT_LISTS[name]) == CACHED:
+        facts["published hits"] = len(published_hits(name, cached_path(remote), cached_path(HIT_LISTS[name])))
+    return facts
 
 
 def _harmonised(name: str, path: Path) -> tuple[pd.Series, dict[str, int]]:

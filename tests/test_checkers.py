@@ -21,6 +21,8 @@ from gd_core.testing import (check_acquisition, check_assay, check_descriptor, c
 MODEL_PARAMS = {
     "random_forest": {"n_estimators": 10, "n_jobs": 1},
     "bnn": {"hidden_sizes": [8, 16], "max_epochs": 5, "mc_samples": 8, "n_threads": 1},
+    "gp": {},
+    "bayesian_linear": {},
 }
 SIMULATED = {"descriptor": {"n_genes": 500, "n_features": 8}, "assay": {"n_genes": 500}}
 # Datasets that cannot be checked offline: each needs a download or the user's own import.

@@ -80,7 +80,7 @@ def gd_register_models(register):
 
 @hookimpl
 def gd_register_acquisitions(register):
-    register("thompson", Thompson)
+    register("thompson_file", Thompson)
 
 
 @hookimpl
@@ -147,7 +147,7 @@ def test_info_of_plugin_file_components(plugin, capsys):
     version = "sha256:" + hashlib.sha256(plugin.read_bytes()).hexdigest()[:16]
     ridge = info_json(capsys, "ridge", "--plugin", str(plugin))
     ensemble = info_json(capsys, "ensemble", "--plugin", str(plugin))
-    thompson = info_json(capsys, "thompson", "--plugin", str(plugin))
+    thompson = info_json(capsys, "thompson_file", "--plugin", str(plugin))
     mae = info_json(capsys, "mae", "--plugin", str(plugin))
     undirected = info_json(capsys, "undirected", "--plugin", str(plugin))
 

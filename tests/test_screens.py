@@ -26,6 +26,15 @@ SOURCES = {
     "sanchez_2021_tau_down": "biodiscoveryagent/ground_truth_Sanchez21_down.csv",
     "shifrut_2018_fitdb": "perturbtrace/shifrut_2018_fitdb_scores.csv",
 }
+HIT_SOURCES = {
+    "carnevale_2022_adenosine": "biodiscoveryagent/topmovers_Carnevale22_Adenosine.npy",
+    "steinhart_crispra_gd2_d22": "biodiscoveryagent/topmovers_Steinhart_crispra_GD2_D22.npy",
+    "scharenberg_2022_choline": "biodiscoveryagent/topmovers_Scharenberg22.npy",
+    "bda_il2": "biodiscoveryagent/topmovers_IL2.npy",
+    "bda_ifng": "biodiscoveryagent/topmovers_IFNG.npy",
+    "sanchez_2021_tau_down": "biodiscoveryagent/topmovers_Sanchez21_down.npy",
+    "shifrut_2018_fitdb": "perturbtrace/shifrut_2018_fitdb_hits.npy",
+}
 # name: (raw rows, official symbols after harmonisation), measured on the pinned files
 COUNTS = {
     "carnevale_2022_adenosine": (18861, 18496),
@@ -48,15 +57,18 @@ def served(server, monkeypatch):  # noqa: F811  (the imported fixture)
         remote = screens.REMOTES[name]
         url = server.serve("/" + source, (SHARED / source).read_bytes())
         monkeypatch.setitem(screens.REMOTES, name, dataclasses.replace(remote, url=url))
+        hits = screens.HIT_LISTS[name]
+        url = server.serve("/" + HIT_SOURCES[name], (SHARED / HIT_SOURCES[name]).read_bytes())
+        monkeypatch.setitem(screens.HIT_LISTS, name, dataclasses.replace(hits, url=url))
     return server
 
 
 def test_pins_match_the_shared_sums_and_the_pinned_commits():
     sums = dict(line.split()[::-1] for line in (SHARED / "SHA256SUMS").read_text().splitlines())
     for name, source in SOURCES.items():
-        remote = screens.REMOTES[name]
-        assert remote.sha256 == sums[source] and remote.size == (SHARED / source).stat().st_size
-        assert remote.url.startswith("https://raw.githubusercontent.com/")
+        for remote, shared in ((screens.REMOTES[name], source), (screens.HIT_LISTS[name], HIT_SOURCES[name])):
+            assert remote.sha256 == sums[shared] and remote.size == (SHARED / shared).stat().st_size
+            assert remote.url.startswith("https://raw.githubusercontent.com/")
     assert "19673c7371c542cfa155ffaa9047c53525f9fe2e/datasets/ground_truth_IL2.csv" in screens.REMOTES["bda_il2"].url
 
 
@@ -127,12 +139,48 @@ def test_import_works_offline_with_the_shared_file_and_refuses_a_wrong_one(serve
     code, _, stderr = gd(capsys, ["data", "import", "bda_ifng", str(wrong)])
     assert code == 1 and "checksum" in stderr and str(wrong) in stderr and len(stderr.strip().splitlines()) == 1
 
-    code, _, stderr = gd(capsys, ["data", "import", "bda_ifng", str(SHARED / SOURCES["bda_ifng"])])
+    # the files as named at their source (the shared copy of the hit list is renamed: matched by content)
+    code, _, stderr = gd(capsys, ["data", "import", "bda_ifng", str(SHARED / SOURCES["bda_ifng"]),
+                                  str(SHARED / HIT_SOURCES["bda_ifng"])])
     assert code == 0, stderr
     info = json.loads(gd(capsys, ["data", "info", "bda_ifng", "--json"])[1])
     assert info["status"] == "cached" and info["genes"] == COUNTS["bda_ifng"][1]
+    assert info["published hits"] == HIT_COUNTS["bda_ifng"][1]
     assert len(screens.screen("bda_ifng")) == COUNTS["bda_ifng"][1]
     assert served.hits["/" + SOURCES["bda_ifng"]] == 0  # nothing was downloaded
+    assert served.hits["/" + HIT_SOURCES["bda_ifng"]] == 0
+
+
+def test_a_file_that_is_no_source_of_the_screen_is_refused_by_name(served, tmp_path, capsys):
+    other = tmp_path / "notes.csv"
+    other.write_text("gene,score\nA1BG,1\n")
+    code, _, stderr = gd(capsys, ["data", "import", "bda_ifng", str(other)])
+    assert code == 1 and len(stderr.strip().splitlines()) == 1
+    assert "'notes.csv' is not a source file of 'bda_ifng'" in stderr and "bda_topmovers_IFNG.npy" in stderr
+
+
+# name: (listed, official symbols among the scores' genes), measured on the pinned files
+HIT_COUNTS = {"bda_il2": (654, 652), "bda_ifng": (920, 916), "carnevale_2022_adenosine": (943, 935),
+              "steinhart_crispra_gd2_d22": (149, 148), "scharenberg_2022_choline": (53, 52),
+              "sanchez_2021_tau_down": (924, 922), "shifrut_2018_fitdb": (962, 955)}
+
+
+@pytest.mark.parametrize("name", sorted(SOURCES))
+def test_each_screen_carries_its_published_hit_list_as_official_symbols_of_its_own_genes(served, name):
+    values = screens.screen(name)
+    listed = np.load(SHARED / HIT_SOURCES[name], allow_pickle=True)
+    hits = values.attrs["hit_list"]
+
+    assert len(listed) == HIT_COUNTS[name][0]
+    assert hits == sorted(set(hits))
+    # all but a handful of listed names (ambiguous after harmonisation) are genes the screen scores
+    assert set(hits) <= set(values.index) and len(hits) == HIT_COUNTS[name][1]
+    if name != "shifrut_2018_fitdb":  # BioDiscoveryAgent's lists lie in the screen's top 5% by |y| (raw names);
+        raw, _ = screens.read_screen(name, SHARED / SOURCES[name])  # IL-2's 654 are not its top 654, though
+        scores = raw.abs().groupby(level=0).mean()
+        top = scores.nlargest(max(int(0.05 * len(scores)), len(listed))).index
+        assert len(set(top) & set(listed)) >= 0.99 * len(listed)
+    assert served.hits["/" + HIT_SOURCES[name]] == 1
 
 
 def test_screens_are_registered_as_downloads_and_shifrut_2018_stays_an_import(builtin_host):
@@ -141,7 +189,7 @@ def test_screens_are_registered_as_downloads_and_shifrut_2018_stays_an_import(bu
     for name in SOURCES:
         entry = assays.get(name)
         assert entry.plugin == "builtin.screens" and entry.metadata["source"] == "download"
-        assert entry.metadata["files"] == (screens.REMOTES[name],)
+        assert entry.metadata["files"] == (screens.REMOTES[name], screens.HIT_LISTS[name])
         assert entry.metadata["licence"].startswith("MIT") and entry.metadata["citation"] and entry.summary
     assert assays.get("shifrut_2018").metadata["source"] == "import"
     assert callable(assays.get("shifrut_2018").metadata["importer"])

@@ -72,7 +72,7 @@ def test_all_stands_for_every_registered_acquisition(builtin_host):
     grid = expand(small_spec(acquisitions=("all",), seeds=1), builtin_host.registries)
     ran = {c.acquisition for c in grid.runs} | {s.acquisition for s in grid.skipped}
     assert ran == set(builtin_host.registries.acquisitions.names())
-    assert len(ran) == 10  # the paper's nine and the descriptor_norm baseline
+    assert len(ran) == 15  # the paper's nine, the descriptor_norm baseline and the five hit-hunting ones
 
 
 def test_an_unknown_name_is_an_error_not_a_skip(builtin_host):
@@ -131,7 +131,7 @@ def test_every_run_of_a_sweep_shares_split_seed_0_unless_told_to_follow_the_seed
 
 
 @pytest.mark.parametrize("text, message", [
-    ("assay = ['x']\n", "unknown key 'assay'; did you mean 'assays'\\? the known keys are assays"),
+    ("assay = ['x']\n", "unknown key 'assay'; did you mean 'assays'\\? the known keys are protocol, assays"),
     ("batch_sizes = ['64']\n", "'batch_sizes' must be a non-empty list of whole numbers"),
     ("seeds = \n", "not valid TOML"),
     ("params = 3\n", "'params' must be tables"),
@@ -650,8 +650,8 @@ def dry_run(capsys, tmp_path, spec_text: str, *options: str) -> tuple[int, str]:
                            "got 1.5"),
     ('metrics = ["mse", "mse"]\n', "'metrics' names metric 'mse' twice; list each metric once"),
     ("acquisitons = [\"random\"]\n", "unknown key 'acquisitons'; did you mean 'acquisitions'? the known keys are "
-                                      "assays, descriptors, models, acquisitions, batch_sizes, seeds, cycles, metrics, "
-                                      "test_fraction, hit_fraction, params, split_seed"),
+                                      "protocol, assays, descriptors, models, acquisitions, batch_sizes, seeds, cycles, "
+                                      "metrics, test_fraction, hit_fraction, params, split_seed"),
     ("[params]\nmodel = 3\n", "'params.model' must be a table like [params.model] with one KEY = VALUE per line, "
                               "got 3"),
 ])
@@ -721,7 +721,7 @@ def test_an_empty_spec_file_means_every_default(tmp_path, capsys):
     spec.write_text("")
     code, _, err = gd(capsys, ["sweep", str(spec), "--out", str(tmp_path / "s"), "--dry-run"])
     assert code == 0, err
-    assert "grid: 50 runs" in " ".join(err.split())  # schmidt_2021_il2, gene_ontology, bnn, all ten, 5 seeds
+    assert "grid: 75 runs" in " ".join(err.split())  # schmidt_2021_il2, gene_ontology, bnn, all fifteen, 5 seeds
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.toml"]
 
 
@@ -729,6 +729,8 @@ def test_an_empty_spec_file_means_every_default(tmp_path, capsys):
 
 from hypothesis import HealthCheck, given, settings  # noqa: E402 (this part's own imports)
 from hypothesis import strategies as st  # noqa: E402
+
+from gd_core.protocols import PROTOCOLS  # noqa: E402
 
 from gd_core.registry import literal  # noqa: E402
 from gd_apps.sweep import SPEC_KEYS  # noqa: E402
@@ -770,6 +772,7 @@ def acceptable(key: str, value, names: dict[str, set[str]]) -> bool:
             "test_fraction": lambda v: number(v) and 0 < v < 1,
             "hit_fraction": lambda v: number(v) and 0 < v <= 1,
             "split_seed": lambda v: whole(v, 0) or v == "seed",
+            "protocol": lambda v: isinstance(v, str) and v in PROTOCOLS,
             "params": lambda v: False}[key](value)  # params are generated bad by construction
 
 

@@ -59,12 +59,12 @@ def test_gd_list_plugins_finds_the_installed_example(user_env, tmp_path):
                         example["version"]), example["version"]
     assert example["source"] == "entry point"
     assert example["loaded"] and example["error"] is None
-    assert example["registered"] == {"descriptor": ["table_projection"], "acquisition": ["ucb"]}
+    assert example["registered"] == {"descriptor": ["table_projection"], "acquisition": ["ucb_kappa"]}
 
 
 def test_gd_run_with_the_example_acquisition(user_env, tmp_path):
     out = tmp_path / "ucb"
-    done = gd("run", *SMALL_RUN, "--acquisition", "ucb", "--param", "acquisition.kappa=2", "--out", str(out),
+    done = gd("run", *SMALL_RUN, "--acquisition", "ucb_kappa", "--param", "acquisition.kappa=2", "--out", str(out),
               "--json", env=user_env, cwd=tmp_path)
     assert [c["n_acquired"] for c in json.loads(done.stdout)["cycles"]] == [16, 32, 48]
     assert config(out)["components"]["acquisition"]["distribution"] == DISTRIBUTION

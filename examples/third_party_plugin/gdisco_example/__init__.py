@@ -33,7 +33,7 @@ TABLE_VERSION = 1
 
 @hookimpl
 def gd_register_acquisitions(register):
-    register("ucb", UpperConfidenceBound, source="example plugin",
+    register("ucb_kappa", UpperConfidenceBound, source="example plugin",
              citation="Srinivas N. et al., Gaussian process optimization in the bandit setting, ICML 2010",
              summary="Upper confidence bound for hit discovery: top genes by |mean| + kappa·std")
 

@@ -237,14 +237,14 @@ def test_the_plugin_registers_ucb_and_table_projection():
     host = host_with(gdisco_example)
     (record,) = host.records
     assert record.error is None
-    assert record.registered == {"descriptor": ["table_projection"], "acquisition": ["ucb"]}
-    assert host.registries.acquisitions.get("ucb").summary.startswith("Upper confidence bound")
-    assert host.registries.acquisitions.create("ucb", kappa=0.5).kappa == 0.5
+    assert record.registered == {"descriptor": ["table_projection"], "acquisition": ["ucb_kappa"]}
+    assert host.registries.acquisitions.get("ucb_kappa").summary.startswith("Upper confidence bound")
+    assert host.registries.acquisitions.create("ucb_kappa", kappa=0.5).kappa == 0.5
 
 
 def test_registry_errors_name_the_component_and_the_way_out():
     registries = host_with(gdisco_example).registries
-    with pytest.raises(GdError, match="acquisition 'ucb': kappa must be"):
-        registries.acquisitions.create("ucb", kappa=-1)
+    with pytest.raises(GdError, match="acquisition 'ucb_kappa': kappa must be"):
+        registries.acquisitions.create("ucb_kappa", kappa=-1)
     with pytest.raises(GdError, match=r"descriptor 'table_projection': .*--param descriptor\.source="):
         registries.descriptors.create("table_projection")
