@@ -2,6 +2,7 @@
 
     python benchmarks/field_table.py run [--out sweeps/field] [--jobs 2] [--seeds 5]   # the sweeps (resumable)
     python benchmarks/field_table.py table [--out sweeps/field]                        # the markdown tables
+    python benchmarks/field_table.py plot [--out sweeps/field] [--image docs/img/field-table.png]  # the heat map
 
 ``run`` imports the real screens from ``../shared/data/screens`` into gd's data cache when they are not there yet
 (``gd data import``, offline, checked against the pinned sha256), then runs two ``gd sweep`` grids:
@@ -28,6 +29,7 @@ import argparse
 import subprocess
 import sys
 from pathlib import Path
+
 
 import pandas as pd
 
@@ -79,19 +81,35 @@ def run(out: Path, jobs: int, seeds: int) -> None:
         gd(*args)
 
 
-def table(out: Path) -> str:
-    """The markdown tables of both sweeps."""
-    from gd_apps.report import CEILING_ORACLE, EXPECTED_RANDOM, baselines, load_results, paired_differences, per_run
+def against_the_best(runs: pd.DataFrame, assay: str) -> tuple[str, float, list[str]]:
+    """On one screen: the strategy (model · acquisition) of highest mean final hit ratio, that mean, and the others
+    that a paired test (by seed: the same first batch) cannot separate from it."""
+    from gd_apps.report import compare
+
+    by_seed = runs[runs["assay"] == assay].pivot_table(index="seed", columns=["model", "acquisition"],
+                                                       values="final_hit_ratio")
+    means = by_seed.mean()
+    best = means.idxmax()
+    tied = []
+    for other in by_seed.columns:
+        if other == best:
+            continue
+        pairs = by_seed[[best, other]].dropna()
+        if compare((pairs[other] - pairs[best]).to_numpy(), False)["verdict"] in ("not separable", "identical"):
+            tied.append(" · ".join(other))
+    return " · ".join(best), float(means[best]), sorted(tied)
+
+
+def table(out: Path, compact: bool = False) -> str:
+    """The markdown tables of both sweeps; ``compact``: each cell only the mean and its mark."""
+    from gd_apps.report import CEILING_ORACLE, EXPECTED_RANDOM, baselines, load_results, per_run
 
     parts = []
     for protocol, assays in GRIDS.items():
         results = load_results(out / protocol)
         runs = per_run(results, ["hit_ratio"])
         runs = runs[runs["assay"].isin(assays)]
-        differences = paired_differences(runs, ["hit_ratio"], set())
-        differences = differences[(differences["statistic"] == "final_hit_ratio")
-                                  & (differences["reference"] == "random")].set_index(
-            ["assay", "model", "acquisition"])
+        differences = differences_from_random(out, protocol).set_index(["assay", "model", "acquisition"])
         summary = runs.groupby(["assay", "model", "acquisition"])["final_hit_ratio"].agg(["mean", "std", "count"])
         base = baselines(results).set_index(["assay", "baseline"])
         seeds = int(summary["count"].max())
@@ -106,12 +124,14 @@ def table(out: Path) -> str:
                     cells.append("")
                     continue
                 mean, sd, _ = summary.loc[(assay, model, acquisition)]
-                cell = f"{mean:.3f} ± {sd:.3f}"
+                cell = f"{mean:.3f}" if compact else f"{mean:.3f} ± {sd:.3f}"
                 if acquisition != "random":
                     d = differences.loc[(assay, model, acquisition)]
                     mark = {"better": " ▲", "worse": " ▼"}.get(d["verdict"], "")
                     counts[d["verdict"] if d["verdict"] in counts else "not separable"] += 1
-                    cell += f" ({d['mean_diff']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]){mark}"
+                    if not compact:
+                        cell += f" ({d['mean_diff']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}])"
+                    cell += mark
                 cells.append(cell)
             rows.append([model, acquisition, *cells])
         lines = [f"### `--protocol {protocol}`: final hit ratio, mean ± sd over {seeds} seeds "
@@ -120,21 +140,75 @@ def table(out: Path) -> str:
         lines += ["| " + " | ".join(row) + " |" for row in rows]
         lines += ["", f"Strategies × screens vs random: {counts['better']} better, {counts['worse']} worse, "
                       f"{counts['not separable']} not separable.", ""]
+        for assay in assays:
+            best, mean, tied = against_the_best(runs, assay)
+            lines.append(f"- {assay}: best {best} ({mean:.3f}); not separable from it: "
+                         f"{len(tied)} ({', '.join(tied) if tied else 'none'})")
+        lines.append("")
         parts.append("\n".join(lines))
     return "\n".join(parts)
 
 
+def differences_from_random(out: Path, protocol: str) -> pd.DataFrame:
+    """Per screen, model and acquisition: the final hit ratio's paired difference from random, with its verdict."""
+    from gd_apps.report import load_results, paired_differences, per_run
+
+    runs = per_run(load_results(out / protocol), ["hit_ratio"])
+    differences = paired_differences(runs, ["hit_ratio"], set())
+    return differences[(differences["statistic"] == "final_hit_ratio") & (differences["reference"] == "random")]
+
+
+def plot(out: Path, image: Path) -> None:
+    """A heat map per protocol: rows model × acquisition, columns screens, colour the mean paired difference from
+    random; ▲/▼ where the 95% interval excludes 0."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    figure, axes = plt.subplots(1, len(GRIDS), figsize=(13, 11), gridspec_kw={"width_ratios": [len(a) for a in
+                                                                                              GRIDS.values()]})
+    for ax, (protocol, assays) in zip(axes, GRIDS.items()):
+        d = differences_from_random(out, protocol)
+        d = d[d["assay"].isin(assays)]
+        rows = sorted({(m, a) for m, a in zip(d["model"], d["acquisition"])})
+        grid = np.full((len(rows), len(assays)), np.nan)
+        marks = [["" for _ in assays] for _ in rows]
+        for record in d.itertuples():
+            i, j = rows.index((record.model, record.acquisition)), assays.index(record.assay)
+            grid[i, j] = record.mean_diff
+            marks[i][j] = {"better": "▲", "worse": "▼"}.get(record.verdict, "")
+        limit = np.nanmax(np.abs(grid))
+        shown = ax.imshow(grid, cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
+        for i in range(len(rows)):
+            for j in range(len(assays)):
+                if marks[i][j]:
+                    ax.text(j, i, marks[i][j], ha="center", va="center", fontsize=7)
+        ax.set_xticks(range(len(assays)), assays, rotation=40, ha="right", fontsize=8)
+        ax.set_yticks(range(len(rows)), [f"{m} · {a}" for m, a in rows], fontsize=7)
+        ax.set_title(f"--protocol {protocol}", fontsize=10)
+        figure.colorbar(shown, ax=ax, shrink=0.5, label="final hit ratio − random's (paired, mean over seeds)")
+    figure.suptitle("Hit ratio after 5 × 128 genes, difference from random (▲/▼: 95% interval excludes 0)")
+    figure.tight_layout()
+    figure.savefig(image, dpi=110)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=("run", "table"))
+    parser.add_argument("command", choices=("run", "table", "plot"))
+    parser.add_argument("--image", type=Path, default=Path("docs/img/field-table.png"))
     parser.add_argument("--out", type=Path, default=Path("sweeps/field"))
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--compact", action="store_true", help="table cells with the mean and mark only")
     args = parser.parse_args()
     if args.command == "run":
         run(args.out, args.jobs, args.seeds)
+    elif args.command == "plot":
+        plot(args.out, args.image)
     else:
-        print(table(args.out))
+        print(table(args.out, args.compact))
 
 
 if __name__ == "__main__":

@@ -99,7 +99,7 @@ def build_app(host: PluginHost) -> typer.Typer:
     @app.command("list")
     def list_components(
         kind: Annotated[Optional[str], typer.Argument(
-            help=f"One of: {', '.join(KINDS)} (plurals too); or a component's name.")] = None,
+            help=f"One of: {', '.join(KINDS)}, protocol (plurals too); or a component's name.")] = None,
         name: Annotated[Optional[str], typer.Argument(
             help="A component of that kind: show it in full, as `gd info KIND NAME` does.")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
@@ -107,6 +107,11 @@ def build_app(host: PluginHost) -> typer.Typer:
     ) -> None:
         """List registered components with their kind, plugin and summary; KIND NAME shows one in full."""
         load_plugin_files(host, plugin)
+        if kind in ("protocol", "protocols"):  # how runs are scored (gd_core.protocols), listed beside components
+            from gd_apps.info import show_protocols
+
+            show_protocols(name, as_json)
+            return
         if kind is not None:
             kind = kind[:-1] if kind.endswith("s") and kind[:-1] in KINDS else kind
         if name is not None or (kind is not None and kind not in KINDS and host.registries.find(kind)):
@@ -255,6 +260,13 @@ def _show_result(result: Any, out: Path, as_json: bool) -> None:
     for row in wide.itertuples(index=False):
         listing.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row))
     print_table(listing)
+    facts = result.plan.protocol_facts
+    if "hit_ratio" in wide.columns and facts.get("hits"):
+        # the hit ratio's two reference points, as `gd report` gives them: n / candidates and min(n, hits) / hits
+        n = int(wide["n_acquired"].iloc[-1])
+        console().print(f"hit ratio after {n} genes: random expects {n / facts['candidates']:.4g}, the oracle's "
+                        f"ceiling is {min(n, facts['hits']) / facts['hits']:.4g} (protocol {facts['name']}: "
+                        f"{facts['hits']} hits, {facts['hits_from']})", soft_wrap=True, highlight=False)
 
 
 def _error(message: str) -> None:

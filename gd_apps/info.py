@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 from rich.markup import escape
 
-from gd_apps.common import PluginFiles, console, load_plugin_files, print_table
+from gd_apps.common import PluginFiles, console, load_plugin_files, print_table, table
 from gd_core.errors import GdError
 from gd_core.hookspecs import hookimpl
 from gd_core.registry import KINDS, Deferred, Entry, closest, literal, plain
@@ -136,6 +136,29 @@ def describe(entry: Entry) -> dict[str, Any]:
     return about
 
 
+def show_protocols(name: str | None, as_json: bool) -> None:
+    """``gd list protocols`` (every protocol, one line each) or ``gd info protocol NAME`` (one in full)."""
+    from gd_core.protocols import PROTOCOLS, get_protocol
+
+    try:
+        chosen = [get_protocol(name)] if name is not None else list(PROTOCOLS.values())
+    except GdError as exc:  # worded for --protocol; here it is a name
+        raise GdError(str(exc).replace("--protocol ", "protocol ", 1)) from None
+    if as_json:
+        described = [p.describe() for p in chosen]
+        print(json.dumps(described[0] if name is not None else described, indent=2, ensure_ascii=False))
+        return
+    if name is None:
+        listing = table("protocol", "summary", names=("protocol",))
+        for protocol in chosen:
+            listing.add_row(protocol.name, escape(protocol.summary))
+        print_table(listing)
+        return
+    out = console()
+    for key, value in chosen[0].describe().items():
+        out.print(f"{key}: {escape(str(value))}", soft_wrap=True, highlight=False)
+
+
 def show(entries: list[Entry], as_json: bool) -> None:
     """Print the components: JSON (one object, or a list for several), or a readable page each."""
     described = [describe(entry) for entry in entries]
@@ -207,7 +230,8 @@ def gd_register_commands(app: typer.Typer, host: PluginHost) -> None:
     @app.command("info")
     def info(
         first: Annotated[str, typer.Argument(
-            metavar="KIND_OR_NAME", help=f"A component's name; or its kind ({', '.join(KINDS)}), then NAME.")],
+            metavar="KIND_OR_NAME",
+            help=f"A component's name; or its kind ({', '.join(KINDS)}, or protocol), then NAME.")],
         second: Annotated[Optional[str], typer.Argument(
             metavar="NAME", help="The component's name, after its kind.", show_default=False)] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON (stable keys, no memory addresses).")
@@ -216,4 +240,7 @@ def gd_register_commands(app: typer.Typer, host: PluginHost) -> None:
     ) -> None:
         """Show a component in full: plugin, version, parameters, capabilities offered or needed, direction."""
         load_plugin_files(host, plugin)
+        if first in ("protocol", "protocols"):  # not a component: the kernel's ways of scoring a run
+            show_protocols(second, as_json)
+            return
         show(find_components(host, first, second), as_json)

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from gd_core.errors import GdError
+from gd_core.protocols import HitRule
 from gd_core.helpers.tables import require_shared_genes
 
 
@@ -111,20 +112,6 @@ def _refuse_non_finite(values: np.ndarray, genes: pd.Index, source: str, what: s
     if bad.any():
         raise GdError(f"{source} has NaN or infinite {what} for {int(bad.sum())} aligned gene(s) "
                       f"(e.g. {list(genes[bad][:3])}); impute or drop them first")
-
-
-@dataclass(frozen=True)
-class HitRule:
-    """How the run's protocol counts hits, for acquisitions that hunt them (``ucb``, ``probability_of_hit`` …).
-
-    ``by="abs"``: the hits are the genes of largest |y| (GeneDisco, BioDiscoveryAgent); ``by="high"``: of
-    largest signed y (DiscoBAX). ``fraction`` is the share of genes that are hits (0.05, 0.01), so that the
-    current hit threshold can be estimated from the outcomes measured so far. A protocol that takes a screen's
-    published hit list still describes it by its nearest rule (BioDiscoveryAgent's lists are the top 5% by |y|).
-    """
-
-    by: str = "abs"
-    fraction: float = 0.05
 
 
 @dataclass(frozen=True)

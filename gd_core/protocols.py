@@ -17,6 +17,8 @@ models have nothing to learn from before it), and that batch counts towards the 
 does; hits are counted among the genes the descriptor covers (a gene without features cannot be chosen), so a
 published list loses the genes the descriptor lacks; without a test split the error metrics (``mse``,
 ``spearman``) have nothing to be measured on and are refused.
+
+This module imports nothing heavy (``gd list protocols`` reads it); ``gd_core.data`` re-exports ``HitRule``.
 """
 
 from __future__ import annotations
@@ -25,10 +27,23 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Mapping
 
-from gd_core.data import HitRule
 from gd_core.errors import GdError
 
 DEFAULT_PROTOCOL = "genedisco"
+
+
+@dataclass(frozen=True)
+class HitRule:
+    """How the run's protocol counts hits, for acquisitions that hunt them (``ucb``, ``probability_of_hit`` …).
+
+    ``by="abs"``: the hits are the genes of largest |y| (GeneDisco, BioDiscoveryAgent); ``by="high"``: of
+    largest signed y (DiscoBAX). ``fraction`` is the share of genes that are hits (0.05, 0.01), so that the
+    current hit threshold can be estimated from the outcomes measured so far. A protocol that takes a screen's
+    published hit list still describes it by its nearest rule (BioDiscoveryAgent's lists are the top 5% by |y|).
+    """
+
+    by: str = "abs"
+    fraction: float = 0.05
 
 
 @dataclass(frozen=True)

@@ -115,3 +115,19 @@ def posterior_samples(model: object, X: np.ndarray) -> np.ndarray:
         raise GdError(f"model.sample returned shape {samples.shape} for {len(X)} genes; "
                       f"it must return [n_samples, {len(X)}]")
     return samples
+
+
+def training_data(X: object, y: object, name: str, dtype: object) -> tuple[np.ndarray, np.ndarray]:
+    """A fit's inputs as a fresh C-ordered ``dtype`` matrix and float64 outcomes, refused in one line naming the
+    model unless ``[n, d]`` and ``[n]`` with n ≥ 1, all finite (the loop never gives otherwise; a caller might)."""
+    import numpy as np
+
+    X = np.array(X, dtype=dtype, order="C")
+    y = np.array(y, dtype=np.float64).reshape(-1)
+    if X.ndim != 2 or len(X) != len(y) or len(y) == 0:
+        raise GdError(f"{name}: cannot fit {X.shape} features to {y.shape} outcomes; give one row of features "
+                      "per outcome, at least one")
+    if not (np.isfinite(X).all() and np.isfinite(y).all()):
+        raise GdError(f"{name}: the training features or outcomes hold NaN or infinite values; replace them "
+                      "with finite numbers")
+    return X, y

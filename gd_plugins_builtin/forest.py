@@ -21,10 +21,9 @@ import math
 
 import numpy as np
 
-from gd_core.errors import GdError
 from gd_core.helpers.parallel import map_in_threads, usable_cores
 from gd_core.registry import BadParameter
-from gd_plugins_builtin._checks import one_of, positive_int
+from gd_plugins_builtin._checks import one_of, positive_int, training_data
 
 _ROWS_PER_CHUNK = 1 << 15  # bounds memory of per-tree predictions on million-gene pools
 BACKENDS = ("presorted", "sklearn")
@@ -66,14 +65,7 @@ class RandomForest:
         from gd_plugins_builtin._forest_trees import grow_tree, sorted_columns
 
         # float32 features and float64 outcomes, as scikit-learn's trees take them.
-        X = np.ascontiguousarray(X, dtype=np.float32)
-        y = np.asarray(y, dtype=np.float64).reshape(-1)
-        if X.ndim != 2 or len(X) != len(y) or len(y) == 0:
-            raise GdError(f"random_forest: cannot fit {X.shape} features to {y.shape} outcomes; give one row of "
-                          "features per outcome, at least one")
-        if not (np.isfinite(X).all() and np.isfinite(y).all()):
-            raise GdError("random_forest: the training features or outcomes hold NaN or infinite values; "
-                          "replace them with finite numbers")
+        X, y = training_data(X, y, "random_forest", np.float32)
         n = len(y)
         min_leaf = (math.ceil(self.min_samples_leaf * n) if isinstance(self.min_samples_leaf, float)
                     else self.min_samples_leaf)

@@ -47,8 +47,7 @@ import numpy as np
 from scipy import linalg, optimize, special
 
 from gd_core.errors import GdError
-from gd_plugins_builtin._checks import number, whole
-from gd_plugins_builtin.linear import _training_data
+from gd_plugins_builtin._checks import number, training_data, whole
 
 # Cross-kernel cells computed per block of rows at prediction (2^22 float64: 32 MB), whatever the pool.
 _CELLS_PER_CHUNK = 1 << 22
@@ -90,7 +89,7 @@ class GaussianProcess:
 
     def fit(self, X: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> GaussianProcess:
         """Choose the hyperparameters by marginal likelihood, then condition on every gene."""
-        X, y = _training_data(X, y, "gp")
+        X, y = training_data(X, y, "gp", np.float64)
         self._x_mean = X.mean(axis=0)
         train = X - self._x_mean
         self._y_mean = float(y.mean())

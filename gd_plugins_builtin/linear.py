@@ -38,8 +38,7 @@ import math
 
 import numpy as np
 
-from gd_core.errors import GdError
-from gd_plugins_builtin._checks import one_of, whole
+from gd_plugins_builtin._checks import one_of, training_data, whole
 
 # α and β stay within these factors of their start (see the module docstring).
 _LOW, _HIGH = 1e-4, 1e8
@@ -75,7 +74,7 @@ class BayesianLinear:
 
     def fit(self, X: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> BayesianLinear:
         """Choose α and β by evidence maximisation, then fix the posterior and its ``n_samples`` draws."""
-        X, y = _training_data(X, y, "bayesian_linear")
+        X, y = training_data(X, y, "bayesian_linear", np.float64)
         n, d = X.shape
         self._x_mean = X.mean(axis=0)
         centred = X - self._x_mean
@@ -184,19 +183,6 @@ class BayesianLinear:
 
     def _scaled(self, X: np.ndarray, method: str) -> np.ndarray:
         return self._centred(X, method) / self._x_scale
-
-
-def _training_data(X: np.ndarray, y: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """The fit's inputs as float64 copies, refused unless ``[n, d]`` and ``[n]``, n ≥ 1, finite."""
-    X = np.array(X, dtype=np.float64)
-    y = np.array(y, dtype=np.float64).reshape(-1)
-    if X.ndim != 2 or len(X) != len(y) or len(y) == 0:
-        raise GdError(f"{name}: cannot fit {X.shape} features to {y.shape} outcomes; give one row of features "
-                      "per outcome, at least one")
-    if not (np.isfinite(X).all() and np.isfinite(y).all()):
-        raise GdError(f"{name}: the training features or outcomes hold NaN or infinite values; replace them "
-                      "with finite numbers")
-    return X, y
 
 
 def _eigen(xs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

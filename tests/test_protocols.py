@@ -1,4 +1,4 @@
-"""Protocols (gd_core/protocols.py): each one's split, hit definition and defaults, through the loop and the commands."""
+"""Protocols (gd_core/protocols.py): split, hit definition and defaults, through the loop and the commands."""
 
 from __future__ import annotations
 
@@ -253,3 +253,36 @@ def test_every_protocol_is_documented_with_its_source_and_summary():
     for name, protocol in PROTOCOLS.items():
         assert protocol.name == name and protocol.source and protocol.summary
         assert protocol.describe()["name"] == name
+
+
+def test_the_python_api_takes_the_protocol_as_the_commands_do(tmp_path):
+    import gd_core
+
+    result = gd_core.run(protocol="discobax", assay="simulated", descriptor="simulated", model="bayesian_linear",
+                         acquisition="probability_of_hit", cycles=2, params={"assay": {"n_genes": 3000},
+                                                                              "descriptor": {"n_genes": 3000}})
+    assert result.config["protocol"] == "discobax" and result.config["batch_size"] == 32
+    assert list(result.metrics["metric"].unique()) == ["hit_ratio"]
+    assert result.command[:4] == ["gd", "run", "--protocol", "discobax"]
+
+    swept = gd_core.sweep(out=tmp_path / "s", protocol="biodiscoveryagent_noess", assay="simulated",
+                          descriptor="simulated", model="random_forest", acquisition=["random", "exploit"], seeds=1,
+                          cycles=1, batch_size=16, params=["random_forest.n_estimators=5"], jobs=1)
+    settings = [json.loads(p.read_text())["settings"] for p in (tmp_path / "s").glob("runs/*/config.json")]
+    assert {s["protocol"] for s in settings} == {"biodiscoveryagent_noess"} and len(settings) == 2
+    assert "hit_ratio" in swept.report()["summary"].columns.str.cat()
+
+
+def test_gd_list_protocols_and_gd_info_protocol_show_them(capsys):
+    code, stdout, err = gd(capsys, ["list", "protocols", "--json"])
+    assert code == 0, err
+    assert [p["name"] for p in json.loads(stdout)] == list(PROTOCOLS)
+
+    code, stdout, err = gd(capsys, ["info", "protocol", "discobax", "--json"])
+    assert code == 0, err
+    assert json.loads(stdout)["hits_by"] == "high" and json.loads(stdout)["hit_fraction"] == 0.01
+
+    code, stdout, err = gd(capsys, ["info", "protocol", "discobx"])
+    assert code == 1 and err.strip() == ("error: protocol 'discobx' is not a protocol; did you mean 'discobax'? "
+                                         "choose one of genedisco, biodiscoveryagent, biodiscoveryagent_noess, "
+                                         "discobax")

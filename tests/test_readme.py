@@ -30,12 +30,16 @@ NOT_RUN = {
     r"^gd data import achilles \./25494359\.csv": "needs the user's copy of the file (tests/test_data_import.py)",
     r"^gd data import shifrut_2018": "needs the user's copy of the screen files (tests/test_data_import.py)",
     r"^gd run --assay my_screen\.csv": "needs the user's own tables (tests/test_tables.py)",
+    r"^gd run --protocol biodiscoveryagent --assay bda_il2": "downloads from the internet (tests/test_screens.py "
+                                                             "runs the protocol on the real bytes, served locally)",
+    r"^python benchmarks/field_table\.py": "the table's two sweeps take about two hours (benchmarks/README.md)",
     r"--system slurm": "needs a SLURM cluster (--print-job-script is run instead)",
 }
 # Options appended to long commands so the test stays short; the value of the README's command is what
 # runs otherwise.
 SHRINK = {
     r"^gd run --assay sanchez_2021_tau": ["--cycles", "2"],
+    r"^gd run --protocol biodiscoveryagent --assay schmidt_2021_il2": ["--cycles", "2"],
     r"^gd run --assay simulated": ["--cycles", "2", "--param", "descriptor.n_genes=5000",
                                    "--param", "assay.n_genes=5000"],
     r"^gd sweep --assay schmidt_2021_il2": ["--seeds", "2", "--cycles", "2", "--acquisition", "random",

@@ -212,3 +212,24 @@ def test_a_run_on_a_downloaded_screen_works(served, tmp_path, capsys):
     selections = pd.read_csv(out / "selections.csv")
     assert len(selections) == 32
     assert served.hits["/" + SOURCES["scharenberg_2022_choline"]] == 1
+
+
+def test_the_biodiscoveryagent_protocol_counts_a_real_screens_published_hits_at_its_own_batch_size(
+        served, tmp_path, capsys):
+    out = tmp_path / "run"
+    code, _, stderr = gd(capsys, ["run", "--protocol", "biodiscoveryagent", "--assay", "scharenberg_2022_choline",
+                                  "--descriptor", "gene_ontology", "--model", "random_forest", "--acquisition",
+                                  "exploit", "--param", "model.n_estimators=10", "--out", str(out)])
+    assert code == 0, stderr
+
+    manifest = json.loads((out / "config.json").read_text())
+    from gd_plugins_builtin.genedisco import gene_ontology
+
+    covered = set(screens.screen("scharenberg_2022_choline").attrs["hit_list"]) & set(gene_ontology().index)
+    settings, facts = manifest["settings"], manifest["protocol"]
+    assert (settings["batch_size"], settings["cycles"], manifest["data"]["n_test"]) == (32, 5, 0)
+    assert facts["hits"] == len(covered) and facts["hits_from"] == (
+        f"published hit list of assay 'scharenberg_2022_choline' ({len(covered)} of 52 listed)")
+    hit_ratio = pd.read_csv(out / "metrics.csv").query("metric == 'hit_ratio'")["value"].to_numpy()
+    chosen = set(pd.read_csv(out / "selections.csv")["gene"])
+    assert hit_ratio[-1] == pytest.approx(len(chosen & covered) / len(covered))

@@ -203,6 +203,11 @@ run_option("--test-fraction", {"zero": "0", "one": "1", "negative": "-0.2", "nan
                                "no_test_gene": "0.0001", "no_pool_left": "0.99"},
            "a share strictly between 0 and 1 that leaves test and pool genes")
 run_option("--hit-fraction", {"zero": "0", "above_one": "1.5", "nan": "nan", "inf": "inf"}, "a share in (0, 1]")
+run_option("--protocol", {"typo": "discobx", "capital": "GeneDisco", "empty": ""}, "protocols are named in `gd list protocols`")
+case("run.protocol.test_fraction", tiny_run("--protocol", "biodiscoveryagent", "--test-fraction", "0.2"),
+     "biodiscoveryagent has no test split", culprit="--test-fraction")
+case("run.protocol.error_metric", tiny_run("--protocol", "discobax", "--metric", "mse"),
+     "mse needs a test split, which discobax lacks", culprit="mse")
 case("run.metric.typo", tiny_run("--metric", "msee"), "no metric 'msee' (mse)", culprit="msee")
 case("run.metric.empty", tiny_run("--metric", ""), "an empty metric name", culprit="metric")
 case("run.metric.twice", tiny_run("--metric", "mse", "--metric", "mse"), "the same metric twice", culprit="mse")
@@ -544,6 +549,8 @@ for how, extra, culprit in [
         ("batch_size_zero", ("--batch-size", "0"), "--batch-size"), ("cycles_zero", ("--cycles", "0"), "--cycles"),
         ("split_seed_negative", ("--split-seed", "-1"), "--split-seed"),
         ("test_fraction_zero", ("--test-fraction", "0"), "--test-fraction"),
+        ("protocol_typo", ("--protocol", "biodiscovery"), "biodiscovery"),
+        ("protocol_test_fraction", ("--protocol", "discobax", "--test-fraction", "0.2"), "--test-fraction"),
         ("hit_fraction_two", ("--hit-fraction", "2"), "--hit-fraction"),
         ("model_typo", ("--model", "random_forrest"), "random_forrest"),
         ("metric_typo", ("--metric", "msee"), "msee"),
