@@ -303,7 +303,7 @@ def sweep(*, out: str | os.PathLike[str], assay: str | Sequence[str] | None = No
                   .updated({"params": merged}), host.registries)
     chosen = _executor(executor, jobs, scheduler, len(grid.runs))
     _refuse_an_empty_grid(grid)
-    SweepStore(out).check()
+    SweepStore(out).check(grid)
     if hasattr(chosen, "connect"):
         chosen.connect()  # an unreachable scheduler is refused before anything is made
     try:

@@ -248,6 +248,9 @@ def gd_register_commands(app: typer.Typer, host: PluginHost) -> None:
                 raise GdError(f"'{file.name}' is not a source file of '{name}'; name it as one of: "
                               f"{', '.join(remotes)}")
             chosen.append((file, remote))
+        if len(chosen) > 1:  # every file's pins first: a bad one leaves the others unimported too
+            for file, remote in chosen:
+                downloads.check_import(remote, file, name=name)
         check = entry.metadata.get("check")  # parses a file as a run would, so a bad one never enters the cache
         for file, remote in chosen:
             checker = functools.partial(check, remote) if callable(check) else None

@@ -48,6 +48,10 @@ def find_components(host: PluginHost, first: str, second: str | None) -> list[En
     if singular(first) in KINDS:
         kind = singular(first)
         raise GdError(f"give a {kind}'s name too: gd info {kind} NAME (`gd list {kind}` lists them)")
+    from gd_core.protocols import PROTOCOLS
+
+    if first in PROTOCOLS:
+        raise GdError(f"'{first}' is a protocol, not a component: gd info protocol {first}")
     kinds: dict[str, list[str]] = {}
     for registry in registries:
         for entry in registry:
@@ -114,7 +118,8 @@ def describe(entry: Entry) -> dict[str, Any]:
 
     ``parameters`` is null when the factory takes any keyword (so they cannot be listed); models add ``offers``,
     acquisitions ``requires`` (each with ``*_from``: ``class`` or ``instance``, null when unknown), metrics
-    ``better`` (``lower``, ``higher`` or null when the plugin did not say).
+    ``better`` (``lower``, ``higher`` or null when the plugin did not say) and ``needs_test_split`` (null when the
+    class cannot be read without building it).
     """
     parameters = entry.parameters()
     listed = None if parameters is None else [
@@ -132,6 +137,8 @@ def describe(entry: Entry) -> dict[str, Any]:
     elif entry.kind == "metric":
         better = entry.metadata.get("better")
         about["better"] = better if better in ("lower", "higher") else None
+        built = built_class(entry)
+        about["needs_test_split"] = bool(getattr(built, "needs_test_split", False)) if built is not None else None
     about["metadata"] = {str(k): plain(v) for k, v in entry.metadata.items()}
     return about
 
@@ -201,6 +208,8 @@ def _show_one(out: Any, entry: Entry, about: dict[str, Any]) -> None:
              "first)[/]" if better else
              "better: not declared [dim](the plugin registers it with better=\"lower\" or \"higher\"; gd report "
              "then assumes higher)[/]")
+        if about.get("needs_test_split"):
+            line("needs a test split [dim](refused under protocols without one: biodiscoveryagent, discobax)[/]")
     parameters = about["parameters"]
     if parameters is None:
         line("parameters: not listed (the factory takes any keyword; see its documentation below)")
@@ -244,3 +253,7 @@ def gd_register_commands(app: typer.Typer, host: PluginHost) -> None:
             show_protocols(second, as_json)
             return
         show(find_components(host, first, second), as_json)
+        from gd_core.protocols import PROTOCOLS
+
+        if second is None and first in PROTOCOLS and not as_json:  # `discobax` is an acquisition and a protocol
+            console(stderr=True).print(f"'{first}' is also a protocol: gd info protocol {first}", highlight=False)

@@ -30,14 +30,17 @@ BASELINE_STYLES = {EXPECTED_RANDOM: {"color": "0.45", "linestyle": "--", "linewi
 
 @dataclass(frozen=True)
 class Layout:
-    """The facets drawn: row labels (assay, with descriptor and model when they vary), batch sizes, size."""
+    """The facets drawn: row labels (assay, with descriptor and model when they vary), batch sizes (of the columns;
+    one column of None when every row has a batch size of its own, as a protocol may set per assay: those are
+    ``row_batch_sizes``), size."""
 
     rows: tuple[str, ...]
-    columns: tuple[int, ...]
+    columns: tuple[int | None, ...]
     acquisitions: tuple[str, ...]
     size_inches: tuple[float, float]
     dpi: int
     baselines: tuple[str, ...] = ()  # the analytic lines drawn (hit ratio: random's expectation, oracle's ceiling)
+    row_batch_sizes: tuple[int, ...] = ()  # each row's own batch size, when the rows have one each
 
 
 def check_output(out: Path) -> None:
@@ -110,6 +113,13 @@ def draw_curves(results: SweepResults, metric: str, *, dpi: int = DPI) -> tuple[
     varying = [c for c in ("assay", "descriptor", "model") if c == "assay" or curves[c].nunique() > 1]
     rows = sorted(set(map(tuple, curves[varying].astype(str).to_numpy())))
     columns = sorted(curves["batch_size"].unique().tolist())
+    # A protocol may set the batch size per assay (biodiscoveryagent: 32 on a small library, else 128): when every
+    # row has one batch size of its own, each row is one panel at its size instead of a grid of empty panels.
+    per_row = {row: sorted(curves[(curves[varying].astype(str) == list(row)).all(axis=1)]["batch_size"].unique())
+               for row in rows}
+    own_sizes = len(columns) > 1 and all(len(sizes) == 1 for sizes in per_row.values())
+    if own_sizes:
+        columns = [None]  # stands for "the row's own batch size"
     acquisitions = sorted(curves["acquisition"].unique().tolist())
     colours = dict(zip(acquisitions, _palette(len(acquisitions))))
     # Few columns: the legend goes to the right (a row of nine names would be wider than the figure).
@@ -119,7 +129,7 @@ def draw_curves(results: SweepResults, metric: str, *, dpi: int = DPI) -> tuple[
             facet[1] * len(rows) + 0.3 + (0 if legend_right else LEGEND_INCHES))
 
     figure, axes = plt.subplots(len(rows), len(columns), figsize=size, dpi=dpi, squeeze=False,
-                                sharex="col", sharey="row", layout="constrained")
+                                sharex=False if own_sizes else "col", sharey="row", layout="constrained")
     drawn: set[str] = set()
     for i, row in enumerate(rows):
         selected = curves
@@ -127,6 +137,9 @@ def draw_curves(results: SweepResults, metric: str, *, dpi: int = DPI) -> tuple[
             selected = selected[selected[column].astype(str) == value]
         for j, batch_size in enumerate(columns):
             ax = axes[i][j]
+            if batch_size is None:
+                batch_size = per_row[row][0]
+                ax.set_title(f"batch size {batch_size}", fontsize="small")
             panel = selected[selected["batch_size"] == batch_size]
             for acquisition, runs in panel.groupby("acquisition", sort=True):
                 stats = runs.groupby("n_acquired")["value"].agg(["mean", "std", "size"]).sort_index()
@@ -140,7 +153,7 @@ def draw_curves(results: SweepResults, metric: str, *, dpi: int = DPI) -> tuple[
             if panel.empty:
                 ax.text(0.5, 0.5, "no finished runs", ha="center", va="center", transform=ax.transAxes,
                         color="0.5")
-            if i == 0:
+            if i == 0 and not own_sizes:
                 ax.set_title(f"batch size {batch_size}")
             if i == len(rows) - 1:
                 ax.set_xlabel("genes acquired")
@@ -161,7 +174,7 @@ def draw_curves(results: SweepResults, metric: str, *, dpi: int = DPI) -> tuple[
     figure.suptitle(f"{LABELS.get(metric, metric)}: mean ± sd over {seeds} seed{'s' if seeds != 1 else ''}",
                     fontsize="medium")
     return figure, Layout(tuple(" · ".join(r) for r in rows), tuple(columns), tuple(acquisitions), size, dpi,
-                          baselines)
+                          baselines, tuple(int(per_row[r][0]) for r in rows) if own_sizes else ())
 
 
 def _row_title(ax: Any, row: tuple[str, ...], panel_inches: float) -> None:

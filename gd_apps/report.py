@@ -120,6 +120,10 @@ def load_results(root: Path, code: CodeBook | None = None) -> SweepResults:
         if run.settings is not None:
             readable[key] = run.settings
         rows.append((key, run))
+    protocols = sorted({settings.get("protocol", "genedisco") for settings in readable.values()})
+    if len(protocols) > 1:  # their hits, splits and baselines differ: no run of one is a seed of the other
+        raise GdError(f"{root} holds runs of {len(protocols)} protocols ({', '.join(protocols)}), which count hits "
+                      "differently and cannot be compared or pooled; sweep each protocol into its own --out")
     variants = _variants(readable)
     table = []
     for key, run in rows:
@@ -426,7 +430,7 @@ def _metric_rows(path: Path, settings: dict[str, Any]) -> tuple[tuple[int, int, 
 def _variants(runs: dict[str, dict[str, Any]]) -> dict[str, str]:
     """Per run, ``key=value`` for each setting off the grid's axes that differs between runs of the sweep.
 
-    Runs added to one directory with other protocols, parameters, fractions, split seeds or cycle counts must not be
+    Runs added to one directory with other parameters, fractions, split seeds or cycle counts must not be
     pooled as seeds of one acquisition. Cycles that follow from the batch size (the paper's rule) are not a
     variant.
     """
@@ -436,7 +440,6 @@ def _variants(runs: dict[str, dict[str, Any]]) -> dict[str, str]:
                   for name in ("test_fraction", "hit_fraction", "metrics")}
         # Runs from before split_seed existed drew the test split from the run seed.
         values["split_seed"] = json.dumps(settings.get("split_seed", "seed"))
-        values["protocol"] = settings.get("protocol", "genedisco")  # runs from before protocols followed GeneDisco's
         for kind, params in sorted(settings.get("params", {}).items()):
             values.update({f"{kind}.{name}": json.dumps(value) for name, value in sorted(params.items())})
         values["cycles"] = str(settings["cycles"])

@@ -213,8 +213,8 @@ def _check_spec(spec: SweepSpec) -> None:
         refuse("test_fraction", "a number strictly between 0 and 1 (the share of genes held out, e.g. 0.2)",
                spec.test_fraction)
     if spec.hit_fraction is not None and not is_fraction(spec.hit_fraction, one_allowed=True):
-        refuse("hit_fraction", "a number above 0 and at most 1 (the share of non-test genes, by |y|, that are hits, "
-                               "e.g. 0.05)", spec.hit_fraction)
+        refuse("hit_fraction", "a number above 0 and at most 1 (the share of genes that are hits, e.g. 0.05)",
+               spec.hit_fraction)
     if not is_split_seed(spec.split_seed):
         seed = '"seed"' if in_file("split_seed") else f"'{SPLIT_FOLLOWS_SEED}'"
         refuse("split_seed", f"a whole number ≥ 0 or {seed} (a new test split per seed)", spec.split_seed)
@@ -307,7 +307,10 @@ def expand(spec: SweepSpec, registries: Registries) -> Grid:
     protocol = get_protocol(spec.protocol)
     metrics = tuple(spec.metrics if spec.metrics is not None else protocol.metrics)
     for name in metrics:
-        registries.metrics.get(name).create()
+        metric = registries.metrics.get(name).create()
+        if not protocol.has_test_split and getattr(metric, "needs_test_split", False):
+            raise GdError(f"{spec.name_of('metrics')}: metric '{name}' is measured on a test split, which protocol "
+                          f"{protocol.name} does not have; choose other metrics (e.g. hit_ratio) or protocol genedisco")
 
     def batch_sizes(assay: str) -> list[int]:
         return _unique(spec.batch_sizes) if spec.batch_sizes is not None else [protocol.default_batch_size(assay)]
@@ -456,8 +459,19 @@ class SweepStore:
         self.runs = self.root / RUNS
         self._lock = FileLock(self.root / LOCK, remove=False)  # kept: it also marks a sweep that just began
 
-    def check(self) -> None:
-        """Refuse a path that is a file, or a non-empty directory that is not a sweep."""
+    def check(self, grid: Grid | None = None) -> None:
+        """Refuse a path that is a file, or a non-empty directory that is not a sweep; with ``grid``, also a sweep
+        whose runs follow another protocol (a report compares the runs of one directory, so they must share one)."""
+        if grid is not None and grid.runs and (self.root / SWEEP_FILE).is_file():
+            wanted = grid.runs[0].protocol
+            try:
+                held = {settings.get("protocol", DEFAULT_PROTOCOL) for settings in read_sweep(self.root)["runs"].values()
+                        if isinstance(settings, dict)}
+            except GdError:
+                held = set()  # a damaged sweep.json is the business of the run that reads it
+            if held - {wanted}:
+                raise GdError(f"--out {self.root} holds runs of protocol {', '.join(sorted(held - {wanted}))}, not "
+                              f"{wanted}; one sweep directory holds one protocol, so give another --out")
         try:
             blocking = file_in_the_way(self.root)
             if blocking == self.root:

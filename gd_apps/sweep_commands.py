@@ -110,7 +110,7 @@ def gd_register_commands(app: typer.Typer, host: PluginHost) -> None:
         chosen = _executor(executor, jobs, scheduler, len(grid.runs))
         # Refuse what cannot run before anything is printed or made: a refusal stays one line.
         _refuse_an_empty_grid(grid)
-        SweepStore(out).check()
+        SweepStore(out).check(grid)
         if not dry_run:
             if hasattr(chosen, "connect"):
                 chosen.connect()  # an unreachable --scheduler is refused here, not after the grid is shown

@@ -164,8 +164,8 @@ def check_settings(config: RunConfig) -> None:
         raise GdError(f"--test-fraction must be a number strictly between 0 and 1 (the share of genes held out "
                       f"for testing, e.g. 0.2), got {literal(config.test_fraction)}")
     if not is_fraction(config.hit_fraction, one_allowed=True):
-        raise GdError(f"--hit-fraction must be a number above 0 and at most 1 (the share of non-test genes, by "
-                      f"|y|, that are hits, e.g. 0.05), got {literal(config.hit_fraction)}")
+        raise GdError(f"--hit-fraction must be a number above 0 and at most 1 (the share of genes that are hits, "
+                      f"e.g. 0.05), got {literal(config.hit_fraction)}")
     unknown = sorted(set(config.params) - set(PARAM_KINDS))
     if unknown:
         # NAME.KEY (as gd sweep takes) for the component chosen for a kind: say which KIND.KEY it means
@@ -207,6 +207,10 @@ def protocol_hits(dataset: Dataset, pool: np.ndarray, config: RunConfig) -> tupl
     """
     protocol = config.protocol_spec
     if protocol.published_hits and dataset.hit_list is not None:
+        if config.hit_fraction != protocol.hit_rule.fraction:
+            raise GdError(f"assay '{config.assay}' has a published hit list, which --protocol {protocol.name} counts "
+                          f"as its hits, so --hit-fraction {config.hit_fraction:g} would not apply; leave it out, "
+                          "or use --protocol genedisco to take a top share")
         listed = np.flatnonzero(dataset.genes.isin(list(dataset.hit_list)))
         hits = np.intersect1d(listed, pool)
         if len(hits) == 0:
@@ -309,6 +313,10 @@ def prepare(config: RunConfig, registries: Registries, *, on_status: Callable[[s
         essential = dataset.genes.isin(list(essential_genes()))
         excluded = int(essential.sum())
         dataset = dataset.subset(~essential)
+    if protocol.hit_rule.by == "high" and len(dataset.y) and float(dataset.y.max()) <= 0:
+        raise GdError(f"assay '{config.assay}' has no outcome above 0, so --protocol {protocol.name}'s hits (the "
+                      "largest signed outcomes) would be the genes that changed least; give an assay where larger "
+                      "means a stronger effect (e.g. a negated copy of this one), or use a protocol that counts |y|")
     if protocol.has_test_split:
         test = split_test(dataset.n, config.test_fraction, config.resolved_split_seed)
         if len(test) == 0:
@@ -321,16 +329,23 @@ def prepare(config: RunConfig, registries: Registries, *, on_status: Callable[[s
     pool = np.flatnonzero(outside)
     needed = config.batch_size * config.cycles
     if needed > len(pool):
+        where, lower = (("are outside the test set", "--batch-size, --cycles or --test-fraction") if len(test) else
+                        ("can be acquired", "--batch-size or --cycles"))
         raise GdError(
             f"--batch-size {config.batch_size} × --cycles {config.cycles} = {needed} genes, but only {len(pool)} "
-            f"of the {dataset.n} genes of assay '{config.assay}' found in descriptor '{config.descriptor}' are "
-            "outside the test set; lower --batch-size, --cycles or --test-fraction"
+            f"of the {dataset.n} genes of assay '{config.assay}' found in descriptor '{config.descriptor}' {where}; "
+            f"lower {lower}"
         )
     hits, hits_from = protocol_hits(dataset, pool, config)
     initial = initial_batch(pool, config.batch_size, config.seed)
     split = f"{len(test)} test (split seed {config.resolved_split_seed})" if len(test) else "no test split"
-    on_status(f"{dataset.n} genes × {dataset.X.shape[1]} features; {split}, {len(hits)} hits ({hits_from})")
+    essential = f"; {excluded} common essential genes left out" if protocol.exclude_essential else ""
+    on_status(f"{dataset.n} genes × {dataset.X.shape[1]} features; {split}, {len(hits)} hits ({hits_from})"
+              f"{essential}")
+    # The share of hits acquisitions are told (pool.hit_rule): a published list's own share, else the top share.
+    published = protocol.published_hits and dataset.hit_list is not None
     facts = {"name": protocol.name, "candidates": int(len(pool)), "hits": int(len(hits)), "hits_from": hits_from,
+             "hit_share": len(hits) / len(pool) if published else config.hit_fraction,
              "essential_excluded": excluded}
     return Plan(config, entries, dataset, test, pool, hits, initial, acquisition, metrics, facts)
 
@@ -429,8 +444,7 @@ def _execute(plan: Plan, on_cycle: Callable[[CycleReport], None] | None) -> RunR
     X_test, y_test = X[plan.test], data.y[plan.test]
     X_test.setflags(write=False)
     y_test.setflags(write=False)
-    spec = config.protocol_spec
-    hit_rule = HitRule(spec.hit_rule.by, config.hit_fraction)
+    hit_rule = HitRule(config.protocol_spec.hit_rule.by, plan.protocol_facts.get("hit_share", config.hit_fraction))
 
     for cycle in range(config.cycles):
         acquired = np.concatenate(batches)

@@ -37,9 +37,10 @@ class HitRule:
     """How the run's protocol counts hits, for acquisitions that hunt them (``ucb``, ``probability_of_hit`` …).
 
     ``by="abs"``: the hits are the genes of largest |y| (GeneDisco, BioDiscoveryAgent); ``by="high"``: of
-    largest signed y (DiscoBAX). ``fraction`` is the share of genes that are hits (0.05, 0.01), so that the
-    current hit threshold can be estimated from the outcomes measured so far. A protocol that takes a screen's
-    published hit list still describes it by its nearest rule (BioDiscoveryAgent's lists are the top 5% by |y|).
+    largest signed y (DiscoBAX). ``fraction`` is the share of the run's genes that are hits (0.05, 0.01; for a
+    published hit list, the list's own share, e.g. 652 of 18,825 on ``bda_il2``), so that the current hit
+    threshold can be estimated from the outcomes measured so far. A published list is described by the rule it
+    is nearest to (BioDiscoveryAgent's lists lie in the top 5% by |y|).
     """
 
     by: str = "abs"

@@ -218,10 +218,10 @@ def read_hit_list(name: str, path: Path) -> list[str]:
         array = np.load(path, allow_pickle=True)
     except (OSError, ValueError, EOFError) as exc:
         raise GdError(f"assay '{name}': cannot read its hit list {path} ({' '.join(str(exc).split())}); "
-                      f"run `gd data fetch {name} --force`") from None
+                      f"run `gd data fetch {name} --force`, or offline `gd data import {name} SCORES HITS`") from None
     if array.ndim != 1:
         raise GdError(f"assay '{name}': its hit list {path} is not a list of genes (shape {array.shape}); "
-                      f"run `gd data fetch {name} --force`")
+                      f"run `gd data fetch {name} --force`, or offline `gd data import {name} SCORES HITS`")
     return [str(n).strip() for n in array.tolist()]
 
 

@@ -286,3 +286,39 @@ def test_gd_list_protocols_and_gd_info_protocol_show_them(capsys):
     assert code == 1 and err.strip() == ("error: protocol 'discobx' is not a protocol; did you mean 'discobax'? "
                                          "choose one of genedisco, biodiscoveryagent, biodiscoveryagent_noess, "
                                          "discobax")
+
+
+def test_a_published_list_sets_the_hit_share_acquisitions_are_told_and_takes_no_hit_fraction(screen_host):
+    descriptor, assay = screen_table(hit_list=[f"G{i:04d}" for i in range(0, 400, 20)])  # 20 of 400: 5%
+    host = screen_host(descriptor, assay)
+    Spy.seen = []
+    plan = plan_for(host, "biodiscoveryagent", batch_size=10, cycles=2, acquisition="spy")
+    execute(plan)
+    assert Spy.seen[0][2].fraction == pytest.approx(20 / 400) and plan.protocol_facts["hit_share"] == 0.05
+
+    descriptor, assay = screen_table(hit_list=["G0001", "G0002"])  # 2 of 400
+    Spy.seen = []
+    execute(plan_for(screen_host(descriptor, assay), "biodiscoveryagent", batch_size=10, cycles=2, acquisition="spy"))
+    assert Spy.seen[0][2].fraction == pytest.approx(2 / 400)
+
+    with pytest.raises(GdError, match=r"assay 'screen' has a published hit list, which --protocol biodiscoveryagent "
+                                      r"counts as its hits, so --hit-fraction 0.1 would not apply"):
+        plan_for(host, "biodiscoveryagent", batch_size=10, cycles=2, hit_fraction=0.1)
+
+
+def test_discobax_refuses_an_assay_without_a_positive_outcome(screen_host):
+    descriptor, assay = screen_table()
+    assay[:] = -np.abs(assay.to_numpy()) - 0.1
+    with pytest.raises(GdError, match="assay 'screen' has no outcome above 0, so --protocol discobax's hits"):
+        plan_for(screen_host(descriptor, assay), "discobax", batch_size=10, cycles=2)
+
+
+def test_a_sweep_refuses_an_error_metric_without_a_test_split_before_any_run(tmp_path, capsys):
+    out = tmp_path / "s"
+    code, _, err = gd(capsys, ["sweep", "--protocol", "discobax", "--assay", "simulated", "--descriptor",
+                               "simulated", "--model", "random_forest", "--acquisition", "random", "--seeds", "1",
+                               "--metric", "hit_ratio", "--metric", "mse", "--out", str(out)])
+    assert code == 1 and err.strip() == ("error: --metric: metric 'mse' is measured on a test split, which protocol "
+                                         "discobax does not have; choose other metrics (e.g. hit_ratio) or protocol "
+                                         "genedisco")
+    assert not out.exists()

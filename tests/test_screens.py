@@ -233,3 +233,39 @@ def test_the_biodiscoveryagent_protocol_counts_a_real_screens_published_hits_at_
     hit_ratio = pd.read_csv(out / "metrics.csv").query("metric == 'hit_ratio'")["value"].to_numpy()
     chosen = set(pd.read_csv(out / "selections.csv")["gene"])
     assert hit_ratio[-1] == pytest.approx(len(chosen & covered) / len(covered))
+
+
+def test_a_protocol_sweep_over_screens_of_two_batch_sizes_is_reported_and_plotted_one_panel_per_screen(
+        served, tmp_path, capsys):
+    from gd_apps.plot import draw_curves
+    from gd_apps.report import load_results
+
+    out = tmp_path / "sweep"
+    code, _, stderr = gd(capsys, ["sweep", "--protocol", "biodiscoveryagent", "--assay", "bda_il2", "--assay",
+                                  "scharenberg_2022_choline", "--descriptor", "gene_ontology", "--model",
+                                  "bayesian_linear", "--acquisition", "random", "--acquisition", "exploit",
+                                  "--seeds", "1", "--cycles", "2", "--jobs", "1", "--out", str(out)])
+    assert code == 0, stderr
+    import matplotlib.pyplot as plt
+
+    figure, layout = draw_curves(load_results(out), "hit_ratio")
+    plt.close(figure)
+    assert layout.rows == ("bda_il2", "scharenberg_2022_choline") and layout.row_batch_sizes == (128, 32)
+    assert layout.columns == (None,) and layout.baselines == ("expected (random)", "ceiling (oracle)")
+
+    # a second protocol in the same directory is refused before anything runs
+    code, _, stderr = gd(capsys, ["sweep", "--protocol", "discobax", "--assay", "bda_il2", "--descriptor",
+                                  "gene_ontology", "--model", "bayesian_linear", "--acquisition", "random",
+                                  "--seeds", "1", "--cycles", "1", "--jobs", "1", "--out", str(out)])
+    assert code == 1 and stderr.strip() == (f"error: --out {out} holds runs of protocol biodiscoveryagent, not "
+                                            "discobax; one sweep directory holds one protocol, so give another --out")
+
+
+def test_importing_a_screen_with_a_bad_hit_list_imports_neither_file(served, tmp_path, capsys):
+    damaged = tmp_path / "topmovers_IL2.npy"
+    damaged.write_bytes((SHARED / HIT_SOURCES["bda_il2"]).read_bytes()[:-10])
+    code, _, stderr = gd(capsys, ["data", "import", "bda_il2", str(SHARED / SOURCES["bda_il2"]), str(damaged)])
+    assert code == 1 and len(stderr.strip().splitlines()) == 1 and str(damaged) in stderr
+    assert "nothing was imported" in stderr
+    info = json.loads(gd(capsys, ["data", "info", "bda_il2", "--json"])[1])
+    assert info["status"] != "cached" and not any(state == "cached" for state in info["files"].values())

@@ -209,18 +209,35 @@ def import_file(remote: RemoteFile, source: str | Path, *, name: str | None = No
             raise GdError(f"cannot import {source}: reading it failed ({exc.strerror or _one_line(exc)}); "
                           "nothing was imported") from None
         size, sha256 = handle.tell(), digest.hexdigest()
-        if remote.size is not None and size != remote.size:
-            raise GdError(f"cannot import {source}: it has {size} bytes, not the {remote.size} of {expected}; "
-                          "nothing was imported; import that file as downloaded")
-        if remote.sha256 and sha256 != remote.sha256.lower():
-            raise GdError(f"cannot import {source}: its checksum differs (sha256 {sha256[:16]}…) from the "
-                          f"pinned {remote.sha256[:16].lower()}… of {expected}; nothing was imported; "
-                          "import that file as downloaded")
+        _refuse_unpinned(remote, source, size, sha256, expected)
         if check is not None:
             handle.flush()
             check(handle.path, source)
     _record(remote, size, sha256, imported_from=str(source.resolve()))
     return target
+
+
+def check_import(remote: RemoteFile, source: str | Path, *, name: str | None = None) -> None:
+    """Refuse ``source`` as ``import_file`` would for its size or checksum, without copying it: ``gd data import`` of
+    several files checks them all first, so that one bad file leaves the others unimported too."""
+    source = Path(source).expanduser()
+    if not source.is_file() or (remote.size is None and not remote.sha256):
+        return  # import_file says what is wrong with a path that is not a file; nothing pinned, nothing to check
+    try:
+        size, sha256 = source.stat().st_size, hash_file(source)
+    except OSError:
+        return  # import_file reports the read error
+    _refuse_unpinned(remote, source, size, sha256, f"the {remote.filename} of '{name or 'NAME'}', from {remote.url}")
+
+
+def _refuse_unpinned(remote: RemoteFile, source: Path, size: int, sha256: str, expected: str) -> None:
+    if remote.size is not None and size != remote.size:
+        raise GdError(f"cannot import {source}: it has {size} bytes, not the {remote.size} of {expected}; "
+                      "nothing was imported; import that file as downloaded")
+    if remote.sha256 and sha256 != remote.sha256.lower():
+        raise GdError(f"cannot import {source}: its checksum differs (sha256 {sha256[:16]}…) from the "
+                      f"pinned {remote.sha256[:16].lower()}… of {expected}; nothing was imported; "
+                      "import that file as downloaded")
 
 
 def cached_table(key: str, sources: list[Path], version: int, build: Callable[[], pd.DataFrame], *,
