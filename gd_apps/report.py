@@ -476,8 +476,8 @@ class AucRange:
         """The range in words, for the report's caption."""
         if self.common:
             return f"AUC over {_count(self.lo)}–{_count(self.hi)} genes acquired (mean height of each curve)"
-        return ("AUC over each run's own range of genes acquired: the runs share no common range, so AUCs of "
-                "different batch sizes are not comparable")
+        return ("AUC over each run's own range of genes acquired: the runs share no common range (or too little of "
+                "one), so AUCs of different batch sizes are not comparable")
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: from, to (null for each run's own range), common and the caption."""
@@ -489,12 +489,16 @@ def _count(value: float | None) -> str:
 
 
 def auc_range(curves: pd.DataFrame) -> AucRange:
-    """The range every finished run covers: from the largest first to the smallest last ``n_acquired``."""
+    """The range every finished run covers: from the largest first to the smallest last ``n_acquired``.
+
+    When that range is less than half of some run's own (a protocol's 5 × 32 screen beside 5 × 128 ones share
+    only 128–160 genes), an area over it would say little of that run: each run's own range is used instead.
+    """
     if curves.empty:
         return AucRange()
     ends = curves.groupby("key")["n_acquired"].agg(["min", "max"])
     lo, hi = float(ends["min"].max()), float(ends["max"].min())
-    return AucRange(lo, hi) if lo < hi else AucRange()
+    return AucRange(lo, hi) if lo < hi and hi - lo >= 0.5 * float((ends["max"] - ends["min"]).min()) else AucRange()
 
 
 def area_under_curve(n_acquired: Sequence[float], values: Sequence[float], lo: float | None = None,

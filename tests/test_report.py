@@ -1232,3 +1232,19 @@ def test_a_runs_directory_that_is_a_file_is_one_line(fixture_sweep, capsys):
     assert (code, out) == (1, "") and err.strip() == (
         f"error: {fixture_sweep / 'runs'} is not a directory, so no run of the sweep can be read; move it aside and "
         "run your `gd sweep` command(s) again")
+
+
+def test_areas_are_over_each_runs_own_range_when_the_common_one_is_a_sliver():
+    import pandas as pd
+
+    from gd_apps.report import auc_range
+
+    def curves(spans):
+        return pd.DataFrame([(key, n) for key, (lo, hi) in spans.items() for n in (lo, hi)],
+                            columns=["key", "n_acquired"])
+
+    # a 5 × 32 screen beside 5 × 128 ones: 32–160 and 128–640 share 128–160, a quarter of the small run's range
+    assert not auc_range(curves({"a": (32, 160), "b": (128, 640)})).common
+    # the paper's batch 32 and 256: 32–1,280 and 256–2,560 share 256–1,280, most of either
+    span = auc_range(curves({"a": (32, 1280), "b": (256, 2560)}))
+    assert (span.lo, span.hi) == (256, 1280)
