@@ -31,6 +31,7 @@ import sys
 from pathlib import Path
 
 
+import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,7 +115,8 @@ def table(out: Path, compact: bool = False) -> str:
         base = baselines(results).set_index(["assay", "baseline"])
         seeds = int(summary["count"].max())
         header = ["model", "acquisition", *assays]
-        rows = [["—", name, *[f"{base.loc[(a, name), 'final_hit_ratio'].iloc[0]:.3f}" for a in assays]]
+        # one baseline row per model (the same numbers): the first
+        rows = [["—", name, *[f"{float(np.ravel(base.loc[(a, name), 'final_hit_ratio'])[0]):.3f}" for a in assays]]
                 for name in (EXPECTED_RANDOM, CEILING_ORACLE)]
         counts = {"better": 0, "worse": 0, "not separable": 0}
         for (model, acquisition), _ in summary.groupby(level=["model", "acquisition"]):
@@ -165,11 +167,10 @@ def plot(out: Path, image: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
-    figure, axes = plt.subplots(1, len(GRIDS), figsize=(13, 11), gridspec_kw={"width_ratios": [len(a) for a in
-                                                                                              GRIDS.values()]})
-    for ax, (protocol, assays) in zip(axes, GRIDS.items()):
+    figure, axes = plt.subplots(1, len(GRIDS), figsize=(13, 11), squeeze=False,
+                                gridspec_kw={"width_ratios": [len(a) for a in GRIDS.values()]})
+    for ax, (protocol, assays) in zip(axes[0], GRIDS.items()):
         d = differences_from_random(out, protocol)
         d = d[d["assay"].isin(assays)]
         rows = sorted({(m, a) for m, a in zip(d["model"], d["acquisition"])})
