@@ -634,8 +634,8 @@ def dry_run(capsys, tmp_path, spec_text: str, *options: str) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize("text, message", [
-    ("hit_fraction = true\n", "'hit_fraction' must be a number above 0 and at most 1 (the share of non-test "
-                              "genes, by |y|, that are hits, e.g. 0.05), got true"),
+    ("hit_fraction = true\n", "'hit_fraction' must be a number above 0 and at most 1 (the share of genes that "
+                              "are hits, e.g. 0.05), got true"),
     ('test_fraction = "0.2"\n', "'test_fraction' must be a number strictly between 0 and 1 (the share of genes "
                                 'held out, e.g. 0.2), got "0.2"'),
     ("seeds = true\n", "'seeds' must be a whole number ≥ 1 (seeds 0 to N−1 per setting), got true"),
@@ -678,7 +678,7 @@ def test_an_option_out_of_range_is_named_as_the_option(tmp_path, capsys):
     code, err = dry_run(capsys, tmp_path, "", "--hit-fraction", "1.5")
     assert code == 1
     assert err.strip().splitlines() == ["error: --hit-fraction must be a number above 0 and at most 1 (the share of "
-                                        "non-test genes, by |y|, that are hits, e.g. 0.05), got 1.5"]
+                                        "genes that are hits, e.g. 0.05), got 1.5"]
 
 
 @pytest.mark.parametrize("param, message", [
