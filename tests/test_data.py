@@ -90,13 +90,16 @@ def test_align_refuses_a_multi_column_assay_naming_it():
 # Pool
 
 
-def test_a_pool_shows_features_and_positions_but_no_labels():
+def test_a_pool_shows_features_positions_and_measured_outcomes_but_no_other_labels():
     data = dataset(6)
-    pool = Pool(X=data.X, genes=data.genes, available=np.array([2, 3, 5]), acquired=np.array([0, 1]), cycle=1)
+    pool = Pool(X=data.X, genes=data.genes, available=np.array([2, 3, 5]), acquired=np.array([0, 1]), cycle=1,
+                measured=data.y[[0, 1]])
 
     np.testing.assert_array_equal(pool.features(np.array([5, 2])), data.X[[5, 2]])
     assert not hasattr(pool, "y")
-    assert {f.name for f in dataclasses.fields(pool)} == {"X", "genes", "available", "acquired", "cycle"}
+    assert {f.name for f in dataclasses.fields(pool)} == {"X", "genes", "available", "acquired", "cycle",
+                                                            "measured", "hit_rule"}
+    assert len(pool.measured) == len(pool.acquired)  # outcomes of the acquired genes only
     with pytest.raises(dataclasses.FrozenInstanceError):
         pool.available = np.array([4])
 
