@@ -87,9 +87,9 @@ class TopUncertainAcquisition:
         """
         import numpy as np
 
-        variances = _scores(pool, model, batch_size, posterior_variance)
-        batch = _top(pool.available, variances, batch_size)
-        self.last_explanation = {"score": 0.5 * np.log1p(_of_batch(pool.available, batch, variances))}
+        variances = sample_scores(pool, model, batch_size, posterior_variance)
+        batch = top_of(pool.available, variances, batch_size)
+        self.last_explanation = {"score": 0.5 * np.log1p(of_batch(pool.available, batch, variances))}
         return batch
 
 
@@ -103,9 +103,9 @@ class MarginSamplingAcquisition:
 
         Sets ``last_explanation["score"]``: each chosen gene's sample range, max − min, in the outcome's units.
         """
-        scores = _scores(pool, model, batch_size, margin_score)
-        batch = _top(pool.available, scores, batch_size)
-        self.last_explanation = {"score": _of_batch(pool.available, batch, scores)}
+        scores = sample_scores(pool, model, batch_size, margin_score)
+        batch = top_of(pool.available, scores, batch_size)
+        self.last_explanation = {"score": of_batch(pool.available, batch, scores)}
         return batch
 
 
@@ -139,11 +139,11 @@ class SoftUncertainAcquisition:
 
         Sets ``last_explanation["score"]``: each chosen gene's BALD score Î (nats), which its weight grows with.
         """
-        scores = _scores(pool, model, batch_size, bald_score)
+        scores = sample_scores(pool, model, batch_size, bald_score)
         # Gumbel-top-k: the k largest of log w + Gumbel noise are a draw without replacement with
         # probability ∝ w (successive sampling), so w = exp(score / T) is never formed and cannot overflow.
-        batch = _top(pool.available, self.log_weights(scores) + rng.gumbel(size=len(scores)), batch_size)
-        self.last_explanation = {"score": _of_batch(pool.available, batch, scores)}
+        batch = top_of(pool.available, self.log_weights(scores) + rng.gumbel(size=len(scores)), batch_size)
+        self.last_explanation = {"score": of_batch(pool.available, batch, scores)}
         return batch
 
     def log_weights(self, scores: np.ndarray) -> np.ndarray:
@@ -181,10 +181,10 @@ class DescriptorNormAcquisition:
         for start in range(0, len(pool.available), _ROWS_PER_CHUNK):
             block = pool.X[pool.available[start:start + _ROWS_PER_CHUNK]].astype(np.float64)
             norms[start:start + len(block)] = np.einsum("ij,ij->i", block, block)
-        return _top(pool.available, norms, batch_size)
+        return top_of(pool.available, norms, batch_size)
 
 
-def _scores(pool: Pool, model: object, batch_size: int,
+def sample_scores(pool: Pool, model: object, batch_size: int,
             statistic: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """``statistic`` of the model's posterior samples for every available gene, a chunk of rows at a time."""
     import numpy as np
@@ -201,14 +201,14 @@ def _scores(pool: Pool, model: object, batch_size: int,
     return scores
 
 
-def _of_batch(available: np.ndarray, batch: np.ndarray, values: np.ndarray) -> np.ndarray:
+def of_batch(available: np.ndarray, batch: np.ndarray, values: np.ndarray) -> np.ndarray:
     """``values`` (one per available gene) of the batch's genes, in batch order: what ``last_explanation`` reports."""
     import numpy as np
 
     return values[np.searchsorted(available, batch)]  # available is sorted and holds every gene of the batch
 
 
-def _top(available: np.ndarray, keys: np.ndarray, k: int) -> np.ndarray:
+def top_of(available: np.ndarray, keys: np.ndarray, k: int) -> np.ndarray:
     """The ``k`` entries of ``available`` with the largest keys, best first; ties go to the lower position.
 
     ``available`` is sorted, so index order is position order. A partition finds the k-th largest key in

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING
 
 from gd_core import hookimpl
 from gd_core.errors import GdError
-from gd_plugins_builtin._checks import (check_batch_size, number, positive_int, posterior_samples,
-                                        refuse_non_finite)
+from gd_plugins_builtin._checks import check_batch_size, number, positive_int, refuse_non_finite
+from gd_plugins_builtin.acquisitions import of_batch, sample_scores, top_of
 
 # numpy loads inside the functions that compute: registering this plugin stays light (see __init__.py)
 if TYPE_CHECKING:
@@ -66,9 +66,9 @@ class ExploitAcquisition:
         by = _hits_by(pool, "exploit")
         mean = predicted_mean(pool, model)
         scores = np.abs(mean) if by == "abs" else mean
-        chosen = _ranked(batch_size, scores)
-        self.last_explanation = {"score": scores[chosen]}
-        return pool.available[chosen]
+        batch = top_of(pool.available, scores, batch_size)
+        self.last_explanation = {"score": of_batch(pool.available, batch, scores)}
+        return batch
 
 
 class UCBAcquisition:
@@ -97,10 +97,10 @@ class UCBAcquisition:
         """
         check_batch_size(batch_size, pool.available)
         by = _hits_by(pool, "ucb")
-        scores = optimistic_score(*mean_and_sd(pool, model), self.beta, by)
-        chosen = _ranked(batch_size, scores)
-        self.last_explanation = {"score": scores[chosen]}
-        return pool.available[chosen]
+        scores = optimistic_score(*mean_and_sd(pool, model, batch_size), self.beta, by)
+        batch = top_of(pool.available, scores, batch_size)
+        self.last_explanation = {"score": of_batch(pool.available, batch, scores)}
+        return batch
 
 
 class ProbabilityOfHitAcquisition:
@@ -130,7 +130,7 @@ class ProbabilityOfHitAcquisition:
         check_batch_size(batch_size, pool.available)
         by = _hits_by(pool, "probability_of_hit")
         threshold = hit_threshold(pool, "probability_of_hit")
-        mean, sd = mean_and_sd(pool, model)
+        mean, sd = mean_and_sd(pool, model, batch_size)
         upper = _z(mean - threshold, sd)
         if by == "abs":
             lower = _z(-threshold - mean, sd)
@@ -242,7 +242,7 @@ class DiscoBAXAcquisition:
 
         check_batch_size(batch_size, pool.available)
         by = _hits_by(pool, "discobax")
-        scores = optimistic_score(*mean_and_sd(pool, model), self.beta, by)
+        scores = optimistic_score(*mean_and_sd(pool, model, batch_size), self.beta, by)
         candidates = _ranked(min(len(scores), self.candidates_per_pick * batch_size), scores)
         if len(candidates) == batch_size or batch_size == 1:
             chosen, cluster = candidates[:batch_size], np.arange(batch_size)
@@ -275,18 +275,15 @@ def predicted_mean(pool: Pool, model: object) -> np.ndarray:
     return mean
 
 
-def mean_and_sd(pool: Pool, model: object) -> tuple[np.ndarray, np.ndarray]:
+def mean_and_sd(pool: Pool, model: object, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     """μ (``predict``) and σ (population standard deviation of the fixed samples) of every available gene."""
+    return predicted_mean(pool, model), sample_scores(pool, model, batch_size, _sample_sd)
+
+
+def _sample_sd(samples: np.ndarray) -> np.ndarray:
     import numpy as np
 
-    available = pool.available
-    sd = np.empty(len(available))
-    for start in range(0, len(available), _ROWS_PER_CHUNK):
-        rows = available[start:start + _ROWS_PER_CHUNK]
-        # No rng: the fixed samples, so a gene's σ does not depend on its block.
-        sd[start:start + len(rows)] = np.std(posterior_samples(model, pool.X[rows]), axis=0, dtype=np.float64)
-    refuse_non_finite(sd, "sample")
-    return predicted_mean(pool, model), sd
+    return np.std(samples, axis=0, dtype=np.float64)
 
 
 def optimistic_score(mean: np.ndarray, sd: np.ndarray, beta: float, by: str) -> np.ndarray:
