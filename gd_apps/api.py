@@ -77,8 +77,8 @@ class RunResult:
                 f"{c['batch_size']} × {c['cycles']} cycles, seed {c['seed']}: {final}{where})")
 
 
-def run(*, protocol: str = RUN_DEFAULTS["protocol"], assay: str = RUN_DEFAULTS["assay"], descriptor: str = RUN_DEFAULTS["descriptor"],
-        model: str = RUN_DEFAULTS["model"], acquisition: str = RUN_DEFAULTS["acquisition"],
+def run(*, protocol: str = RUN_DEFAULTS["protocol"], assay: str = RUN_DEFAULTS["assay"],
+        descriptor: str = RUN_DEFAULTS["descriptor"], model: str = RUN_DEFAULTS["model"], acquisition: str = RUN_DEFAULTS["acquisition"],
         batch_size: int | None = RUN_DEFAULTS["batch_size"], cycles: int | None = RUN_DEFAULTS["cycles"],
         seed: int = RUN_DEFAULTS["seed"], params: dict[str, dict[str, Any]] | Sequence[str] | None = None,
         metrics: str | Sequence[str] | None = None, test_fraction: float | None = RUN_DEFAULTS["test_fraction"],
@@ -89,8 +89,9 @@ def run(*, protocol: str = RUN_DEFAULTS["protocol"], assay: str = RUN_DEFAULTS["
 
     ``protocol`` says how genes are split and hits counted (``gd_core.protocols``); batch size, cycles, fractions and
     metrics left as None are its own. ``params`` is ``{KIND: {KEY: VALUE}}`` or ``["KIND.KEY=VALUE", …]`` as
-    ``--param`` takes; ``metrics`` a name or a list (genedisco's default: mse, hit_ratio, spearman). With ``out`` the run directory is written as ``gd run --out`` writes it
-    (``force`` replaces a finished one); without, nothing is written. ``on_cycle`` gets each finished cycle's report.
+    ``--param`` takes; ``metrics`` a name or a list (genedisco's default: mse, hit_ratio, spearman). With ``out`` the
+    run directory is written as ``gd run --out`` writes it (``force`` replaces a finished one); without, nothing is
+    written. ``on_cycle`` gets each finished cycle's report.
     """
     host = _host(plugins)
     config = RunConfig.for_protocol(
@@ -278,8 +279,8 @@ def sweep(*, out: str | os.PathLike[str], assay: str | Sequence[str] | None = No
     Each axis takes one value or a list. An argument left as None keeps the ``spec`` file's value, else ``gd sweep``'s
     default: protocol genedisco, assay schmidt_2021_il2, descriptor gene_ontology, model bnn, acquisition "all", the
     protocol's batch size, metrics and fractions (genedisco: 64, mse/hit_ratio/spearman, 0.2, 0.05), 5 seeds, the
-    protocol's cycles (genedisco: the paper's rule). ``params`` is ``{KIND or NAME: {KEY: VALUE}}`` or ``["NAME.KEY=VALUE", …]``. ``jobs`` runs
-    at once (default one per core; 1 runs them in this process); ``plugins`` are plugin files, which every worker
+    protocol's cycles (genedisco: the paper's rule). ``params`` is ``{KIND or NAME: {KEY: VALUE}}`` or
+    ``["NAME.KEY=VALUE", …]``. ``jobs`` runs at once (default one per core; 1 runs them in this process); ``plugins`` are plugin files, which every worker
     loads. Runs that fail are recorded in ``out`` and then reported in one GdError line, as ``gd sweep`` does.
     """
     from gd_apps.sweep import SweepSpec, SweepStore, expand, read_spec, run_sweep, unwritten_error

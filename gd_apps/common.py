@@ -33,8 +33,8 @@ TEXT_MIN_WIDTH = 30
 _STACK_INDENT = 4  # a stacked row's text values, under its names
 # One wording for `gd run` and `gd sweep`, so the two helps cannot drift apart.
 TEST_FRACTION_HELP = "Share of the aligned genes held out for testing, strictly between 0 and 1."
-HIT_FRACTION_HELP = ("Share of the non-test genes that are hits (by |y|, or by signed y under discobax): above 0 "
-                     "and at most 1.")
+HIT_FRACTION_HELP = ("Share of the non-test genes that are hits (by |y|, or by signed y under discobax; not used "
+                     "with a screen's published list under biodiscoveryagent): above 0 and at most 1.")
 PROTOCOL_HELP = ("How genes are split and hits counted: genedisco (default), biodiscoveryagent, "
                  "biodiscoveryagent_noess or discobax (`gd info protocol NAME`); sets the default batch size, cycles, "
                  "fractions and metrics.")

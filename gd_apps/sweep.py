@@ -465,8 +465,8 @@ class SweepStore:
         if grid is not None and grid.runs and (self.root / SWEEP_FILE).is_file():
             wanted = grid.runs[0].protocol
             try:
-                held = {settings.get("protocol", DEFAULT_PROTOCOL) for settings in read_sweep(self.root)["runs"].values()
-                        if isinstance(settings, dict)}
+                listed = read_sweep(self.root)["runs"].values()
+                held = {settings.get("protocol", DEFAULT_PROTOCOL) for settings in listed if isinstance(settings, dict)}
             except GdError:
                 held = set()  # a damaged sweep.json is the business of the run that reads it
             if held - {wanted}:

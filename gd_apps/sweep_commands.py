@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 from rich.markup import escape
 
-from gd_apps.common import (HIT_FRACTION_HELP, PROTOCOL_HELP, TEST_FRACTION_HELP, PluginFiles, console, counted, load_plugin_files,
-                             print_table)
+from gd_apps.common import (HIT_FRACTION_HELP, PROTOCOL_HELP, TEST_FRACTION_HELP, PluginFiles, console, counted,
+                             load_plugin_files, print_table)
 from gd_core.errors import GdError, Interrupted
 from gd_core.hookspecs import hookimpl
 from gd_core.plugins import PluginHost

@@ -48,7 +48,7 @@ class RunConfig:
     #: (the paper keeps the test set "fixed across all experimental settings"); ``"seed"`` follows ``seed``.
     split_seed: int | str = 0
     #: How genes are split and hits counted (``gd_core.protocols``); ``test_fraction`` and ``hit_fraction`` above are
-    #: this protocol's unless set otherwise (``protocols.configure`` fills them in).
+    #: this protocol's unless set otherwise (``RunConfig.for_protocol`` fills them in).
     protocol: str = DEFAULT_PROTOCOL
 
     def as_dict(self) -> dict[str, Any]:
@@ -140,7 +140,8 @@ def is_fraction(value: object, *, one_allowed: bool) -> bool:
 
 
 #: How ``gd run`` spells each setting, for messages; a sweep checks its settings first, by its own names.
-RUN_OPTIONS = {"protocol": "--protocol", "batch_size": "--batch-size", "cycles": "--cycles", "seed": "--seed", "split_seed": "--split-seed",
+RUN_OPTIONS = {"protocol": "--protocol", "batch_size": "--batch-size", "cycles": "--cycles", "seed": "--seed",
+               "split_seed": "--split-seed",
                "test_fraction": "--test-fraction", "hit_fraction": "--hit-fraction", "metrics": "--metric",
                "params": "--param"}
 
@@ -198,12 +199,13 @@ def top_hits(y: np.ndarray, pool: np.ndarray, hit_fraction: float, by: str = "ab
     return np.sort(pool[order[:k]])
 
 
-def protocol_hits(dataset: Dataset, pool: np.ndarray, config: RunConfig) -> tuple[np.ndarray, str]:
-    """The hit positions the run's protocol defines, and where they come from (for config.json and reports).
+def protocol_hits(dataset: Dataset, pool: np.ndarray, config: RunConfig) -> tuple[np.ndarray, str, float]:
+    """The hit positions the run's protocol defines, where they come from (for config.json and reports), and the
+    share of the pool they are said to be (what acquisitions are told in ``pool.hit_rule``).
 
     A protocol that takes published hits uses the assay's list where it has one: the listed genes of ``pool``
-    (genes the descriptor lacks, or excluded ones, cannot be acquired and are left out). Otherwise, and for
-    every other protocol, the top ``hit_fraction`` of the pool by the protocol's rule.
+    (genes the descriptor lacks, or excluded ones, cannot be acquired and are left out), a share of their own.
+    Otherwise, and for every other protocol, the top ``hit_fraction`` of the pool by the protocol's rule.
     """
     protocol = config.protocol_spec
     if protocol.published_hits and dataset.hit_list is not None:
@@ -217,11 +219,12 @@ def protocol_hits(dataset: Dataset, pool: np.ndarray, config: RunConfig) -> tupl
             raise GdError(f"none of the {len(dataset.hit_list)} published hits of assay '{config.assay}' is among the "
                           f"{len(pool)} genes descriptor '{config.descriptor}' covers; use another descriptor or "
                           "--protocol genedisco")
-        return hits, f"published hit list of assay '{config.assay}' ({len(hits)} of {len(dataset.hit_list)} listed)"
+        return (hits, f"published hit list of assay '{config.assay}' ({len(hits)} of {len(dataset.hit_list)} listed)",
+                len(hits) / len(pool))
     rule = "|y|" if protocol.hit_rule.by == "abs" else "signed y (largest)"
     where = "non-test genes" if protocol.has_test_split else "genes"
     hits = top_hits(dataset.y, pool, config.hit_fraction, protocol.hit_rule.by)
-    return hits, f"top {config.hit_fraction:g} of the {where} by {rule}"
+    return hits, f"top {config.hit_fraction:g} of the {where} by {rule}", config.hit_fraction
 
 
 def dataset_entry(kind: str, name: str, registries: Registries) -> Entry:
@@ -336,17 +339,14 @@ def prepare(config: RunConfig, registries: Registries, *, on_status: Callable[[s
             f"of the {dataset.n} genes of assay '{config.assay}' found in descriptor '{config.descriptor}' {where}; "
             f"lower {lower}"
         )
-    hits, hits_from = protocol_hits(dataset, pool, config)
+    hits, hits_from, hit_share = protocol_hits(dataset, pool, config)
     initial = initial_batch(pool, config.batch_size, config.seed)
     split = f"{len(test)} test (split seed {config.resolved_split_seed})" if len(test) else "no test split"
     essential = f"; {excluded} common essential genes left out" if protocol.exclude_essential else ""
     on_status(f"{dataset.n} genes × {dataset.X.shape[1]} features; {split}, {len(hits)} hits ({hits_from})"
               f"{essential}")
-    # The share of hits acquisitions are told (pool.hit_rule): a published list's own share, else the top share.
-    published = protocol.published_hits and dataset.hit_list is not None
     facts = {"name": protocol.name, "candidates": int(len(pool)), "hits": int(len(hits)), "hits_from": hits_from,
-             "hit_share": len(hits) / len(pool) if published else config.hit_fraction,
-             "essential_excluded": excluded}
+             "hit_share": hit_share, "essential_excluded": excluded}
     return Plan(config, entries, dataset, test, pool, hits, initial, acquisition, metrics, facts)
 
 
