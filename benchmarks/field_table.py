@@ -110,7 +110,7 @@ def table(out: Path, compact: bool = False) -> str:
         results = load_results(out / protocol)
         runs = per_run(results, ["hit_ratio"])
         runs = runs[runs["assay"].isin(assays)]
-        differences = differences_from_random(out, protocol).set_index(["assay", "model", "acquisition"])
+        differences = differences_from_random(runs).set_index(["assay", "model", "acquisition"])
         summary = runs.groupby(["assay", "model", "acquisition"])["final_hit_ratio"].agg(["mean", "std", "count"])
         base = baselines(results).set_index(["assay", "baseline"])
         seeds = int(summary["count"].max())
@@ -151,11 +151,11 @@ def table(out: Path, compact: bool = False) -> str:
     return "\n".join(parts)
 
 
-def differences_from_random(out: Path, protocol: str) -> pd.DataFrame:
-    """Per screen, model and acquisition: the final hit ratio's paired difference from random, with its verdict."""
-    from gd_apps.report import load_results, paired_differences, per_run
+def differences_from_random(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per screen, model and acquisition of ``runs`` (``gd_apps.report.per_run``): the final hit ratio's paired
+    difference from random, with its verdict."""
+    from gd_apps.report import paired_differences
 
-    runs = per_run(load_results(out / protocol), ["hit_ratio"])
     differences = paired_differences(runs, ["hit_ratio"], set())
     return differences[(differences["statistic"] == "final_hit_ratio") & (differences["reference"] == "random")]
 
@@ -165,13 +165,15 @@ def plot(out: Path, image: Path) -> None:
     random; ▲/▼ where the 95% interval excludes 0."""
     import matplotlib
 
+    from gd_apps.report import load_results, per_run
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(1, len(GRIDS), figsize=(13, 11), squeeze=False,
                                 gridspec_kw={"width_ratios": [len(a) for a in GRIDS.values()]})
     for ax, (protocol, assays) in zip(axes[0], GRIDS.items()):
-        d = differences_from_random(out, protocol)
+        d = differences_from_random(per_run(load_results(out / protocol), ["hit_ratio"]))
         d = d[d["assay"].isin(assays)]
         rows = sorted({(m, a) for m, a in zip(d["model"], d["acquisition"])})
         grid = np.full((len(rows), len(assays)), np.nan)
