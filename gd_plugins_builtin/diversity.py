@@ -369,27 +369,59 @@ def d2_seeding(points: np.ndarray, k: int, rng: np.random.Generator, *, first: i
     return chosen
 
 
-def _assign(points: np.ndarray, centres: np.ndarray, norms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest centre of each point and the squared distance to it, a block of points at a time.
+def _assign(points: np.ndarray, wide: np.ndarray, centres: np.ndarray, norms: np.ndarray) -> np.ndarray:
+    """Nearest centre of each point, a block of points at a time.
 
-    The nearest centre maximises a·c − ‖c‖²/2, so a block costs one matrix product and one pass; ``norms``
-    (the points' squared norms) turn the maximum back into a distance.
+    The nearest centre maximises the score a·c − ‖c‖²/2, whose float64 value rounded to float32 decides (see
+    the module docstring; equal scores go to the lower centre). Computing every score in float64 would cost
+    twice a float32 product, so a block is first scored in float32 (``points``), with an error bound per
+    point; a point whose best score leads the next by more than twice the bound has the same nearest centre
+    in float64, and only the others are scored again in float64 (``wide``, the same points in float64). The
+    labels are therefore exactly those of the float64 scores. ``norms``: the points' squared norms.
     """
     import numpy as np
 
-    labels = np.empty(len(points), dtype=np.int64)
-    d2 = np.empty(len(points), dtype=np.float64)
+    n, d = points.shape
+    labels = np.empty(n, dtype=np.int64)
     centres = np.asarray(centres, dtype=np.float64)
     half_norms = 0.5 * np.einsum("ij,ij->i", centres, centres)
+    narrow, narrow_half = centres.astype(np.float32), half_norms.astype(np.float32)
+    largest = math.sqrt(2.0 * float(half_norms.max()))
+    # |float32 score − float64 score| ≤ γ·(‖a‖·max‖c‖ + max‖c‖²), γ covering the product's d roundings (any
+    # summation order), rounding the centres, their half norms and the difference; the factor 2 leaves room
+    # for the float32 rounding of the float64 scores, which must not make two of them equal either.
+    gamma = 2.0 * (d + 8) * 2.0 ** -24
     step = block_rows(len(centres))
-    for start in range(0, len(points), step):
-        scores = np.asarray(points[start:start + step], dtype=np.float64) @ centres.T
-        scores -= half_norms
-        scores = scores.astype(np.float32)  # as for distances: float64 products, float32 values
-        block = slice(start, start + len(scores))
-        labels[block] = np.argmax(scores, axis=1)  # the first of equal scores: the lower centre
-        d2[block] = norms[block] - 2.0 * scores[np.arange(len(scores)), labels[block]]
-    return labels, np.maximum(d2, 0.0, out=d2)
+    for start in range(0, n, step):
+        scores = points[start:start + step] @ narrow.T
+        scores -= narrow_half
+        rows = np.arange(len(scores))
+        best = np.argmax(scores, axis=1)
+        lead = scores[rows, best].astype(np.float64)
+        scores[rows, best] = -np.inf
+        lead -= scores.max(axis=1) if scores.shape[1] > 1 else -np.inf
+        bound = gamma * (np.sqrt(norms[start:start + len(scores)]) * largest + largest * largest)
+        unsure = np.flatnonzero(~(lead > 2.0 * bound))
+        if len(unsure):
+            exact = (wide[start + unsure] @ centres.T - half_norms).astype(np.float32)
+            best[unsure] = np.argmax(exact, axis=1)  # the first of equal scores: the lower centre
+        labels[start:start + len(best)] = best
+    return labels
+
+
+def _inertia(wide: np.ndarray, centres: np.ndarray, labels: np.ndarray, norms: np.ndarray) -> float:
+    """Sum of the squared distances of the points to their centres: ‖a‖² − 2·(a·c − ‖c‖²/2), the score a float64
+    product rounded to float32 as in ``_assign``, each distance clipped at 0."""
+    import numpy as np
+
+    centres = np.asarray(centres, dtype=np.float64)
+    half_norms = 0.5 * np.einsum("ij,ij->i", centres, centres)
+    won = np.empty(len(labels), dtype=np.float32)
+    for j in np.unique(labels):  # one centre's members at a time: no [n, d] gather of centres
+        members = np.flatnonzero(labels == j)
+        won[members] = (wide[members] @ centres[j] - half_norms[j]).astype(np.float32)
+    d2 = norms - 2.0 * won
+    return float(np.maximum(d2, 0.0, out=d2).sum())
 
 
 def kmeans(points: np.ndarray, k: int, rng: np.random.Generator, *, n_init: int = 3,
@@ -398,15 +430,15 @@ def kmeans(points: np.ndarray, k: int, rng: np.random.Generator, *, n_init: int 
 
     A run stops when the centres move less than 1e-4 of the mean feature variance (summed squared shift,
     as scikit-learn does), when no point changes cluster, or after ``max_iter`` iterations; a cluster left
-    empty keeps its centre. Deterministic given ``rng``.
+    empty keeps its centre. A run's inertia is that of its last assignment. Deterministic given ``rng``.
     """
     import numpy as np
     from scipy import sparse
 
     points = np.asarray(points, dtype=np.float32)
-    # The products run in float64 (see the module docstring). Converting the points once, rather than in
-    # every assignment and seeding step, gives the same values and so the same result, a quarter faster on
-    # wide embeddings, for twice the memory of the (at most max_fit_genes) points.
+    # Seeding and the few points whose nearest centre float32 cannot tell apart run in float64 (see the module
+    # docstring). Converting the points once gives the same values as converting them at every use, a quarter
+    # faster on wide embeddings, for twice the memory of the (at most max_fit_genes) points.
     wide = points.astype(np.float64)
     norms = row_norms(wide)
     tolerance = _KMEANS_TOL * float(np.mean(np.var(points, axis=0, dtype=np.float64)))
@@ -415,8 +447,8 @@ def kmeans(points: np.ndarray, k: int, rng: np.random.Generator, *, n_init: int 
         centres = wide[d2_seeding(wide, k, rng, norms=norms)]
         labels = None
         for _ in range(max_iter):
-            new_labels, d2 = _assign(wide, centres, norms)
-            inertia = float(d2.sum())
+            new_labels = _assign(points, wide, centres, norms)
+            assigned = (centres.copy(), new_labels)  # the last assignment, whose inertia ranks the run
             if labels is not None and np.array_equal(labels, new_labels):
                 break
             labels = new_labels
@@ -429,8 +461,12 @@ def kmeans(points: np.ndarray, k: int, rng: np.random.Generator, *, n_init: int 
             shift = float(((moved - centres[filled]) ** 2).sum())
             centres[filled] = moved
             if shift <= tolerance:
-                inertia = float(_assign(wide, centres, norms)[1].sum())
+                if n_init > 1:
+                    assigned = (centres.copy(), _assign(points, wide, centres, norms))
                 break
+        if n_init == 1:
+            return centres.astype(np.float32)  # nothing to rank it against
+        inertia = _inertia(wide, *assigned, norms)
         if inertia < best_inertia:
             best, best_inertia = centres, inertia
     return best.astype(np.float32)

@@ -188,6 +188,35 @@ def test_a_gene_nearest_to_two_centres_goes_to_the_closer_one_and_the_other_take
     assert list(nearest_distinct(genes, np.array([[0.2], [0.4]]), serve=np.array([1, 0]))) == [1, 0]
 
 
+def _float64_labels(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """The nearest centre by float64 scores rounded to float32, the first of equal ones: what k-means defines."""
+    wide, centres = points.astype(np.float64), centres.astype(np.float64)
+    scores = (wide @ centres.T - 0.5 * (centres ** 2).sum(axis=1)).astype(np.float32)
+    return np.argmax(scores, axis=1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), kind=st.sampled_from(["plain", "rounded", "offset", "duplicates"]),
+       n=st.integers(2, 400), d=st.integers(1, 80), k=st.integers(1, 40))
+def test_kmeans_assignment_screened_in_float32_gives_exactly_the_float64_labels(seed, kind, n, d, k):
+    rng = np.random.default_rng(seed)
+    points = rng.standard_normal((n, d)).astype(np.float32)
+    if kind == "rounded":  # many exact ties between centres
+        points = np.round(points).astype(np.float32)
+    elif kind == "offset":  # large common offset: scores nearly equal in relative terms
+        points = (points * 1e3 + 5e3).astype(np.float32)
+    elif kind == "duplicates":
+        points[: n // 2] = points[0]
+    k = min(k, n)
+    centres = points[rng.choice(n, k, replace=False)].astype(np.float64)
+    if k > 2:
+        centres[2] = centres[1]  # two identical centres: the lower one must win
+    centres[k // 2:] += rng.standard_normal((k - k // 2, d)) * 1e-4  # some barely apart
+    wide = points.astype(np.float64)
+    labels = diversity._assign(points, wide, centres, diversity.row_norms(wide))
+    np.testing.assert_array_equal(labels, _float64_labels(points, centres))
+
+
 def test_nearest_distinct_looks_past_its_candidate_list_when_every_candidate_is_taken():
     genes = np.arange(10, dtype=np.float32)[:, None]
     positions = np.arange(100, 110)
