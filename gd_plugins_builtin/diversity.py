@@ -252,9 +252,41 @@ def distances_to(points: np.ndarray, norms: np.ndarray, i: int) -> np.ndarray:
     target = np.asarray(points[i], dtype=np.float64)
     products = np.empty(len(points))
     for start in range(0, len(points), _ROWS_PER_CALL):
-        products[start:start + _ROWS_PER_CALL] = np.asarray(points[start:start + _ROWS_PER_CALL],
-                                                            dtype=np.float64) @ target
+        products[start:start + _ROWS_PER_CALL] = _dot(points[start:start + _ROWS_PER_CALL], target)
     return _rounded(norms + norms[i] - 2.0 * products).astype(np.float64)
+
+
+def _dot(rows: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Each row's float64 dot product with ``target``, computed row by row as ``row_norms`` computes a norm, so
+    a row's product does not depend on the rows beside it (a matrix-vector product's kernel may sum a row
+    differently by its place in the block) and a row identical to the target is exactly at distance 0."""
+    import numpy as np
+
+    return np.einsum("ij,j->i", np.asarray(rows, dtype=np.float64), target)
+
+
+def lower_to_distances(nearest: np.ndarray, points: np.ndarray, narrow: np.ndarray, norms: np.ndarray,
+                       i: int) -> None:
+    """``nearest = min(nearest, distances_to(points, norms, i))`` in place, with the same values.
+
+    Only rows whose distance can fall below ``nearest`` need it: a float32 product (``narrow``, the points
+    as float32) with an error bound finds them, and only they get the float64 distance. While most rows
+    change (the first few centres), every row is computed as ``distances_to`` does.
+    """
+    import numpy as np
+
+    products = narrow @ narrow[i]
+    # |float32 product − exact product| ≤ γ·‖a‖·‖b‖ for any summation order, with room for the points'
+    # rounding to float32; a relative 1e-12 of the norms covers the float64 arithmetic of the bound itself.
+    gamma = 2.0 * (points.shape[1] + 8) * 2.0 ** -24
+    radii = np.sqrt(norms)
+    low = norms + norms[i] - 2.0 * products - 2.0 * gamma * radii * radii[i] - 1e-12 * (norms + norms[i])
+    rows = np.flatnonzero(low < nearest)
+    if len(rows) > len(points) // 4:
+        np.minimum(nearest, distances_to(points, norms, i), out=nearest)
+        return
+    exact = _dot(points[rows], np.asarray(points[i], dtype=np.float64))
+    nearest[rows] = np.minimum(nearest[rows], _rounded(norms[rows] + norms[i] - 2.0 * exact).astype(np.float64))
 
 
 def _rounded(d2: np.ndarray) -> np.ndarray:
@@ -347,6 +379,7 @@ def d2_seeding(points: np.ndarray, k: int, rng: np.random.Generator, *, first: i
 
     n = len(points)
     norms = row_norms(points) if norms is None else norms
+    narrow = np.asarray(points, dtype=np.float32)
     chosen = np.empty(k, dtype=np.int64)
     chosen[0] = rng.integers(n) if first is None else first
     is_chosen = np.zeros(n, dtype=bool)
@@ -364,7 +397,7 @@ def d2_seeding(points: np.ndarray, k: int, rng: np.random.Generator, *, first: i
             i = int(unchosen[rng.integers(len(unchosen))])
         chosen[j] = i
         is_chosen[i] = True
-        np.minimum(d2, distances_to(points, norms, i), out=d2)
+        lower_to_distances(d2, points, narrow, norms, i)
         d2[i] = 0.0
     return chosen
 
@@ -478,6 +511,7 @@ def greedy_k_center(embedded: np.ndarray, acquired: np.ndarray, k: int, rng: np.
 
     n = len(embedded)
     norms = row_norms(embedded)
+    narrow = np.asarray(embedded, dtype=np.float32)
     nearest = np.full(n, np.inf)
     if len(acquired):
         acquired_norms = row_norms(acquired).astype(np.float32)
@@ -493,6 +527,6 @@ def greedy_k_center(embedded: np.ndarray, acquired: np.ndarray, k: int, rng: np.
     for j in range(k):
         i = int(rng.integers(n)) if j == 0 and not len(acquired) else int(np.argmax(nearest))
         chosen[j] = i
-        np.minimum(nearest, distances_to(embedded, norms, i), out=nearest)
+        lower_to_distances(nearest, embedded, narrow, norms, i)
         nearest[i] = -np.inf  # never again, even if it duplicates an acquired gene
     return chosen

@@ -217,6 +217,27 @@ def test_kmeans_assignment_screened_in_float32_gives_exactly_the_float64_labels(
     np.testing.assert_array_equal(labels, _float64_labels(points, centres))
 
 
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), kind=st.sampled_from(["plain", "rounded", "offset", "duplicates"]),
+       n=st.integers(2, 400), d=st.integers(1, 80), steps=st.integers(1, 12))
+def test_screened_distance_updates_give_exactly_the_values_of_the_full_float64_ones(seed, kind, n, d, steps):
+    rng = np.random.default_rng(seed)
+    points = rng.standard_normal((n, d)).astype(np.float32)
+    if kind == "rounded":
+        points = np.round(points).astype(np.float32)
+    elif kind == "offset":
+        points = (points * 1e3 + 5e3).astype(np.float32)
+    elif kind == "duplicates":
+        points[: n // 2] = points[0]
+    wide = points.astype(np.float64)
+    norms = diversity.row_norms(wide)
+    screened, full = np.full(n, np.inf), np.full(n, np.inf)
+    for i in rng.integers(0, n, steps):  # the later steps change few rows: the screened path
+        diversity.lower_to_distances(screened, wide, points, norms, int(i))
+        np.minimum(full, diversity.distances_to(wide, norms, int(i)), out=full)
+        np.testing.assert_array_equal(screened, full)
+
+
 def test_nearest_distinct_looks_past_its_candidate_list_when_every_candidate_is_taken():
     genes = np.arange(10, dtype=np.float32)[:, None]
     positions = np.arange(100, 110)
