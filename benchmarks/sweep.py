@@ -9,11 +9,12 @@
 `grid` is the benchmark of record: the paper's nine acquisitions and the `descriptor_norm` baseline. It
 writes every run's final metrics and the sha256 of its result files to benchmarks/results/showcase_runs.csv
 (committed), so `check` can re-run any one run with `gd run` and say whether it reproduces exactly.
-`batch` runs `topuncertain` once per model × batch size (paper cycle
-rule) on the real screen. `width` runs it once per model × descriptor width on a simulated screen of the
-same size (10 cycles: only the ratio is used), because the paper's descriptors are wider (808, 799, 420)
-than `gene_ontology` (128). `estimate` scales the grid's CPU time per run by those ratios over the
-paper's grid. Wall time is the `gd sweep` command's;
+`batch` runs every acquisition the paper ran with each model (the bnn's nine; the forest's five that need
+neither an embedding nor gradients) once per batch size (paper cycle rule) on the real screen. `width` runs
+the same once per descriptor width on a simulated screen of the same size (10 cycles: only the ratio to the
+128-wide run is used), because the paper's descriptors are wider (808, 799, 420) than `gene_ontology`
+(128). `estimate` sums, over the paper's grid, each model × acquisition × batch size's run time scaled by
+that model and acquisition's width ratio. Wall time is the `gd sweep` command's;
 CPU time is that of `gd sweep` and all its workers.
 """
 
@@ -37,7 +38,11 @@ RESULTS = Path(__file__).parent / "results" / "showcase_runs.csv"
 RESULT_COLUMNS = ["acquisition", "seed", "key", "final_mse", "final_hit_ratio", "final_spearman",
                   "metrics_sha256", "selections_sha256"]
 BATCH_SIZES = (16, 32, 64, 128, 256, 512)
-PAPER_WIDTHS = (808, 799, 420)  # Achilles, STRING, CCLE
+# The paper ran the bnn on Achilles (808 features), STRING (799) and CCLE (420), and the forest, with the five
+# acquisitions that need neither an embedding nor gradients, on STRING and CCLE only (Appendix C.2, figs. 10–13).
+PAPER_WIDTHS = {"bnn": (808, 799, 420), "random_forest": (799, 420)}
+MODEL_ACQUISITIONS = {"bnn": PAPER_ACQUISITIONS,
+                      "random_forest": ("random", "topuncertain", "softuncertain", "marginsample", "kmeans_data")}
 PAPER_ASSAYS, PAPER_SEEDS = 4, 5
 WIDTHS = (128, 420, 808)
 N_GENES = 17_705  # schmidt_2021_il2 × gene_ontology, aligned
@@ -125,49 +130,55 @@ def check(acquisition: str, seed: int) -> dict:
 
 
 def batch(jobs: int) -> dict:
-    """Run seconds against batch size under the paper's cycle rule, per model, on the real screen."""
-    timed_sweep([*SETTING, "--model", "bnn", "--model", "random_forest", "--acquisition", "topuncertain",
-                 "--seeds", "1", *[a for b in BATCH_SIZES for a in ("--batch-size", str(b))],
-                 "--jobs", str(jobs), "--out", str(OUT / "batch")])
-    return {"what": "batch", "per_run": run_seconds(OUT / "batch")}
+    """Run seconds against batch size under the paper's cycle rule, per model and acquisition, on the real screen."""
+    for model, acquisitions in MODEL_ACQUISITIONS.items():
+        timed_sweep([*SETTING, "--model", model, *[a for q in acquisitions for a in ("--acquisition", q)],
+                     "--seeds", "1", *[a for b in BATCH_SIZES for a in ("--batch-size", str(b))],
+                     "--jobs", str(jobs), "--out", str(OUT / f"batch-{model}")])
+    return {"what": "batch", "per_run": [r for m in MODEL_ACQUISITIONS for r in run_seconds(OUT / f"batch-{m}")]}
 
 
 def width(jobs: int) -> dict:
-    """Run seconds against descriptor width, per model, on simulated screens of the real screen's size."""
+    """Run seconds against descriptor width, per model and acquisition, on simulated screens of the real screen's
+    size."""
     for w in WIDTHS:
-        timed_sweep(["--assay", "simulated", "--descriptor", "simulated", "--model", "bnn", "--model",
-                     "random_forest", "--acquisition", "topuncertain", "--seeds", "1", "--batch-size", "64",
-                     "--cycles", "10", "--param", f"descriptor.n_genes={N_GENES}",
-                     "--param", f"assay.n_genes={N_GENES}", "--param", f"descriptor.n_features={w}",
-                     "--jobs", str(jobs), "--out", str(OUT / f"width-{w}")])
-    return {"what": "width", "per_run": {w: run_seconds(OUT / f"width-{w}") for w in WIDTHS}}
+        for model, acquisitions in MODEL_ACQUISITIONS.items():
+            timed_sweep(["--assay", "simulated", "--descriptor", "simulated", "--model", model,
+                         *[a for q in acquisitions for a in ("--acquisition", q)], "--seeds", "1",
+                         "--batch-size", "64", "--cycles", "10", "--param", f"descriptor.n_genes={N_GENES}",
+                         "--param", f"assay.n_genes={N_GENES}", "--param", f"descriptor.n_features={w}",
+                         "--jobs", str(jobs), "--out", str(OUT / f"width-{w}-{model}")])
+    return {"what": "width", "per_run": {w: [r for m in MODEL_ACQUISITIONS for r in run_seconds(OUT / f"width-{w}-{m}")]
+                                         for w in WIDTHS}}
 
 
 def estimate() -> dict:
-    """CPU hours of the paper's grid: the grid's CPU per run, scaled by the calibration ratios."""
+    """CPU hours of the paper's grid: each model × acquisition × batch size's run on the real screen (``batch``),
+    scaled by that model and acquisition's measured cost at the paper's descriptor widths (``width``)."""
     grid_runs = run_seconds(OUT / "grid")
     grid_cpu = json.loads((OUT / "grid.json").read_text())["cpu_seconds_per_run"]
-    batch = {(r["model"], r["batch_size"]): r["seconds"] for r in run_seconds(OUT / "batch")}
-    width = {(r["model"], w): r["seconds"] for w in WIDTHS for r in run_seconds(OUT / f"width-{w}")}
-    # CPU per second of run wall time in the grid (imports, data loading and the parent's share).
+    # CPU per second of run wall time in a sweep (imports, data loading and the parent's share).
     overhead = grid_cpu / (sum(r["seconds"] for r in grid_runs) / len(grid_runs))
-    grid_runs = [r for r in grid_runs if r["acquisition"] in PAPER_ACQUISITIONS]
-    acquisitions = {"bnn": 9, "random_forest": 5}  # coreset, badge, kmeans_embedding, adversarialBIM need the bnn
+    batch = {(r["model"], r["acquisition"], r["batch_size"]): r["seconds"]
+             for m in MODEL_ACQUISITIONS for r in run_seconds(OUT / f"batch-{m}")}
+    width = {(r["model"], r["acquisition"], w): r["seconds"]
+             for w in WIDTHS for m in MODEL_ACQUISITIONS for r in run_seconds(OUT / f"width-{w}-{m}")}
     total, rows = 0.0, []
-    for model, n_acquisitions in acquisitions.items():
-        # bnn: the grid's mean over the nine acquisitions; the forest: its topuncertain run (fitting dominates)
-        base = (sum(r["seconds"] for r in grid_runs) / len(grid_runs)) if model == "bnn" else batch[model, 64]
-        base_topuncertain = batch[model, 64]
-        for b in BATCH_SIZES:
-            for w in PAPER_WIDTHS:
-                nearest = min(WIDTHS, key=lambda x: abs(x - w))
-                seconds = base * (batch[model, b] / base_topuncertain) * (width[model, nearest] / width[model, 128])
-                runs = PAPER_ASSAYS * n_acquisitions * PAPER_SEEDS
-                total += seconds * overhead * runs
-                rows.append({"model": model, "batch_size": b, "width": w, "runs": runs,
-                             "cpu_seconds_per_run": round(seconds * overhead, 1)})
+    for model, acquisitions in MODEL_ACQUISITIONS.items():
+        for acquisition in acquisitions:
+            for b in BATCH_SIZES:
+                for w in PAPER_WIDTHS[model]:
+                    nearest = min(WIDTHS, key=lambda x: abs(x - w))
+                    ratio = width[model, acquisition, nearest] / width[model, acquisition, 128]
+                    seconds = batch[model, acquisition, b] * ratio * overhead
+                    runs = PAPER_ASSAYS * PAPER_SEEDS
+                    total += seconds * runs
+                    rows.append({"model": model, "acquisition": acquisition, "batch_size": b, "width": w,
+                                 "runs": runs, "cpu_seconds_per_run": round(seconds, 1)})
+    by_model = {m: round(sum(r["cpu_seconds_per_run"] * r["runs"] for r in rows if r["model"] == m) / 3600, 1)
+                for m in MODEL_ACQUISITIONS}
     return {"what": "estimate", "paper_runs": sum(r["runs"] for r in rows), "cpu_hours": round(total / 3600, 1),
-            "cpu_per_wall": round(overhead, 2), "cells": rows}
+            "cpu_hours_by_model": by_model, "cpu_per_wall": round(overhead, 2), "cells": rows}
 
 
 def main() -> None:

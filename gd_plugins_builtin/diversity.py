@@ -9,7 +9,10 @@ kernel (the CPU's instruction set), the thread count and where a row falls in a 
 identical descriptors (common: genes with the same annotations) got unequal distances and "ties go to the
 lower position" was decided by that noise, differently on every machine. In float64 the noise is ~1e-16
 and vanishes in the rounding. Equal distances are then broken by position explicitly, never by how a
-partition algorithm happens to order them.
+partition algorithm happens to order them. Where only a nearest centre, or whether a distance can fall below
+the current one, matters (k-means' assignments, k-means++ seeding, the core-set's greedy step), a float32
+product with a rigorous error bound screens the rows first and only the rows it cannot decide are computed
+in float64: half the arithmetic, and the same results as computing every row in float64.
 """
 
 from __future__ import annotations
