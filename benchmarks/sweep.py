@@ -5,6 +5,7 @@
     python benchmarks/sweep.py batch [--jobs 2]              # run cost against model and batch size
     python benchmarks/sweep.py width [--jobs 2]              # run cost against model and descriptor width
     python benchmarks/sweep.py estimate                      # the paper's whole grid, from the three above
+    python benchmarks/sweep.py batch|width|estimate --n-init 1   # the same with one k-means restart
 
 `grid` is the benchmark of record: the paper's nine acquisitions and the `descriptor_norm` baseline. It
 writes every run's final metrics and the sha256 of its result files to benchmarks/results/showcase_runs.csv
@@ -129,40 +130,60 @@ def check(acquisition: str, seed: int) -> dict:
             "differing": {k: {"stored": stored[0][k], "now": again[k]} for k in differing}}
 
 
-def batch(jobs: int) -> dict:
+KMEANS = ("kmeans_data", "kmeans_embedding")
+
+
+def variant(n_init: int | None) -> tuple[dict[str, tuple[str, ...]], list[str], str]:
+    """What ``batch`` and ``width`` run: per model its acquisitions, the extra sweep arguments and the folders'
+    suffix. With ``n_init``, only the k-means acquisitions, with that many k-means restarts."""
+    if n_init is None:
+        return MODEL_ACQUISITIONS, [], ""
+    acquisitions = {m: tuple(q for q in qs if q in KMEANS) for m, qs in MODEL_ACQUISITIONS.items()}
+    extra = [a for q in KMEANS for a in ("--param", f"{q}.n_init={n_init}")]
+    return acquisitions, extra, f"-n_init{n_init}"
+
+
+def batch(jobs: int, n_init: int | None = None) -> dict:
     """Run seconds against batch size under the paper's cycle rule, per model and acquisition, on the real screen."""
-    for model, acquisitions in MODEL_ACQUISITIONS.items():
-        timed_sweep([*SETTING, "--model", model, *[a for q in acquisitions for a in ("--acquisition", q)],
+    acquisitions, extra, suffix = variant(n_init)
+    for model, names in acquisitions.items():
+        timed_sweep([*SETTING, "--model", model, *[a for q in names for a in ("--acquisition", q)], *extra,
                      "--seeds", "1", *[a for b in BATCH_SIZES for a in ("--batch-size", str(b))],
-                     "--jobs", str(jobs), "--out", str(OUT / f"batch-{model}")])
-    return {"what": "batch", "per_run": [r for m in MODEL_ACQUISITIONS for r in run_seconds(OUT / f"batch-{m}")]}
+                     "--jobs", str(jobs), "--out", str(OUT / f"batch-{model}{suffix}")])
+    return {"what": "batch", "per_run": [r for m in acquisitions for r in run_seconds(OUT / f"batch-{m}{suffix}")]}
 
 
-def width(jobs: int) -> dict:
+def width(jobs: int, n_init: int | None = None) -> dict:
     """Run seconds against descriptor width, per model and acquisition, on simulated screens of the real screen's
     size."""
+    acquisitions, extra, suffix = variant(n_init)
     for w in WIDTHS:
-        for model, acquisitions in MODEL_ACQUISITIONS.items():
+        for model, names in acquisitions.items():
             timed_sweep(["--assay", "simulated", "--descriptor", "simulated", "--model", model,
-                         *[a for q in acquisitions for a in ("--acquisition", q)], "--seeds", "1",
+                         *[a for q in names for a in ("--acquisition", q)], *extra, "--seeds", "1",
                          "--batch-size", "64", "--cycles", "10", "--param", f"descriptor.n_genes={N_GENES}",
                          "--param", f"assay.n_genes={N_GENES}", "--param", f"descriptor.n_features={w}",
-                         "--jobs", str(jobs), "--out", str(OUT / f"width-{w}-{model}")])
-    return {"what": "width", "per_run": {w: [r for m in MODEL_ACQUISITIONS for r in run_seconds(OUT / f"width-{w}-{m}")]
+                         "--jobs", str(jobs), "--out", str(OUT / f"width-{w}-{model}{suffix}")])
+    return {"what": "width", "per_run": {w: [r for m in acquisitions for r in run_seconds(OUT / f"width-{w}-{m}{suffix}")]
                                          for w in WIDTHS}}
 
 
-def estimate() -> dict:
+def estimate(n_init: int | None = None) -> dict:
     """CPU hours of the paper's grid: each model × acquisition × batch size's run on the real screen (``batch``),
-    scaled by that model and acquisition's measured cost at the paper's descriptor widths (``width``)."""
+    scaled by that model and acquisition's measured cost at the paper's descriptor widths (``width``). With
+    ``n_init``, the k-means acquisitions' runs are those with that many restarts."""
     grid_runs = run_seconds(OUT / "grid")
     grid_cpu = json.loads((OUT / "grid.json").read_text())["cpu_seconds_per_run"]
     # CPU per second of run wall time in a sweep (imports, data loading and the parent's share).
     overhead = grid_cpu / (sum(r["seconds"] for r in grid_runs) / len(grid_runs))
-    batch = {(r["model"], r["acquisition"], r["batch_size"]): r["seconds"]
-             for m in MODEL_ACQUISITIONS for r in run_seconds(OUT / f"batch-{m}")}
-    width = {(r["model"], r["acquisition"], w): r["seconds"]
-             for w in WIDTHS for m in MODEL_ACQUISITIONS for r in run_seconds(OUT / f"width-{w}-{m}")}
+    folders = [""] + ([variant(n_init)[2]] if n_init is not None else [])  # later folders replace earlier runs
+    batch, width = {}, {}
+    for suffix in folders:
+        for m in MODEL_ACQUISITIONS:
+            batch |= {(r["model"], r["acquisition"], r["batch_size"]): r["seconds"]
+                      for r in run_seconds(OUT / f"batch-{m}{suffix}")}
+            width |= {(r["model"], r["acquisition"], w): r["seconds"]
+                      for w in WIDTHS for r in run_seconds(OUT / f"width-{w}-{m}{suffix}")}
     total, rows = 0.0, []
     for model, acquisitions in MODEL_ACQUISITIONS.items():
         for acquisition in acquisitions:
@@ -177,8 +198,33 @@ def estimate() -> dict:
                                  "runs": runs, "cpu_seconds_per_run": round(seconds, 1)})
     by_model = {m: round(sum(r["cpu_seconds_per_run"] * r["runs"] for r in rows if r["model"] == m) / 3600, 1)
                 for m in MODEL_ACQUISITIONS}
-    return {"what": "estimate", "paper_runs": sum(r["runs"] for r in rows), "cpu_hours": round(total / 3600, 1),
-            "cpu_hours_by_model": by_model, "cpu_per_wall": round(overhead, 2), "cells": rows}
+    by_acquisition = {f"{m} {q}": round(sum(r["cpu_seconds_per_run"] * r["runs"] for r in rows
+                                            if (r["model"], r["acquisition"]) == (m, q)) / 3600, 2)
+                      for m, qs in MODEL_ACQUISITIONS.items() for q in qs}
+    return {"what": "estimate", "n_init": n_init or 3, "paper_runs": sum(r["runs"] for r in rows),
+            "cpu_hours": round(total / 3600, 1), "cpu_hours_by_model": by_model,
+            "cpu_hours_by_acquisition": by_acquisition, "cpu_per_wall": round(overhead, 2), "cells": rows}
+
+
+def markdown(result: dict) -> str:
+    """The estimate's inputs and hours as markdown tables: seconds per run by batch size (128 features), the cost
+    at 420 and 808 features relative to 128, and CPU hours per model and acquisition."""
+    cells = {(c["model"], c["acquisition"], c["batch_size"], c["width"]): c["cpu_seconds_per_run"]
+             for c in result["cells"]}
+    suffix = variant(None if result["n_init"] == 3 else result["n_init"])[2]
+    lines = ["| model | acquisition | " + " | ".join(f"batch {b}" for b in BATCH_SIZES) + " | ×420 | ×808 | CPU h |",
+             "|---|---|" + "---:|" * (len(BATCH_SIZES) + 3)]
+    for model, acquisitions in MODEL_ACQUISITIONS.items():
+        for q in acquisitions:
+            folders = [""] + ([suffix] if suffix and q in KMEANS else [])
+            batch = {r["batch_size"]: r["seconds"] for f in folders for r in run_seconds(OUT / f"batch-{model}{f}")
+                     if r["acquisition"] == q}
+            width = {w: r["seconds"] for f in folders for w in WIDTHS
+                     for r in run_seconds(OUT / f"width-{w}-{model}{f}") if r["acquisition"] == q}
+            hours = sum(v for (m, a, _, _), v in cells.items() if (m, a) == (model, q)) * PAPER_ASSAYS * PAPER_SEEDS
+            lines.append(f"| `{model}` | `{q}` | " + " | ".join(f"{batch[b]:.1f}" for b in BATCH_SIZES) +
+                         f" | {width[420] / width[128]:.2f} | {width[808] / width[128]:.2f} | {hours / 3600:.1f} |")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -188,6 +234,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--acquisition", default="topuncertain", help="check: the run's acquisition")
     parser.add_argument("--seed", type=int, default=0, help="check: the run's seed")
+    parser.add_argument("--n-init", type=int, default=None,
+                        help="batch, width, estimate: the k-means acquisitions with this many restarts (default 3)")
     options = parser.parse_args()
     if options.what == "check":
         result = check(options.acquisition, options.seed)
@@ -196,15 +244,18 @@ def main() -> None:
     if options.what == "grid":
         result = grid(options.jobs, options.seeds)
     elif options.what == "batch":
-        result = batch(options.jobs)
+        result = batch(options.jobs, options.n_init)
     elif options.what == "width":
-        result = width(options.jobs)
+        result = width(options.jobs, options.n_init)
     else:
-        result = estimate()
+        result = estimate(options.n_init)
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / f"{options.what}.json").write_text(json.dumps(result, indent=1))
+    suffix = variant(options.n_init)[2] if options.what != "grid" else ""
+    (OUT / f"{options.what}{suffix}.json").write_text(json.dumps(result, indent=1))
     print(json.dumps({k: v for k, v in result.items() if k not in ("per_run", "cells")},
                      indent=1))
+    if options.what == "estimate":
+        print(markdown(result))
 
 
 if __name__ == "__main__":
