@@ -11,8 +11,9 @@ default `bnn`, and gd's `bnn` with `--param model.hidden_sizes=16` (one width: n
 network of the reference's width per cycle, early-stopped on a 20% split), each as a fresh process on
 compare.sh's workload (Schmidt IL-2, the reference's 18,899 × 799 descriptor as a CSV file, random
 acquisition, batch 64, 8 cycles, seed 0; gd's data cache warm, as in compare.sh's repeated calls). It prints
-each call's wall time, the speed-ups against the reference's call of the same round, and the 1-minute
-load average before each round.
+each call's wall time, the speed-ups against the reference's call of the same round, gd's loop and fit
+seconds (from its run.log; the rest is starting the process, importing, reading the cached table and
+writing results), and the 1-minute load average before each round.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from run_profile import workload  # compare.sh's gd command
+from run_profile import log_times, workload  # compare.sh's gd command, and reading its run.log
 
 PEER = Path(__file__).resolve().parents[2] / "shared" / "peer" / "run_peer.sh"
 GD = [sys.executable, "-c", "from gd_apps.launch import main; main()"]
@@ -58,9 +59,11 @@ def main() -> None:
                           env={**os.environ, "PEER_OUT": str(scratch / "peer")})
         cells = []
         for i, extra in enumerate(variants.values()):
-            seconds = timed([*GD, *workload(options.descriptor, "bnn", scratch / f"r{round_}-{i}"), *extra],
-                            cwd=scratch)
-            cells.append(f"{seconds:.2f} ({reference / seconds:.1f}×)")
+            run = scratch / f"r{round_}-{i}"
+            seconds = timed([*GD, *workload(options.descriptor, "bnn", run), *extra], cwd=scratch)
+            parts = log_times(run)
+            cells.append(f"{seconds:.2f} ({reference / seconds:.1f}×; loop {parts['loop']:.2f}, "
+                         f"fits {parts['fits']:.2f})")
         print(f"| {round_} | {load:.2f} | {reference:.1f} | " + " | ".join(cells) + " |", flush=True)
 
 

@@ -133,21 +133,25 @@ def check(acquisition: str, seed: int) -> dict:
 KMEANS = ("kmeans_data", "kmeans_embedding")
 
 
-def variant(n_init: int | None) -> tuple[dict[str, tuple[str, ...]], list[str], str]:
-    """What ``batch`` and ``width`` run: per model its acquisitions, the extra sweep arguments and the folders'
-    suffix. With ``n_init``, only the k-means acquisitions, with that many k-means restarts."""
+def variant(n_init: int | None) -> tuple[dict[str, tuple[str, ...]], str]:
+    """What ``batch`` and ``width`` run: per model its acquisitions, and the folders' suffix. With ``n_init``,
+    only the k-means acquisitions (with that many k-means restarts, ``restarts``)."""
     if n_init is None:
-        return MODEL_ACQUISITIONS, [], ""
-    acquisitions = {m: tuple(q for q in qs if q in KMEANS) for m, qs in MODEL_ACQUISITIONS.items()}
-    extra = [a for q in KMEANS for a in ("--param", f"{q}.n_init={n_init}")]
-    return acquisitions, extra, f"-n_init{n_init}"
+        return MODEL_ACQUISITIONS, ""
+    return {m: tuple(q for q in qs if q in KMEANS) for m, qs in MODEL_ACQUISITIONS.items()}, f"-n_init{n_init}"
+
+
+def restarts(names: tuple[str, ...], n_init: int | None) -> list[str]:
+    """The sweep arguments that give the k-means acquisitions among ``names`` ``n_init`` restarts."""
+    return [] if n_init is None else [a for q in names if q in KMEANS for a in ("--param", f"{q}.n_init={n_init}")]
 
 
 def batch(jobs: int, n_init: int | None = None) -> dict:
     """Run seconds against batch size under the paper's cycle rule, per model and acquisition, on the real screen."""
-    acquisitions, extra, suffix = variant(n_init)
+    acquisitions, suffix = variant(n_init)
     for model, names in acquisitions.items():
-        timed_sweep([*SETTING, "--model", model, *[a for q in names for a in ("--acquisition", q)], *extra,
+        timed_sweep([*SETTING, "--model", model, *[a for q in names for a in ("--acquisition", q)],
+                     *restarts(names, n_init),
                      "--seeds", "1", *[a for b in BATCH_SIZES for a in ("--batch-size", str(b))],
                      "--jobs", str(jobs), "--out", str(OUT / f"batch-{model}{suffix}")])
     return {"what": "batch", "per_run": [r for m in acquisitions for r in run_seconds(OUT / f"batch-{m}{suffix}")]}
@@ -156,11 +160,11 @@ def batch(jobs: int, n_init: int | None = None) -> dict:
 def width(jobs: int, n_init: int | None = None) -> dict:
     """Run seconds against descriptor width, per model and acquisition, on simulated screens of the real screen's
     size."""
-    acquisitions, extra, suffix = variant(n_init)
+    acquisitions, suffix = variant(n_init)
     for w in WIDTHS:
         for model, names in acquisitions.items():
             timed_sweep(["--assay", "simulated", "--descriptor", "simulated", "--model", model,
-                         *[a for q in names for a in ("--acquisition", q)], *extra, "--seeds", "1",
+                         *[a for q in names for a in ("--acquisition", q)], *restarts(names, n_init), "--seeds", "1",
                          "--batch-size", "64", "--cycles", "10", "--param", f"descriptor.n_genes={N_GENES}",
                          "--param", f"assay.n_genes={N_GENES}", "--param", f"descriptor.n_features={w}",
                          "--jobs", str(jobs), "--out", str(OUT / f"width-{w}-{model}{suffix}")])
@@ -176,14 +180,20 @@ def estimate(n_init: int | None = None) -> dict:
     grid_cpu = json.loads((OUT / "grid.json").read_text())["cpu_seconds_per_run"]
     # CPU per second of run wall time in a sweep (imports, data loading and the parent's share).
     overhead = grid_cpu / (sum(r["seconds"] for r in grid_runs) / len(grid_runs))
-    folders = [""] + ([variant(n_init)[2]] if n_init is not None else [])  # later folders replace earlier runs
     batch, width = {}, {}
-    for suffix in folders:
-        for m in MODEL_ACQUISITIONS:
+    for acquisitions, suffix in [variant(None)] + ([variant(n_init)] if n_init is not None else []):
+        for m, names in acquisitions.items():  # a variant's runs replace the default's
+            runs = {f"batch-{m}{suffix}": run_seconds(OUT / f"batch-{m}{suffix}")}
+            runs |= {f"width-{w}-{m}{suffix}": run_seconds(OUT / f"width-{w}-{m}{suffix}") for w in WIDTHS}
+            for folder, found in runs.items():
+                missing = set(names) - {r["acquisition"] for r in found}
+                if missing:
+                    raise SystemExit(f"{OUT / folder} has no run of {', '.join(sorted(missing))}: run "
+                                     f"`sweep.py {folder.split('-')[0]}{f' --n-init {n_init}' if suffix else ''}` first")
             batch |= {(r["model"], r["acquisition"], r["batch_size"]): r["seconds"]
-                      for r in run_seconds(OUT / f"batch-{m}{suffix}")}
+                      for r in runs[f"batch-{m}{suffix}"]}
             width |= {(r["model"], r["acquisition"], w): r["seconds"]
-                      for w in WIDTHS for r in run_seconds(OUT / f"width-{w}-{m}{suffix}")}
+                      for w in WIDTHS for r in runs[f"width-{w}-{m}{suffix}"]}
     total, rows = 0.0, []
     for model, acquisitions in MODEL_ACQUISITIONS.items():
         for acquisition in acquisitions:
@@ -211,7 +221,7 @@ def markdown(result: dict) -> str:
     at 420 and 808 features relative to 128, and CPU hours per model and acquisition."""
     cells = {(c["model"], c["acquisition"], c["batch_size"], c["width"]): c["cpu_seconds_per_run"]
              for c in result["cells"]}
-    suffix = variant(None if result["n_init"] == 3 else result["n_init"])[2]
+    suffix = variant(None if result["n_init"] == 3 else result["n_init"])[1]
     lines = ["| model | acquisition | " + " | ".join(f"batch {b}" for b in BATCH_SIZES) + " | ×420 | ×808 | CPU h |",
              "|---|---|" + "---:|" * (len(BATCH_SIZES) + 3)]
     for model, acquisitions in MODEL_ACQUISITIONS.items():
@@ -250,7 +260,7 @@ def main() -> None:
     else:
         result = estimate(options.n_init)
     OUT.mkdir(parents=True, exist_ok=True)
-    suffix = variant(options.n_init)[2] if options.what != "grid" else ""
+    suffix = variant(options.n_init)[1] if options.what != "grid" else ""
     (OUT / f"{options.what}{suffix}.json").write_text(json.dumps(result, indent=1))
     print(json.dumps({k: v for k, v in result.items() if k not in ("per_run", "cells")},
                      indent=1))

@@ -29,13 +29,15 @@ def test_the_example_renders_a_job_script_for_dask_workers(system, directive, tm
     assert "--nworkers 4" in script and "--nthreads 1" in script  # one single-threaded worker per core
 
 
-def test_the_paper_grid_spec_expands_to_the_paper_s_5040_compatible_runs(builtin_host):
-    spec = SweepSpec().updated(read_spec(EXAMPLE / "paper_grid.toml"))
-    assert spec.batch_sizes == (16, 32, 64, 128, 256, 512) and spec.seeds == 5 and spec.cycles is None
+def test_the_paper_grid_specs_expand_to_the_runs_the_paper_made(builtin_host):
+    bnn = expand(SweepSpec().updated(read_spec(EXAMPLE / "paper_grid.toml")), builtin_host.registries)
+    forest = expand(SweepSpec().updated(read_spec(EXAMPLE / "paper_grid_forest.toml")), builtin_host.registries)
     assert len(tomllib.loads((EXAMPLE / "paper_grid.toml").read_text())["acquisitions"]) == 9  # the paper's
-    grid = expand(spec, builtin_host.registries)  # names only: no data is loaded
-    assert len(grid.runs) == 6480 - 1440
-    assert {(s.model, s.acquisition) for s in grid.skipped} == {
-        ("random_forest", q) for q in ("coreset", "badge", "kmeans_embedding", "adversarialBIM")}
-    assert {(c.batch_size, c.cycles) for c in grid.runs} == {(16, 40), (32, 40), (64, 40), (128, 20), (256, 10),
-                                                             (512, 5)}
+    # bnn: 4 assays × 3 descriptors × 9 × 6 × 5; the forest (Appendix C.2): STRING and CCLE, five acquisitions
+    assert (len(bnn.runs), len(forest.runs)) == (3240, 1200) and not bnn.skipped and not forest.skipped
+    assert {c.descriptor for c in forest.runs} == {"string", "ccle"} and {c.model for c in forest.runs} == {
+        "random_forest"}
+    for grid in (bnn, forest):
+        assert {(c.batch_size, c.cycles) for c in grid.runs} == {(16, 40), (32, 40), (64, 40), (128, 20),
+                                                                 (256, 10), (512, 5)}
+        assert {c.seed for c in grid.runs} == set(range(5))
