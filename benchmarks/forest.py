@@ -206,18 +206,25 @@ def paired(d: np.ndarray) -> dict:
     return {"pairs": n, "mean_diff": mean, "ci_low": low, "ci_high": high, "p_permutation": p, "verdict": verdict}
 
 
-def equivalence(args) -> None:
+def paired_sweeps(out: Path, settings: tuple[str, str], run_sweep, csv: Path) -> tuple[pd.DataFrame, dict, float]:
+    """Run ``run_sweep(out / name, name)`` for both settings; their curves side by side with the difference
+    first − second (written to ``csv``), each setting's seconds per run, and the sweeps' wall seconds."""
     started = time.perf_counter()
-    for backend in BACKENDS:
-        sweep(args.out / backend, backend, args.jobs)
+    for name in settings:
+        run_sweep(out / name, name)
     swept = time.perf_counter() - started
     values, seconds = {}, {}
-    for backend in BACKENDS:
-        values[backend], seconds[backend] = curves(args.out / backend)
+    for name in settings:
+        values[name], seconds[name] = curves(out / name)
     both = pd.DataFrame(values).dropna()
-    both["difference"] = both["presorted"] - both["sklearn"]
-    args.csv.parent.mkdir(parents=True, exist_ok=True)
-    both.reset_index().to_csv(args.csv, index=False, float_format="%.6g")
+    both["difference"] = both[settings[0]] - both[settings[1]]
+    csv.parent.mkdir(parents=True, exist_ok=True)
+    both.reset_index().to_csv(csv, index=False, float_format="%.6g")
+    return both, seconds, swept
+
+
+def equivalence(args) -> None:
+    both, seconds, swept = paired_sweeps(args.out, BACKENDS, lambda out, b: sweep(out, b, args.jobs), args.csv)
 
     lines = ["| acquisition | metric | cycle | pairs | presorted | sklearn | mean diff | 95% CI | p (perm.) "
              "| verdict |", "|---|---|---|---:|---:|---:|---:|---|---:|---|"]

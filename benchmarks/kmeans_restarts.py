@@ -20,12 +20,9 @@ from __future__ import annotations
 import argparse
 import itertools
 import subprocess
-import time
 from pathlib import Path
 
-import pandas as pd
-
-from forest import EQUIVALENCE_ASSAYS, EQUIVALENCE_METRICS, GD, RESULTS, curves, paired
+from forest import EQUIVALENCE_ASSAYS, EQUIVALENCE_METRICS, GD, RESULTS, paired, paired_sweeps
 
 ACQUISITIONS = ("kmeans_data", "kmeans_embedding")
 SETTINGS = {"three": 3, "one": 1}
@@ -49,17 +46,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=None)
     parser.add_argument("--csv", type=Path, default=RESULTS / "kmeans_restarts.csv")
     args = parser.parse_args()
-    started = time.perf_counter()
-    for name, n_init in SETTINGS.items():
-        sweep(args.out / name, n_init, args.jobs)
-    swept = time.perf_counter() - started
-    values, seconds = {}, {}
-    for name in SETTINGS:
-        values[name], seconds[name] = curves(args.out / name)
-    both = pd.DataFrame(values).dropna()
-    both["difference"] = both["one"] - both["three"]
-    args.csv.parent.mkdir(parents=True, exist_ok=True)
-    both.reset_index().to_csv(args.csv, index=False, float_format="%.6g")
+    both, seconds, swept = paired_sweeps(args.out, ("one", "three"),
+                                         lambda out, name: sweep(out, SETTINGS[name], args.jobs), args.csv)
 
     print("| acquisition | metric | cycles | n_init 3 | n_init 1 | mean diff (1 − 3) | 95% CI | p (perm.) | verdict |")
     print("|---|---|---|---:|---:|---:|---|---:|---|")

@@ -188,6 +188,19 @@ def test_a_gene_nearest_to_two_centres_goes_to_the_closer_one_and_the_other_take
     assert list(nearest_distinct(genes, np.array([[0.2], [0.4]]), serve=np.array([1, 0]))) == [1, 0]
 
 
+def _hard_points(rng: np.random.Generator, kind: str, n: int, d: int) -> np.ndarray:
+    """float32 points where float32 arithmetic is most likely to mislead: exact ties ("rounded"), a large common
+    offset that leaves distances nearly equal in relative terms ("offset"), identical rows ("duplicates")."""
+    points = rng.standard_normal((n, d)).astype(np.float32)
+    if kind == "rounded":
+        points = np.round(points).astype(np.float32)
+    elif kind == "offset":
+        points = (points * 1e3 + 5e3).astype(np.float32)
+    elif kind == "duplicates":
+        points[: n // 2] = points[0]
+    return points
+
+
 def _float64_labels(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
     """The nearest centre by float64 scores rounded to float32, the first of equal ones: what k-means defines."""
     wide, centres = points.astype(np.float64), centres.astype(np.float64)
@@ -195,18 +208,16 @@ def _float64_labels(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
     return np.argmax(scores, axis=1)
 
 
+# The draws behind _hard_points.
+HARD = {"seed": st.integers(0, 2**32 - 1), "kind": st.sampled_from(["plain", "rounded", "offset", "duplicates"]),
+        "n": st.integers(2, 400), "d": st.integers(1, 80)}
+
+
 @settings(max_examples=60, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), kind=st.sampled_from(["plain", "rounded", "offset", "duplicates"]),
-       n=st.integers(2, 400), d=st.integers(1, 80), k=st.integers(1, 40))
+@given(**HARD, k=st.integers(1, 40))
 def test_kmeans_assignment_screened_in_float32_gives_exactly_the_float64_labels(seed, kind, n, d, k):
     rng = np.random.default_rng(seed)
-    points = rng.standard_normal((n, d)).astype(np.float32)
-    if kind == "rounded":  # many exact ties between centres
-        points = np.round(points).astype(np.float32)
-    elif kind == "offset":  # large common offset: scores nearly equal in relative terms
-        points = (points * 1e3 + 5e3).astype(np.float32)
-    elif kind == "duplicates":
-        points[: n // 2] = points[0]
+    points = _hard_points(rng, kind, n, d)
     k = min(k, n)
     centres = points[rng.choice(n, k, replace=False)].astype(np.float64)
     if k > 2:
@@ -218,17 +229,10 @@ def test_kmeans_assignment_screened_in_float32_gives_exactly_the_float64_labels(
 
 
 @settings(max_examples=60, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), kind=st.sampled_from(["plain", "rounded", "offset", "duplicates"]),
-       n=st.integers(2, 400), d=st.integers(1, 80), steps=st.integers(1, 12))
+@given(**HARD, steps=st.integers(1, 12))
 def test_screened_distance_updates_give_exactly_the_values_of_the_full_float64_ones(seed, kind, n, d, steps):
     rng = np.random.default_rng(seed)
-    points = rng.standard_normal((n, d)).astype(np.float32)
-    if kind == "rounded":
-        points = np.round(points).astype(np.float32)
-    elif kind == "offset":
-        points = (points * 1e3 + 5e3).astype(np.float32)
-    elif kind == "duplicates":
-        points[: n // 2] = points[0]
+    points = _hard_points(rng, kind, n, d)
     wide = points.astype(np.float64)
     norms = diversity.row_norms(wide)
     screened, full = np.full(n, np.inf), np.full(n, np.inf)
