@@ -7,6 +7,8 @@ with --out on a file system the compute nodes share:
     python examples/cluster/run_on_cluster.py --system slurm --jobs 50 --queue cpu --walltime 08:00:00 \\
         -- examples/cluster/paper_grid.toml --out /shared/$USER/gd-paper
 
+(and then the same with examples/cluster/paper_grid_forest.toml, the forest's part of the paper's grid).
+
 Every batch job runs one single-threaded Dask worker per core; each worker loads each dataset once and then runs configuration
 after configuration. Stop it at any time (Ctrl-C, or a job that hits its walltime): the same command resumes,
 skipping finished runs. Check what the jobs will look like with --print-job-script.
