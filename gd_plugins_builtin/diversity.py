@@ -248,15 +248,19 @@ def squared_distances(A: np.ndarray, B: np.ndarray, B_norms: np.ndarray | None =
     return _rounded(out)
 
 
-def distances_to(points: np.ndarray, norms: np.ndarray, i: int) -> np.ndarray:
-    """``‖p − points[i]‖²`` for every row p: float64 products, rounded to float32 values (float64 array)."""
+def distances_to(points: np.ndarray, norms: np.ndarray, i: int, rows: np.ndarray | None = None) -> np.ndarray:
+    """``‖p − points[i]‖²`` for every row p (or the rows ``rows``): float64 products, rounded to float32 values
+    (float64 array). A row's value does not depend on which other rows are asked for (see ``_dot``)."""
     import numpy as np
 
     target = np.asarray(points[i], dtype=np.float64)
-    products = np.empty(len(points))
-    for start in range(0, len(points), _ROWS_PER_CALL):
-        products[start:start + _ROWS_PER_CALL] = _dot(points[start:start + _ROWS_PER_CALL], target)
-    return _rounded(norms + norms[i] - 2.0 * products).astype(np.float64)
+    n = len(points) if rows is None else len(rows)
+    products = np.empty(n)
+    for start in range(0, n, _ROWS_PER_CALL):
+        block = points[start:start + _ROWS_PER_CALL] if rows is None else points[rows[start:start + _ROWS_PER_CALL]]
+        products[start:start + _ROWS_PER_CALL] = _dot(block, target)
+    own = norms if rows is None else norms[rows]
+    return _rounded(own + norms[i] - 2.0 * products).astype(np.float64)
 
 
 def _dot(rows: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -288,8 +292,7 @@ def lower_to_distances(nearest: np.ndarray, points: np.ndarray, narrow: np.ndarr
     if len(rows) > len(points) // 4:
         np.minimum(nearest, distances_to(points, norms, i), out=nearest)
         return
-    exact = _dot(points[rows], np.asarray(points[i], dtype=np.float64))
-    nearest[rows] = np.minimum(nearest[rows], _rounded(norms[rows] + norms[i] - 2.0 * exact).astype(np.float64))
+    nearest[rows] = np.minimum(nearest[rows], distances_to(points, norms, i, rows))
 
 
 def _rounded(d2: np.ndarray) -> np.ndarray:
@@ -371,18 +374,19 @@ def nearest_distinct(points: np.ndarray, queries: np.ndarray, *, rows: np.ndarra
 
 
 def d2_seeding(points: np.ndarray, k: int, rng: np.random.Generator, *, first: int | None = None,
-               norms: np.ndarray | None = None) -> np.ndarray:
+               norms: np.ndarray | None = None, narrow: np.ndarray | None = None) -> np.ndarray:
     """``k`` distinct row indices by k-means++ seeding (Arthur & Vassilvitskii 2007).
 
     The first row is ``first`` (default: uniform with ``rng``); each next one is drawn with probability
     proportional to its squared distance to the nearest row chosen so far. Rows identical to chosen ones
     have probability 0; once only such rows remain, the rest are drawn uniformly among the unchosen.
+    ``norms`` (the squared row norms) and ``narrow`` (the points as float32) are computed when not given.
     """
     import numpy as np
 
     n = len(points)
     norms = row_norms(points) if norms is None else norms
-    narrow = np.asarray(points, dtype=np.float32)
+    narrow = np.asarray(points, dtype=np.float32) if narrow is None else narrow
     chosen = np.empty(k, dtype=np.int64)
     chosen[0] = rng.integers(n) if first is None else first
     is_chosen = np.zeros(n, dtype=bool)
@@ -480,7 +484,7 @@ def kmeans(points: np.ndarray, k: int, rng: np.random.Generator, *, n_init: int 
     tolerance = _KMEANS_TOL * float(np.mean(np.var(points, axis=0, dtype=np.float64)))
     best, best_inertia = None, math.inf
     for _ in range(n_init):
-        centres = wide[d2_seeding(wide, k, rng, norms=norms)]
+        centres = wide[d2_seeding(wide, k, rng, norms=norms, narrow=points)]
         labels = None
         for _ in range(max_iter):
             new_labels = _assign(points, wide, centres, norms)
