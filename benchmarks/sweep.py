@@ -172,14 +172,10 @@ def width(jobs: int, n_init: int | None = None) -> dict:
                                          for w in WIDTHS}}
 
 
-def estimate(n_init: int | None = None) -> dict:
-    """CPU hours of the paper's grid: each model × acquisition × batch size's run on the real screen (``batch``),
-    scaled by that model and acquisition's measured cost at the paper's descriptor widths (``width``). With
-    ``n_init``, the k-means acquisitions' runs are those with that many restarts."""
-    grid_runs = run_seconds(OUT / "grid")
-    grid_cpu = json.loads((OUT / "grid.json").read_text())["cpu_seconds_per_run"]
-    # CPU per second of run wall time in a sweep (imports, data loading and the parent's share).
-    overhead = grid_cpu / (sum(r["seconds"] for r in grid_runs) / len(grid_runs))
+def measured(n_init: int | None = None) -> tuple[dict, dict]:
+    """Seconds per run from ``batch`` (by model, acquisition, batch size) and ``width`` (by model, acquisition,
+    width); with ``n_init``, the k-means acquisitions' runs are those with that many restarts. Refuses a folder
+    that lacks a run the estimate needs."""
     batch, width = {}, {}
     for acquisitions, suffix in [variant(None)] + ([variant(n_init)] if n_init is not None else []):
         for m, names in acquisitions.items():  # a variant's runs replace the default's
@@ -194,6 +190,17 @@ def estimate(n_init: int | None = None) -> dict:
                       for r in runs[f"batch-{m}{suffix}"]}
             width |= {(r["model"], r["acquisition"], w): r["seconds"]
                       for w in WIDTHS for r in runs[f"width-{w}-{m}{suffix}"]}
+    return batch, width
+
+
+def estimate(batch: dict, width: dict, n_init: int | None = None) -> dict:
+    """CPU hours of the paper's grid: each model × acquisition × batch size's run on the real screen (``batch``),
+    scaled by that model and acquisition's measured cost at the paper's descriptor widths (``width``); both as
+    ``measured`` returns them for ``n_init``."""
+    grid_runs = run_seconds(OUT / "grid")
+    grid_cpu = json.loads((OUT / "grid.json").read_text())["cpu_seconds_per_run"]
+    # CPU per second of run wall time in a sweep (imports, data loading and the parent's share).
+    overhead = grid_cpu / (sum(r["seconds"] for r in grid_runs) / len(grid_runs))
     total, rows = 0.0, []
     for model, acquisitions in MODEL_ACQUISITIONS.items():
         for acquisition in acquisitions:
@@ -216,24 +223,18 @@ def estimate(n_init: int | None = None) -> dict:
             "cpu_hours_by_acquisition": by_acquisition, "cpu_per_wall": round(overhead, 2), "cells": rows}
 
 
-def markdown(result: dict) -> str:
-    """The estimate's inputs and hours as markdown tables: seconds per run by batch size (128 features), the cost
-    at 420 and 808 features relative to 128, and CPU hours per model and acquisition."""
-    cells = {(c["model"], c["acquisition"], c["batch_size"], c["width"]): c["cpu_seconds_per_run"]
-             for c in result["cells"]}
-    suffix = variant(None if result["n_init"] == 3 else result["n_init"])[1]
+def markdown(result: dict, batch: dict, width: dict) -> str:
+    """The estimate's inputs (``measured``) and hours as markdown tables: seconds per run by batch size (128
+    features), the cost at 420 and 808 features relative to 128, and CPU hours per model and acquisition."""
     lines = ["| model | acquisition | " + " | ".join(f"batch {b}" for b in BATCH_SIZES) + " | ×420 | ×808 | CPU h |",
              "|---|---|" + "---:|" * (len(BATCH_SIZES) + 3)]
     for model, acquisitions in MODEL_ACQUISITIONS.items():
         for q in acquisitions:
-            folders = [""] + ([suffix] if suffix and q in KMEANS else [])
-            batch = {r["batch_size"]: r["seconds"] for f in folders for r in run_seconds(OUT / f"batch-{model}{f}")
-                     if r["acquisition"] == q}
-            width = {w: r["seconds"] for f in folders for w in WIDTHS
-                     for r in run_seconds(OUT / f"width-{w}-{model}{f}") if r["acquisition"] == q}
-            hours = sum(v for (m, a, _, _), v in cells.items() if (m, a) == (model, q)) * PAPER_ASSAYS * PAPER_SEEDS
-            lines.append(f"| `{model}` | `{q}` | " + " | ".join(f"{batch[b]:.1f}" for b in BATCH_SIZES) +
-                         f" | {width[420] / width[128]:.2f} | {width[808] / width[128]:.2f} | {hours / 3600:.1f} |")
+            hours = sum(c["cpu_seconds_per_run"] * c["runs"] for c in result["cells"]
+                        if (c["model"], c["acquisition"]) == (model, q))
+            lines.append(f"| `{model}` | `{q}` | " + " | ".join(f"{batch[model, q, b]:.1f}" for b in BATCH_SIZES) +
+                         " | " + " | ".join(f"{width[model, q, w] / width[model, q, 128]:.2f}" for w in (420, 808)) +
+                         f" | {hours / 3600:.1f} |")
     return "\n".join(lines)
 
 
@@ -258,14 +259,15 @@ def main() -> None:
     elif options.what == "width":
         result = width(options.jobs, options.n_init)
     else:
-        result = estimate(options.n_init)
+        inputs = measured(options.n_init)
+        result = estimate(*inputs, options.n_init)
     OUT.mkdir(parents=True, exist_ok=True)
     suffix = variant(options.n_init)[1] if options.what != "grid" else ""
     (OUT / f"{options.what}{suffix}.json").write_text(json.dumps(result, indent=1))
     print(json.dumps({k: v for k, v in result.items() if k not in ("per_run", "cells")},
                      indent=1))
     if options.what == "estimate":
-        print(markdown(result))
+        print(markdown(result, *inputs))
 
 
 if __name__ == "__main__":
