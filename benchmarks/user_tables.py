@@ -14,6 +14,8 @@ MB = 10^6 bytes):
 - cached read: ``load_descriptor_file`` again, from the cache entry the first read wrote;
 - small file: the first rows, just over 1 MB (the size from which tables are cached), read afresh and from
   the cache;
+- parquet: the same table written by pandas (``read_csv(...).to_parquet()``: float64 columns, one row group),
+  first read and from the cache;
 - before: ``read_descriptor_file`` of ``--before`` (e.g. ``git archive HEAD | tar -x -C /tmp/gd-before``),
   which read the file on every run.
 
@@ -46,12 +48,16 @@ def kb(key):
             if line.startswith(key):
                 return int(line.split()[1])
 
+import importlib, os
 import numpy, pandas, pyarrow
-import gd_core.helpers.tables as tables
-try:
-    import gd_core.helpers.downloads
-except ImportError:
-    pass
+# The module of the checkout on PYTHONPATH (older checkouts kept it at gd_core/tables.py), never the installed
+# gd's: an editable install's import hook would otherwise serve a module the checkout lacks.
+root = Path(os.environ["PYTHONPATH"]).resolve()
+where = "gd_core.helpers" if (root / "gd_core" / "helpers" / "tables.py").is_file() else "gd_core"
+tables = importlib.import_module(f"{where}.tables")
+if not Path(tables.__file__).resolve().is_relative_to(root):
+    raise SystemExit(f"measured {tables.__file__}, not the checkout at {root}")
+importlib.import_module(f"{where}.downloads")
 call, path = sys.argv[1], Path(sys.argv[2])
 reader = getattr(tables, call)
 with open("/proc/self/clear_refs", "w") as refs:
@@ -120,6 +126,10 @@ def main() -> None:
             if written >= CACHE_FROM_BYTES:
                 break
     small_size = small.stat().st_size
+    import pandas as pd
+
+    parquet = scratch / "peer_descriptor.parquet"
+    pd.read_csv(csv).to_parquet(parquet, index=False)
     rows = []
     first, cached, small_first, small_cached = [], [], [], []
     for repeat in range(args.repeats):
@@ -129,11 +139,19 @@ def main() -> None:
         small_first.append(measure("load_descriptor_file", small, cache, REPO))
         small_cached.append(measure("load_descriptor_file", small, cache, REPO))
     reader = [measure("read_descriptor_file", csv, scratch / "unused", REPO) for _ in range(args.repeats)]
+    parquet_first, parquet_cached = [], []
+    for repeat in range(args.repeats):
+        cache = scratch / f"parquet-cache{repeat}"
+        parquet_first.append(measure("load_descriptor_file", parquet, cache, REPO))
+        parquet_cached.append(measure("load_descriptor_file", parquet, cache, REPO))
     rows += [("first read (uncached: parse, harmonise, write the cache entry)", best(first)),
              ("  of which the reader alone (read_descriptor_file)", best(reader)),
              ("cached read (load_descriptor_file, entry verified)", best(cached)),
              (f"its first {best(small_first)[2][0]} rows ({small_size / 1e6:.2f} MB): first read", best(small_first)),
-             ("  and from the cache", best(small_cached))]
+             ("  and from the cache", best(small_cached)),
+             (f"the same table as parquet ({parquet.stat().st_size / 1e6:.0f} MB, float64): first read",
+              best(parquet_first)),
+             ("  and from the cache", best(parquet_cached))]
     if args.before:
         old = [measure("read_descriptor_file", csv, scratch / "unused", args.before) for _ in range(args.repeats)]
         rows.append((f"before ({args.before}): read_descriptor_file, every run", best(old)))

@@ -31,12 +31,13 @@ from typing import Any, Callable, Iterator, Sequence
 
 from gd_core.data import CAPABILITIES, capabilities_of, check_compatible
 from gd_core.errors import GdError
+from gd_core.helpers.parallel import process_alive
 from gd_core.protocols import DEFAULT_PROTOCOL, get_protocol
 from gd_core.loop import (PARAM_KINDS, SPLIT_FOLLOWS_SEED, ComponentError, DatasetCache, RunConfig,
                           check_settings, dataset_entry, is_fraction, is_split_seed, is_whole)
 from gd_core.registry import Registries, check_params, closest, literal
 from gd_core.results import (FAILURE, MANIFEST, OLDER_GD, FileLock, LockBusy, Unwritable, component_code,
-                             enclosing_run, file_in_the_way, process_alive, recorded_code, remove_stale,
+                             enclosing_run, file_in_the_way, recorded_code, remove_stale,
                              write_atomic)
 
 if sys.version_info >= (3, 11):

@@ -230,8 +230,10 @@ def protocol_hits(dataset: Dataset, pool: np.ndarray, config: RunConfig) -> tupl
 def dataset_entry(kind: str, name: str, registries: Registries) -> Entry:
     """A registered descriptor or assay, or, for a name that is a file path, a reader of that table (through
     the data cache, so that a large table is parsed once, not on every run)."""
-    if not looks_like_path(name):
-        return registries.of(kind).get(name)
+    registry = registries.of(kind)
+    # A bare file name without a table suffix ("mytable.dat") is a file when it names one and no component.
+    if not looks_like_path(name) and (name in registry or not Path(name).is_file()):
+        return registry.get(name)
     reader = load_descriptor_file if kind == "descriptor" else load_assay_file
     return Entry(kind, name, functools.partial(reader, Path(name)), plugin="user file", distribution="file",
                  version="", metadata={"source": "file", "summary": f"{kind} table read from {name}"})

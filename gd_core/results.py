@@ -35,6 +35,7 @@ import numpy as np
 
 from gd_core.data import genes_checksum
 from gd_core.errors import GdError
+from gd_core.helpers.parallel import process_alive
 from gd_core.loop import Plan, RunResult
 from gd_core.registry import Entry
 
@@ -142,22 +143,6 @@ def _read_pid(fd: int) -> int | None:
     except OSError:
         return None
     return int(text) if text.isdigit() else None
-
-
-def process_alive(pid: int) -> bool:
-    """Whether process ``pid`` still runs (a zombie, killed but not yet reaped, does not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        # /proc/PID/stat: "pid (name) state ..."; the name may hold spaces, so read after the last ")".
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True  # no /proc (not Linux): trust the signal check
-    return state not in ("Z", "X")
 
 
 def remove_stale(parent: Path, name: str = "*", *, ours_too: bool = False) -> int:

@@ -244,3 +244,38 @@ def test_the_valid_pair_runs(workspace, capsys):
                                           assay=workspace / "assay.csv"))
 
     assert code == 0, stderr
+
+
+# Tables a user meets in practice that gd once read wrongly or explained wrongly.
+
+@pytest.mark.parametrize(("text", "says"), [
+    ("gene;f1;f2\nTP53;1;2\nKRAS;3,5;4\nMYC;5;6\n", "separated by ';'"),  # a spreadsheet's export in some languages
+    ("gene;f1;f2\nTP53;1;2\nKRAS;3;4\nMYC;5;6\n", "separated by ';'"),
+    ("gene\tf1\tf2\nTP53\t1\t2\nKRAS\t3\t4\nMYC\t5\t6\n", "rename it to .tsv"),  # tabs in a file named .csv
+    ("gene,gene_id,f1\nTP53,7157,1\nKRAS,3845,2\nMYC,4609,3\n", "look like gene columns"),  # the ids, a feature
+])
+def test_a_descriptor_gd_would_misread_is_refused_with_the_reason(workspace, capsys, text, says):
+    table = write_case(workspace, ".csv", text.encode())
+
+    assert_refused_cleanly(capsys, workspace, run_argv(workspace, descriptor=table, assay=workspace / "assay.csv"),
+                           table)
+    code, _, stderr = gd(capsys, run_argv(workspace, descriptor=table, assay=workspace / "assay.csv"))
+    assert code == 1 and says in stderr
+
+
+@pytest.mark.parametrize("value", ['"no"', "0", '"false"'])
+def test_harmonise_genes_takes_only_true_or_false(workspace, capsys, value):
+    argv = run_argv(workspace, descriptor=workspace / "descriptor.csv", assay=workspace / "assay.csv")
+    code, _, stderr = gd(capsys, [*argv, "--param", f"descriptor.harmonise_genes={value}"])
+
+    assert code == 1 and "harmonise_genes must be true or false" in stderr and stderr.count("\n") == 1
+
+
+def test_a_file_named_without_a_table_suffix_is_read_as_a_file(workspace, capsys, monkeypatch):
+    (workspace / "mytable.dat").write_bytes((workspace / "descriptor.csv").read_bytes())
+    monkeypatch.chdir(workspace)
+    argv = run_argv(workspace, descriptor=Path("mytable.dat"), assay=workspace / "assay.csv")
+
+    code, _, stderr = gd(capsys, argv)
+
+    assert code == 0, stderr

@@ -135,6 +135,26 @@ def test_a_processed_table_and_its_record_are_written_record_first(data_dir, mon
     assert order[0].endswith(".parquet.sha256") and order[1].endswith(".parquet")
 
 
+def test_partial_files_of_killed_writers_are_removed_by_the_next_write_and_others_kept(data_dir):
+    # A writer killed mid-file leaves .NAME.PID.XXXX.part; the next write of NAME removes it once PID is gone.
+    target = data_dir / "processed" / "demo.npz"
+    target.parent.mkdir(parents=True)
+    ended = subprocess.Popen(["true"])
+    ended.wait()  # reaped: its pid runs nothing now
+    dead = target.parent / f".demo.npz.{ended.pid}.k3j2x9qa.part"
+    alive = target.parent / f".demo.npz.{os.getppid()}.a8b7c6d5.part"  # our parent is running: still writing
+    other_form = target.parent / ".demo.npz.sha256.7.a8b7c6d5.part"  # the record's partial file, not demo.npz's
+    for leftover in (dead, alive, other_form):
+        leftover.write_bytes(b"half a table")
+
+    downloads.write_verified(target, b"the whole table")
+
+    assert target.read_bytes() == b"the whole table"
+    assert not dead.exists() and alive.exists() and other_form.exists()
+    assert sorted(p.name for p in target.parent.iterdir()) == sorted(
+        [target.name, f"{target.name}.sha256", alive.name, other_form.name])
+
+
 def test_verified_files_get_the_mode_the_umask_gives(data_dir):
     previous = os.umask(0o027)
     try:

@@ -222,3 +222,65 @@ def test_rows_gathered_in_place_are_the_rows_asked_for(order, extra):
 
     np.testing.assert_array_equal(matrix[:len(order)], expected)
     assert sorted(matrix[:used, 0].tolist()) == list(np.arange(used) * 3.0)  # every row is still there
+
+
+# Parquet: the plain reader takes a table whose header names its gene column (text) and whose other columns are
+# all numbers, a row group at a time, and must give what the careful reader (pandas.read_parquet) gives.
+
+def _parquet(path: Path, frame: pd.DataFrame, **options) -> Path:
+    frame.to_parquet(path, engine="pyarrow", **options)
+    return path
+
+
+PARQUET_GENES = ["KRAS2", "P53", "LFS1", "MYC", "NA", "TP53", "1-Mar", "NOTAGENE"]
+
+
+@pytest.mark.parametrize("variant", ["float64", "float32", "int64", "mixed", "row_groups", "gene_last", "-0"])
+@pytest.mark.parametrize("harmonise_genes", [True, False])
+def test_well_formed_parquet_takes_the_plain_path_and_reads_as_the_careful_reader_reads(tmp_path, variant,
+                                                                                       harmonise_genes):
+    rng = np.random.default_rng(1)
+    n = len(PARQUET_GENES)
+    columns = {"gene": PARQUET_GENES, "a": rng.normal(size=n), "b": rng.normal(size=n) * 1e3}
+    if variant == "float32":
+        columns = {k: (v.astype(np.float32) if k != "gene" else v) for k, v in columns.items()}
+    elif variant in ("int64", "mixed"):
+        columns["a"] = rng.integers(-5, 5, n)
+        if variant == "int64":
+            columns["b"] = rng.integers(-10**6, 10**6, n)
+    elif variant == "-0":
+        columns["a"] = np.where(np.arange(n) % 2 == 0, -0.0, 1.5)
+    frame = pd.DataFrame(columns)
+    if variant == "gene_last":
+        frame = frame[["a", "b", "gene"]]
+    path = _parquet(tmp_path / "d.parquet", frame, index=False,
+                    **({"row_group_size": 3} if variant == "row_groups" else {}))
+
+    plain = tables._read_plain_descriptor(path, harmonise_genes)
+
+    assert plain is not None
+    assert_identical(plain, careful(path, harmonise_genes))
+
+
+@pytest.mark.parametrize("variant", ["missing", "index_column", "boolean", "category_gene", "no_gene_header",
+                                     "huge"])
+def test_parquet_the_careful_reader_must_judge_is_declined(tmp_path, variant):
+    frame = pd.DataFrame({"gene": ["TP53", "MYC", "KRAS"], "a": [1.0, 2.0, 3.0], "b": [4.0, 5.0, 6.0]})
+    options = {"index": False}
+    if variant == "missing":
+        frame.loc[1, "a"] = np.nan
+    elif variant == "index_column":
+        frame, options = frame.set_index("gene"), {}
+    elif variant == "boolean":
+        frame["b"] = [True, False, True]
+    elif variant == "category_gene":
+        frame["gene"] = frame["gene"].astype("category")
+    elif variant == "no_gene_header":
+        frame = frame.rename(columns={"gene": "label"})
+    elif variant == "huge":
+        frame.loc[2, "b"] = 1e39
+    path = _parquet(tmp_path / "d.parquet", frame, **options)
+
+    assert tables._read_plain_descriptor(path, True) is None
+    if variant == "index_column":  # declined, and still read: the careful reader takes the stored index
+        assert careful(path, True).index.tolist() == ["KRAS", "MYC", "TP53"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import hashlib
 import io
 import json
@@ -542,10 +543,13 @@ def _staged(target: Path) -> Iterator[_Staged]:
     """
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+        _remove_dead_parts(target)
+        # The writer's pid in the name tells a later writer whether the file is still being written.
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.{os.getpid()}.", suffix=".part")
     except OSError as exc:
         raise _cache_write_error(target, exc) from None
     temp = Path(name)
+    _WRITING.add(temp)
     handle = os.fdopen(fd, "wb")
     try:
         yield _Staged(handle, temp, target)
@@ -562,6 +566,27 @@ def _staged(target: Path) -> Iterator[_Staged]:
             handle.close()
         with contextlib.suppress(OSError):
             temp.unlink(missing_ok=True)
+        _WRITING.discard(temp)
+
+
+# The partial files this process is writing now: its own pid on a leftover does not prove it is being written
+# (in a container gd may start with the same pid every time).
+_WRITING: set[Path] = set()
+
+
+def _remove_dead_parts(target: Path) -> None:
+    """Delete the partial files of ``target`` (``.NAME.PID.XXXX.part``) that a killed writer left behind."""
+    from gd_core.helpers.parallel import process_alive
+
+    ours = re.compile(rf"\.{re.escape(target.name)}\.(\d+)\.[^.]+\.part")
+    for part in target.parent.glob(f".{glob.escape(target.name)}.*.part"):
+        match = ours.fullmatch(part.name)
+        if match is None or part in _WRITING:
+            continue  # a name of another form (an older gd's, another target's): not ours to judge
+        pid = int(match.group(1))
+        if pid == os.getpid() or not process_alive(pid):
+            with contextlib.suppress(OSError):
+                part.unlink()
 
 
 def _one_line(reason: object) -> str:

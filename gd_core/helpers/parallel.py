@@ -1,5 +1,5 @@
-"""Cores and threads: how many a process may use, mapping work over threads, and ending a sweep's workers with
-the driver that started them."""
+"""Cores, threads and processes: how many cores a process may use, mapping work over threads, ending a sweep's
+workers with the driver that started them, and whether a process still runs."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
 T = TypeVar("T")
@@ -122,3 +123,19 @@ def _alive(pid: int) -> bool:
     except PermissionError:  # someone else's process has that pid now: ours is gone
         return False
     return True
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie, killed but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        # /proc/PID/stat: "pid (name) state ..."; the name may hold spaces, so read after the last ")".
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): trust the signal check
+    return state not in ("Z", "X")

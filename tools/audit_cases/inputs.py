@@ -536,6 +536,14 @@ table_case("bom", "bom.csv", "a UTF-8 BOM (Excel) must be read as the plain file
 table_case("tsv_named_csv", "tabs.csv", "tab-separated text named .csv must be read right or refused",
            variant("descriptor.csv", "tabs.csv", lambda t: t.replace(",", "\t")), role="descriptor",
            expect="tolerate", check=run_of_600_genes)
+table_case("semicolons", "bad.csv", "fields split by ';' (a spreadsheet's export in some languages)",
+           variant("descriptor.csv", "bad.csv", lambda t: t.replace(",", ";")), role="descriptor")
+table_case("second_gene_column", "bad.csv", "numeric gene ids beside the symbols would be read as a feature",
+           variant("descriptor.csv", "bad.csv", lambda t: "\n".join(
+               r.replace(",", ",gene_id," if i == 0 else f",{i},", 1) for i, r in enumerate(lines(t))) + "\n"),
+           role="descriptor")
+table_case("harmonise_not_a_switch", "descriptor.csv", "harmonise_genes takes true or false, not 'no'",
+           extra=("--param", "descriptor.harmonise_genes=no"), role="descriptor", culprit="harmonise_genes")
 table_case("only_gene_column", "bad.csv", "a descriptor needs feature columns",
            variant("descriptor.csv", "bad.csv", lambda t: "\n".join(r.split(",")[0] for r in lines(t)) + "\n"),
            role="descriptor")
