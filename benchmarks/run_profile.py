@@ -40,9 +40,17 @@ def log_times(run: Path) -> dict[str, float]:
     return {"first_line": first, "loop": loop, "fits": fits}
 
 
-def profile(descriptor: str, model: str, out: Path, env: dict[str, str]) -> dict[str, float]:
-    """One `gd run`: wall seconds and its parts."""
-    launch = [sys.executable, "-c", "from gd_apps.launch import main; main()"]
+def launcher(code: str | None) -> list[str]:
+    """The command that starts gd's CLI from ``code`` (older checkouts kept it at gd_core/launch.py); without
+    ``code``, the installed gd's. Named explicitly: an editable install's import hook would otherwise serve a
+    module the checkout lacks from the installed code."""
+    package = "gd_apps" if code is None or (Path(code) / "gd_apps" / "launch.py").is_file() else "gd_core"
+    return [sys.executable, "-c", f"from {package}.launch import main; main()"]
+
+
+def profile(descriptor: str, model: str, out: Path, env: dict[str, str], code: str | None = None) -> dict[str, float]:
+    """One `gd run` (of the checkout ``code``, else the installed gd): wall seconds and its parts."""
+    launch = launcher(code)
     started_at = time.time()
     started = time.perf_counter()
     # Run from the output's folder: `python -c` puts the working directory first on sys.path, where a checkout
@@ -74,7 +82,7 @@ def main() -> None:
     print("|---|---|---:|---:|---:|---:|---:|")
     for model in options.models:
         for repeat in range(options.repeats):
-            parts = profile(options.descriptor, model, scratch / f"{model}-{repeat}", env)
+            parts = profile(options.descriptor, model, scratch / f"{model}-{repeat}", env, options.code)
             label = "first" if repeat == 0 else "cached"
             print(f"| `{model}` | {label} | " + " | ".join(f"{parts[k]:.2f}" for k in
                   ("wall", "startup_and_load", "fits", "loop_rest", "exit")) + " |", flush=True)

@@ -16,11 +16,13 @@ Prints a markdown table (assay, n_train, model, mean R² ± sd over the seeds).
     .venv/bin/python benchmarks/static_fit.py --json     # also the per-seed R² as JSON on stdout
     .venv/bin/python benchmarks/static_fit.py --variance # also the bnn's MC-dropout predictive variance
     .venv/bin/python benchmarks/static_fit.py --timing   # also one fit's time per model, 2,560 genes, 1 thread
+    .venv/bin/python benchmarks/static_fit.py --bnn-widths 128,256   # also the bnn with other candidate widths
 
 ``--variance`` reports the median and 90th percentile over the non-test pool of the per-gene variance of
 the ``bnn``'s posterior samples (outcome units²) after fitting on 1,280 genes (seed 0) of schmidt_2021_il2.
 ``--timing`` fits the default ``bnn`` (best of three) and ``random_forest`` (best of two) on 2,560 pool genes
-of schmidt_2021_il2 on one thread.
+of schmidt_2021_il2 on one thread. ``--bnn-widths W,W`` (repeatable) adds a row ``bnn[W,W]``: the ``bnn`` with
+those candidate widths (``hidden_sizes``) for its cross-validation, fitted on the same genes with the same seed.
 """
 
 from __future__ import annotations
@@ -69,11 +71,14 @@ def plan_for(assay: str, registries):
 
 
 def model_for(name: str, registries):
-    """An unfitted model: gd's ``bnn`` or ``random_forest``, or the ``mean`` and ``ridge`` references."""
+    """An unfitted model: gd's ``bnn`` or ``random_forest``, the ``bnn`` with other widths (``bnn[128,256]``),
+    or the ``mean`` and ``ridge`` references."""
     if name == "mean":
         return _Mean()
     if name == "ridge":
         return _Ridge()
+    if name.startswith("bnn["):
+        return registries.models.get("bnn").create(hidden_sizes=[int(w) for w in name[4:-1].split(",")])
     return registries.models.get(name).create()
 
 
@@ -83,7 +88,7 @@ def r2(y_true: np.ndarray, predicted: np.ndarray) -> float:
     return 1.0 - float(np.mean((predicted - y_true) ** 2)) / float(np.var(y_true))
 
 
-def measure(registries) -> dict:
+def measure(registries, models: tuple[str, ...] = MODELS) -> dict:
     """Per-seed R² for every assay × size × model: ``{assay: {n: {model: [r2 per seed]}}}``."""
     results: dict = {}
     for assay in ASSAYS:
@@ -92,14 +97,14 @@ def measure(registries) -> dict:
         X_test, y_test = X[plan.test], y[plan.test]
         results[assay] = {}
         for n in SIZES:
-            results[assay][n] = {model: [] for model in MODELS}
+            results[assay][n] = {model: [] for model in models}
             for seed in SEEDS:
                 train = np.random.default_rng([seed, n]).choice(plan.pool, n, replace=False)
-                for name in MODELS:
+                for name in models:
                     model = model_for(name, registries).fit(X[train], y[train], np.random.default_rng(seed))
                     results[assay][n][name].append(r2(y_test, np.asarray(model.predict(X_test))))
                 print(f"{assay} n={n} seed={seed}: "
-                      + ", ".join(f"{m} {results[assay][n][m][-1]:+.4f}" for m in MODELS), file=sys.stderr)
+                      + ", ".join(f"{m} {results[assay][n][m][-1]:+.4f}" for m in models), file=sys.stderr)
     return results
 
 
@@ -150,12 +155,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", action="store_true", help="also print the per-seed R² as JSON")
     parser.add_argument("--variance", action="store_true", help="also report the bnn's MC-dropout variance")
     parser.add_argument("--timing", action="store_true", help="also time one fit of each model on 2,560 genes")
+    parser.add_argument("--bnn-widths", action="append", default=[], metavar="W,W",
+                        help="also the bnn with these candidate widths (repeatable)")
     args = parser.parse_args(argv)
+    if not all(w.replace(",", "").isdigit() for w in args.bnn_widths):
+        parser.error(f"--bnn-widths takes whole numbers separated by commas, e.g. 128,256; got {args.bnn_widths}")
 
     from gd_core.plugins import PluginHost
 
     registries = PluginHost(entry_points=False).registries
-    results = measure(registries)
+    results = measure(registries, (*MODELS, *(f"bnn[{w}]" for w in args.bnn_widths)))
     print(table(results))
     extra = {}
     if args.variance:

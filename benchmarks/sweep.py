@@ -5,7 +5,7 @@
     python benchmarks/sweep.py batch [--jobs 2]              # run cost against model and batch size
     python benchmarks/sweep.py width [--jobs 2]              # run cost against model and descriptor width
     python benchmarks/sweep.py estimate                      # the paper's whole grid, from the three above
-    python benchmarks/sweep.py batch|width|estimate --n-init 1   # the same with one k-means restart
+    python benchmarks/sweep.py batch|width|estimate --param NAME.KEY=VALUE ...  # the same with other settings
 
 `grid` is the benchmark of record: the paper's nine acquisitions and the `descriptor_norm` baseline. It
 writes every run's final metrics and the sha256 of its result files to benchmarks/results/showcase_runs.csv
@@ -17,6 +17,11 @@ the same once per descriptor width on a simulated screen of the same size (10 cy
 (128). `estimate` sums, over the paper's grid, each model × acquisition × batch size's run time scaled by
 that model and acquisition's width ratio. Wall time is the `gd sweep` command's;
 CPU time is that of `gd sweep` and all its workers.
+
+`--param NAME.KEY=VALUE` (repeatable; NAME a model or an acquisition, as `gd sweep --param`) measures and
+estimates a variant: `batch` and `width` re-run only the runs it touches (every run of a model it names, the
+runs of an acquisition it names) into folders named after it, and `estimate` uses those runs in place of
+the defaults'. E.g. one k-means restart: `--param kmeans_data.n_init=1 --param kmeans_embedding.n_init=1`.
 """
 
 from __future__ import annotations
@@ -130,41 +135,46 @@ def check(acquisition: str, seed: int) -> dict:
             "differing": {k: {"stored": stored[0][k], "now": again[k]} for k in differing}}
 
 
-KMEANS = ("kmeans_data", "kmeans_embedding")
-
-
-def variant(n_init: int | None) -> tuple[dict[str, tuple[str, ...]], str]:
-    """What ``batch`` and ``width`` run: per model its acquisitions, and the folders' suffix. With ``n_init``,
-    only the k-means acquisitions (with that many k-means restarts, ``restarts``)."""
-    if n_init is None:
+def variant(params: list[str]) -> tuple[dict[str, tuple[str, ...]], str]:
+    """What ``batch`` and ``width`` run for the settings ``params`` (``NAME.KEY=VALUE``): per model the
+    acquisitions whose runs they touch, and the folders' suffix. Without settings, everything and no suffix."""
+    if not params:
         return MODEL_ACQUISITIONS, ""
-    return {m: tuple(q for q in qs if q in KMEANS) for m, qs in MODEL_ACQUISITIONS.items()}, f"-n_init{n_init}"
+    names = {p.split(".", 1)[0] for p in params}
+    known = set(MODEL_ACQUISITIONS) | {q for qs in MODEL_ACQUISITIONS.values() for q in qs}
+    if not all("." in p and "=" in p for p in params) or not names <= known:
+        raise SystemExit(f"--param takes NAME.KEY=VALUE with NAME one of {', '.join(sorted(known))}; got {params}")
+    touched = {m: qs if m in names else tuple(q for q in qs if q in names) for m, qs in MODEL_ACQUISITIONS.items()}
+    # A folder name that says the settings: 'bnn.hidden_sizes=[128,256]' → 'bnn.hidden_sizes=128_256'.
+    suffix = "-" + "+".join(sorted(p.translate(str.maketrans(",", "_", "[] \"'")) for p in params))
+    return {m: qs for m, qs in touched.items() if qs}, suffix
 
 
-def restarts(names: tuple[str, ...], n_init: int | None) -> list[str]:
-    """The sweep arguments that give the k-means acquisitions among ``names`` ``n_init`` restarts."""
-    return [] if n_init is None else [a for q in names if q in KMEANS for a in ("--param", f"{q}.n_init={n_init}")]
+def settings_for(model: str, names: tuple[str, ...], params: list[str]) -> list[str]:
+    """The ``gd sweep`` arguments that apply those of ``params`` that touch ``model`` or ``names``."""
+    return [a for p in params if p.split(".", 1)[0] in (model, *names) for a in ("--param", p)]
 
 
-def batch(jobs: int, n_init: int | None = None) -> dict:
+def batch(jobs: int, params: list[str]) -> dict:
     """Run seconds against batch size under the paper's cycle rule, per model and acquisition, on the real screen."""
-    acquisitions, suffix = variant(n_init)
+    acquisitions, suffix = variant(params)
     for model, names in acquisitions.items():
         timed_sweep([*SETTING, "--model", model, *[a for q in names for a in ("--acquisition", q)],
-                     *restarts(names, n_init),
+                     *settings_for(model, names, params),
                      "--seeds", "1", *[a for b in BATCH_SIZES for a in ("--batch-size", str(b))],
                      "--jobs", str(jobs), "--out", str(OUT / f"batch-{model}{suffix}")])
     return {"what": "batch", "per_run": [r for m in acquisitions for r in run_seconds(OUT / f"batch-{m}{suffix}")]}
 
 
-def width(jobs: int, n_init: int | None = None) -> dict:
+def width(jobs: int, params: list[str]) -> dict:
     """Run seconds against descriptor width, per model and acquisition, on simulated screens of the real screen's
     size."""
-    acquisitions, suffix = variant(n_init)
+    acquisitions, suffix = variant(params)
     for w in WIDTHS:
         for model, names in acquisitions.items():
             timed_sweep(["--assay", "simulated", "--descriptor", "simulated", "--model", model,
-                         *[a for q in names for a in ("--acquisition", q)], *restarts(names, n_init), "--seeds", "1",
+                         *[a for q in names for a in ("--acquisition", q)], *settings_for(model, names, params),
+                         "--seeds", "1",
                          "--batch-size", "64", "--cycles", "10", "--param", f"descriptor.n_genes={N_GENES}",
                          "--param", f"assay.n_genes={N_GENES}", "--param", f"descriptor.n_features={w}",
                          "--jobs", str(jobs), "--out", str(OUT / f"width-{w}-{model}{suffix}")])
@@ -172,20 +182,21 @@ def width(jobs: int, n_init: int | None = None) -> dict:
                                          for w in WIDTHS}}
 
 
-def measured(n_init: int | None = None) -> tuple[dict, dict]:
+def measured(params: list[str]) -> tuple[dict, dict]:
     """Seconds per run from ``batch`` (by model, acquisition, batch size) and ``width`` (by model, acquisition,
-    width); with ``n_init``, the k-means acquisitions' runs are those with that many restarts. Refuses a folder
-    that lacks a run the estimate needs."""
+    width); the runs that the settings ``params`` touch are those of their variant. Refuses a folder that
+    lacks a run the estimate needs."""
     batch, width = {}, {}
-    for acquisitions, suffix in [variant(None)] + ([variant(n_init)] if n_init is not None else []):
+    for acquisitions, suffix in [variant([])] + ([variant(params)] if params else []):
         for m, names in acquisitions.items():  # a variant's runs replace the default's
             runs = {f"batch-{m}{suffix}": run_seconds(OUT / f"batch-{m}{suffix}")}
             runs |= {f"width-{w}-{m}{suffix}": run_seconds(OUT / f"width-{w}-{m}{suffix}") for w in WIDTHS}
             for folder, found in runs.items():
                 missing = set(names) - {r["acquisition"] for r in found}
                 if missing:
+                    again = "".join(f" --param '{p}'" for p in params) if suffix else ""
                     raise SystemExit(f"{OUT / folder} has no run of {', '.join(sorted(missing))}: run "
-                                     f"`sweep.py {folder.split('-')[0]}{f' --n-init {n_init}' if suffix else ''}` first")
+                                     f"`sweep.py {folder.split('-')[0]}{again}` first")
             batch |= {(r["model"], r["acquisition"], r["batch_size"]): r["seconds"]
                       for r in runs[f"batch-{m}{suffix}"]}
             width |= {(r["model"], r["acquisition"], w): r["seconds"]
@@ -193,10 +204,10 @@ def measured(n_init: int | None = None) -> tuple[dict, dict]:
     return batch, width
 
 
-def estimate(batch: dict, width: dict, n_init: int | None = None) -> dict:
+def estimate(batch: dict, width: dict, params: list[str]) -> dict:
     """CPU hours of the paper's grid: each model × acquisition × batch size's run on the real screen (``batch``),
     scaled by that model and acquisition's measured cost at the paper's descriptor widths (``width``); both as
-    ``measured`` returns them for ``n_init``."""
+    ``measured`` returns them for the settings ``params``."""
     grid_runs = run_seconds(OUT / "grid")
     grid_cpu = json.loads((OUT / "grid.json").read_text())["cpu_seconds_per_run"]
     # CPU per second of run wall time in a sweep (imports, data loading and the parent's share).
@@ -218,7 +229,7 @@ def estimate(batch: dict, width: dict, n_init: int | None = None) -> dict:
     by_acquisition = {f"{m} {q}": round(sum(r["cpu_seconds_per_run"] * r["runs"] for r in rows
                                             if (r["model"], r["acquisition"]) == (m, q)) / 3600, 2)
                       for m, qs in MODEL_ACQUISITIONS.items() for q in qs}
-    return {"what": "estimate", "n_init": n_init or 3, "paper_runs": sum(r["runs"] for r in rows),
+    return {"what": "estimate", "params": params, "paper_runs": sum(r["runs"] for r in rows),
             "cpu_hours": round(total / 3600, 1), "cpu_hours_by_model": by_model,
             "cpu_hours_by_acquisition": by_acquisition, "cpu_per_wall": round(overhead, 2), "cells": rows}
 
@@ -245,8 +256,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--acquisition", default="topuncertain", help="check: the run's acquisition")
     parser.add_argument("--seed", type=int, default=0, help="check: the run's seed")
-    parser.add_argument("--n-init", type=int, default=None,
-                        help="batch, width, estimate: the k-means acquisitions with this many restarts (default 3)")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME.KEY=VALUE",
+                        help="batch, width, estimate: a variant with this setting (repeatable)")
     options = parser.parse_args()
     if options.what == "check":
         result = check(options.acquisition, options.seed)
@@ -255,14 +266,14 @@ def main() -> None:
     if options.what == "grid":
         result = grid(options.jobs, options.seeds)
     elif options.what == "batch":
-        result = batch(options.jobs, options.n_init)
+        result = batch(options.jobs, options.param)
     elif options.what == "width":
-        result = width(options.jobs, options.n_init)
+        result = width(options.jobs, options.param)
     else:
-        inputs = measured(options.n_init)
-        result = estimate(*inputs, options.n_init)
+        inputs = measured(options.param)
+        result = estimate(*inputs, options.param)
     OUT.mkdir(parents=True, exist_ok=True)
-    suffix = variant(options.n_init)[1] if options.what != "grid" else ""
+    suffix = variant(options.param)[1] if options.what != "grid" else ""
     (OUT / f"{options.what}{suffix}.json").write_text(json.dumps(result, indent=1))
     print(json.dumps({k: v for k, v in result.items() if k not in ("per_run", "cells")},
                      indent=1))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from benchmarks import field_table
-from tests.helpers import gd
 
 
 @pytest.fixture(scope="module")
