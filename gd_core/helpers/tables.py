@@ -2,9 +2,9 @@
 
 A descriptor file has one gene column and numeric feature columns; an assay file has one gene column
 and one numeric value column (or several, of which the caller picks one). Every refusal is a
-``GdError`` on one line that starts with the file path and says how to fix the file. A well-formed text
-descriptor is read by a plain reader that parses numbers in C; anything else by the careful reader, which
-gives the same table and names every problem. ``load_descriptor_file`` and ``load_assay_file``, which
+``GdError`` on one line that starts with the file path and says how to fix the file. A well-formed text or
+parquet descriptor is read by a plain reader that puts numbers straight into one float32 array; anything
+else by the careful reader, which gives the same table and names every problem. ``load_descriptor_file`` and ``load_assay_file``, which
 ``gd run`` uses, keep large tables in gd's data cache.
 """
 
@@ -192,10 +192,12 @@ _BLOCK_ROWS = 512
 
 
 def _read_plain_descriptor(path: Path, harmonise_genes: bool) -> pd.DataFrame | None:
-    """``read_descriptor_file``'s result for a well-formed text table, found without a Python object per cell.
+    """``read_descriptor_file``'s result for a well-formed text or parquet table, found without a Python object
+    per cell.
 
-    pandas' C parser, called as the careful reader calls it, turns the numbers straight into float32 rows of
-    one array that is reordered in place, so a file takes little more memory than its matrix. Anything the
+    pandas' C parser, called as the careful reader calls it (or pyarrow, a few columns at a time), turns the
+    numbers straight into float32 rows of one array that is reordered in place, so a file takes little more
+    memory than its matrix. Anything the
     careful reader might refuse or read differently (a missing, non-finite or huge value, a cell that is not
     a plain number, a ragged row, a blank or repeated gene, a compressed format other than gzip, ...) makes
     this return None; the careful reader then reads the file and names the problem.
@@ -311,40 +313,40 @@ def _plain_parquet(path: Path, name: str, symbol_map) -> _PlainRead | None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    parquet = pq.ParquetFile(path)
-    schema = parquet.schema_arrow
-    header = [str(n) for n in schema.names]
-    if any(isinstance(c, str) for c in (schema.pandas_metadata or {}).get("index_columns", [])):
-        return None  # a pandas index stored as a column: the careful reader moves it first
-    gene = _gene_header(header)
-    if len(header) < 2 or len(set(header)) < len(header) or gene is None or len(_gene_headers(header)) > 1:
-        return None
-    types = schema.types
-    if not (pa.types.is_string(types[gene]) or pa.types.is_large_string(types[gene])):
-        return None
-    features = [j for j in range(len(header)) if j != gene]
-    if not all(pa.types.is_integer(types[j]) or pa.types.is_floating(types[j]) for j in features):
-        return None
-    names = _stripped(parquet.read(columns=[schema.names[gene]]).column(0).to_pylist())
-    matrix = np.empty((len(names), len(features)), dtype=np.float32)
-    merging = list(_may_merge(names, symbol_map)) if symbol_map is not None else []
-    merged = np.empty((len(merging), len(features)))
-    start = 0
-    for group in range(parquet.num_row_groups):
-        stop = start + parquet.metadata.row_group(group).num_rows
-        inside = [i for i, r in enumerate(merging) if start <= r < stop]
-        for first in range(0, len(features), _PARQUET_COLUMNS):
-            block = features[first:first + _PARQUET_COLUMNS]
-            table = parquet.read_row_group(group, columns=[schema.names[j] for j in block], use_threads=False)
-            values = np.column_stack([c.to_numpy().astype(np.float64, copy=False) for c in table.columns])
-            del table
-            if not _plain_numbers(values, matrix[start:stop, first:first + len(block)]):
-                return None
-            merged[inside, first:first + len(block)] = values[[merging[i] - start for i in inside]] + 0.0
-        start = stop
-    if start != len(names):
-        return None
-    return [header[j] for j in features], matrix, names, dict(zip(merging, merged)), True
+    with pq.ParquetFile(path) as parquet:
+        schema = parquet.schema_arrow
+        header = [str(n) for n in schema.names]
+        if any(isinstance(c, str) for c in (schema.pandas_metadata or {}).get("index_columns", [])):
+            return None  # a pandas index stored as a column: the careful reader moves it first
+        gene = _gene_header(header)
+        if len(header) < 2 or len(set(header)) < len(header) or gene is None or len(_gene_headers(header)) > 1:
+            return None
+        types = schema.types
+        if not (pa.types.is_string(types[gene]) or pa.types.is_large_string(types[gene])):
+            return None
+        features = [j for j in range(len(header)) if j != gene]
+        if not all(pa.types.is_integer(types[j]) or pa.types.is_floating(types[j]) for j in features):
+            return None
+        names = _stripped(parquet.read(columns=[schema.names[gene]]).column(0).to_pylist())
+        matrix = np.empty((len(names), len(features)), dtype=np.float32)
+        merging = list(_may_merge(names, symbol_map)) if symbol_map is not None else []
+        merged = np.empty((len(merging), len(features)))
+        start = 0
+        for group in range(parquet.num_row_groups):
+            stop = start + parquet.metadata.row_group(group).num_rows
+            inside = [i for i, r in enumerate(merging) if start <= r < stop]
+            for first in range(0, len(features), _PARQUET_COLUMNS):
+                block = features[first:first + _PARQUET_COLUMNS]
+                table = parquet.read_row_group(group, columns=[schema.names[j] for j in block], use_threads=False)
+                values = np.column_stack([c.to_numpy().astype(np.float64, copy=False) for c in table.columns])
+                del table
+                if not _plain_numbers(values, matrix[start:stop, first:first + len(block)]):
+                    return None
+                merged[inside, first:first + len(block)] = values[[merging[i] - start for i in inside]] + 0.0
+            start = stop
+        if start != len(names):
+            return None
+        return [header[j] for j in features], matrix, names, dict(zip(merging, merged)), True
 
 
 # Columns a parquet table is read by at a time: a few MB of float64 for tables of ~20,000 genes. On the
