@@ -12,6 +12,7 @@ import pandas as pd
 
 from gd_core.errors import GdError
 from gd_core.protocols import HitRule
+from gd_core.helpers.genes import REPORT_KEYS
 from gd_core.helpers.tables import require_shared_genes
 
 
@@ -25,6 +26,8 @@ class Dataset:
     feature_names: pd.Index
     #: the assay's published hit list (its ``attrs["hit_list"]``: gene symbols, all of them, aligned or not), or None
     hit_list: tuple[str, ...] | None = None
+    #: what loading did to the sources that a user should know, one sentence each (e.g. gene names harmonised)
+    notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         n = len(self.genes)
@@ -41,7 +44,7 @@ class Dataset:
     def subset(self, keep: np.ndarray) -> "Dataset":
         """The genes where the boolean mask ``keep`` is true, in the same order (the hit list is kept whole)."""
         return Dataset(X=np.ascontiguousarray(self.X[keep]), y=self.y[keep], genes=self.genes[keep],
-                       feature_names=self.feature_names, hit_list=self.hit_list)
+                       feature_names=self.feature_names, hit_list=self.hit_list, notes=self.notes)
 
     def checksums(self) -> dict[str, str]:
         """sha256 of the aligned features, outcomes and gene list, for the run manifest."""
@@ -67,6 +70,8 @@ def align(descriptor: Any, assay: Any, *, descriptor_name: str, assay_name: str)
     if not isinstance(descriptor, pd.DataFrame):
         raise GdError(f"descriptor '{descriptor_name}' returned {type(descriptor).__name__}; "
                       "a descriptor factory must return a pandas DataFrame indexed by gene")
+    notes = tuple(note for note in (harmonise_note(f"descriptor '{descriptor_name}'", descriptor),
+                                    harmonise_note(f"assay '{assay_name}'", assay)) if note)
     if isinstance(assay, pd.DataFrame) and assay.shape[1] == 1:
         assay = assay.iloc[:, 0]
     if not isinstance(assay, pd.Series):
@@ -97,7 +102,25 @@ def align(descriptor: Any, assay: Any, *, descriptor_name: str, assay_name: str)
     _refuse_non_finite(y[:, None], genes, f"assay '{assay_name}'", "values")
     hit_list = assay.attrs.get("hit_list")
     return Dataset(X=X, y=y, genes=genes, feature_names=pd.Index(descriptor.columns.astype(str)),
-                   hit_list=None if hit_list is None else tuple(str(g) for g in hit_list))
+                   hit_list=None if hit_list is None else tuple(str(g) for g in hit_list), notes=notes)
+
+
+def harmonise_note(source: str, table: Any) -> str | None:
+    """One sentence on what harmonising did to ``table``'s gene names (its ``attrs["harmonise"]`` report, as a
+    user table carries it), or None when every name was an official symbol or there is no report."""
+    report = getattr(table, "attrs", {}).get("harmonise")
+    if not isinstance(report, dict):
+        return None
+    count = {key: int(report.get(key, 0)) for key in REPORT_KEYS}
+    renamed = count["alias"] + count["alias_protein_coding"] + count["repaired"]
+    dropped = count["ambiguous"] + count["unmapped"] + count["controls"]
+    if not (renamed or dropped or count["merged"]):
+        return None
+    rows = sum(value for key, value in count.items() if key != "merged")
+    return (f"{source}: gene names of {rows:,} rows harmonised to official symbols: {count['symbol']:,} as written, "
+            f"{renamed:,} renamed (aliases and repaired names), {dropped:,} dropped ({count['ambiguous']:,} "
+            f"ambiguous, {count['unmapped']:,} unknown, {count['controls']:,} controls), {count['merged']:,} "
+            "averaged into another row of the same symbol")
 
 
 def _refuse_duplicates(index: pd.Index, source: str) -> None:

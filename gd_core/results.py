@@ -344,6 +344,8 @@ class RunDirectory:
         log.info("settings %s", json.dumps(plan.config.as_dict(), sort_keys=True))
         log.info("%d genes x %d features aligned; %d test, %d pool, %d hits", data.n, data.X.shape[1],
                  len(plan.test), len(plan.pool), len(plan.hits))
+        for note in data.notes:
+            log.info("%s", note)
 
     @property
     def log_path(self) -> Path | None:

@@ -279,3 +279,19 @@ def test_a_file_named_without_a_table_suffix_is_read_as_a_file(workspace, capsys
     code, _, stderr = gd(capsys, argv)
 
     assert code == 0, stderr
+
+
+def test_run_log_says_what_harmonising_did_to_a_user_tables_gene_names(workspace, capsys):
+    # P53 is an alias of TP53 (absent here, so renamed); NOTAGENE is no gene (dropped).
+    rows = [("P53" if g == "TP53" else g, i % 5, (i * 7) % 11) for i, g in enumerate(GENES)] + [("NOTAGENE", 1, 2)]
+    table = workspace / "aliases.csv"
+    pd.DataFrame(rows, columns=["gene", "f1", "f2"]).to_csv(table, index=False)
+
+    code, _, stderr = gd(capsys, run_argv(workspace, descriptor=table, assay=workspace / "assay.csv"))
+
+    assert code == 0, stderr
+    log = (workspace / "runs" / "r" / "run.log").read_text()
+    assert (f"descriptor '{table}': gene names of {len(GENES) + 1} rows harmonised to official symbols: "
+            f"{len(GENES) - 1} as written, 1 renamed (aliases and repaired names), 1 dropped (0 ambiguous, 1 unknown, "
+            "0 controls), 0 averaged into another row of the same symbol") in log
+    assert "assay '" not in log.split("aligned;")[1]  # the assay's names were all official: nothing to say
