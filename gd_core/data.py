@@ -100,6 +100,10 @@ def align(descriptor: Any, assay: Any, *, descriptor_name: str, assay_name: str)
     y = assay.to_numpy(dtype=np.float32)[values]
     _refuse_non_finite(X, genes, f"descriptor '{descriptor_name}'", "features")
     _refuse_non_finite(y[:, None], genes, f"assay '{assay_name}'", "values")
+    constant = int((X.min(axis=0) == X.max(axis=0)).sum()) if len(X) else 0
+    if constant:
+        notes += (f"descriptor '{descriptor_name}': {constant:,} of its {X.shape[1]:,} features take one value for "
+                  "every aligned gene and tell the model nothing",)
     hit_list = assay.attrs.get("hit_list")
     return Dataset(X=X, y=y, genes=genes, feature_names=pd.Index(descriptor.columns.astype(str)),
                    hit_list=None if hit_list is None else tuple(str(g) for g in hit_list), notes=notes)

@@ -295,3 +295,15 @@ def test_run_log_says_what_harmonising_did_to_a_user_tables_gene_names(workspace
             f"{len(GENES) - 1} as written, 1 renamed (aliases and repaired names), 1 dropped (0 ambiguous, 1 unknown, "
             "0 controls), 0 averaged into another row of the same symbol") in log
     assert "assay '" not in log.split("aligned;")[1]  # the assay's names were all official: nothing to say
+
+
+def test_run_log_says_when_descriptor_features_are_constant(workspace, capsys):
+    rows = [(g, 0.0, i % 5, 3.5) for i, g in enumerate(GENES)]  # f1 and f3 the same for every gene
+    table = workspace / "flat.csv"
+    pd.DataFrame(rows, columns=["gene", "f1", "f2", "f3"]).to_csv(table, index=False)
+
+    code, _, stderr = gd(capsys, run_argv(workspace, descriptor=table, assay=workspace / "assay.csv"))
+
+    assert code == 0, stderr
+    log = (workspace / "runs" / "r" / "run.log").read_text()
+    assert f"descriptor '{table}': 2 of its 3 features take one value for every aligned gene" in log
