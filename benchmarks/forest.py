@@ -44,6 +44,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -165,12 +166,14 @@ def whole_run(args) -> None:
 
 # --- equivalence -------------------------------------------------------------------------------------------
 
-def sweep(out: Path, backend: str, jobs: int | None) -> None:
-    command = [GD, "sweep", "--out", str(out), "--descriptor", "gene_ontology", "--model", "random_forest",
-               "--batch-size", str(BATCH), "--cycles", str(CYCLES), "--seeds", str(SEEDS),
-               "--param", f"random_forest.backend={backend}"]
+def sweep(out: Path, model: str, acquisitions: Sequence[str], params: Sequence[str], jobs: int | None) -> None:
+    """One side of a paired comparison: EQUIVALENCE_ASSAYS × ``gene_ontology`` × ``model`` × ``acquisitions`` ×
+    batch 64 × 10 cycles × seeds 0–4, with the settings ``params`` (``NAME.KEY=VALUE``); resumes a stopped one."""
+    command = [GD, "sweep", "--out", str(out), "--descriptor", "gene_ontology", "--model", model,
+               "--batch-size", str(BATCH), "--cycles", str(CYCLES), "--seeds", str(SEEDS)]
+    command += [a for p in params for a in ("--param", p)]
     command += [a for assay in EQUIVALENCE_ASSAYS for a in ("--assay", assay)]
-    command += [a for q in EQUIVALENCE_ACQUISITIONS for a in ("--acquisition", q)]
+    command += [a for q in acquisitions for a in ("--acquisition", q)]
     command += ["--jobs", str(jobs)] if jobs else []
     subprocess.run(command, check=True)
 
@@ -224,7 +227,10 @@ def paired_sweeps(out: Path, settings: tuple[str, str], run_sweep, csv: Path) ->
 
 
 def equivalence(args) -> None:
-    both, seconds, swept = paired_sweeps(args.out, BACKENDS, lambda out, b: sweep(out, b, args.jobs), args.csv)
+    both, seconds, swept = paired_sweeps(
+        args.out, BACKENDS,
+        lambda out, b: sweep(out, "random_forest", EQUIVALENCE_ACQUISITIONS, [f"random_forest.backend={b}"], args.jobs),
+        args.csv)
 
     lines = ["| acquisition | metric | cycle | pairs | presorted | sklearn | mean diff | 95% CI | p (perm.) "
              "| verdict |", "|---|---|---|---:|---:|---:|---:|---|---:|---|"]

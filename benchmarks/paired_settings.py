@@ -24,23 +24,9 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import subprocess
 from pathlib import Path
 
-from forest import EQUIVALENCE_ASSAYS, EQUIVALENCE_METRICS, GD, paired, paired_sweeps
-
-SEEDS, CYCLES, BATCH = 5, 10, 64
-
-
-def sweep(out: Path, model: str, acquisitions: list[str], params: list[str], jobs: int | None) -> None:
-    """One sweep of the comparison with the settings ``params``."""
-    command = [GD, "sweep", "--out", str(out), "--descriptor", "gene_ontology", "--model", model,
-               "--batch-size", str(BATCH), "--cycles", str(CYCLES), "--seeds", str(SEEDS)]
-    command += [a for q in acquisitions for a in ("--acquisition", q)]
-    command += [a for p in params for a in ("--param", p)]
-    command += [a for assay in EQUIVALENCE_ASSAYS for a in ("--assay", assay)]
-    command += ["--jobs", str(jobs)] if jobs else []
-    subprocess.run(command, check=True)
+from forest import CYCLES, EQUIVALENCE_METRICS, paired, paired_sweeps, sweep
 
 
 def main() -> None:

@@ -48,7 +48,8 @@ def launcher(code: str | None) -> list[str]:
     return [sys.executable, "-c", f"from {package}.launch import main; main()"]
 
 
-def profile(descriptor: str, model: str, out: Path, env: dict[str, str], code: str | None = None) -> dict[str, float]:
+def profile(descriptor: str, model: str, out: Path, env: dict[str, str],
+            code: str | None = None) -> dict[str, float]:
     """One `gd run` (of the checkout ``code``, else the installed gd): wall seconds and its parts."""
     launch = launcher(code)
     started_at = time.time()

@@ -21,15 +21,14 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from run_profile import log_times, workload  # compare.sh's gd command, and reading its run.log
+from run_profile import launcher, log_times, workload  # compare.sh's gd command, and reading its run.log
 
 PEER = Path(__file__).resolve().parents[2] / "shared" / "peer" / "run_peer.sh"
-GD = [sys.executable, "-c", "from gd_apps.launch import main; main()"]
+GD = launcher(None)  # the installed gd, as a fresh process
 
 
 def timed(command: list[str], **kwargs) -> float:
@@ -48,7 +47,8 @@ def main() -> None:
     if not PEER.exists():
         raise SystemExit(f"no reference runner at {PEER}: this needs ../shared/peer beside the checkout")
     scratch = Path(tempfile.mkdtemp(prefix="gd-same-network-"))
-    variants = {"gd bnn (default: CV over 128, 512)": [], "gd bnn, hidden_sizes=16": ["--param", "model.hidden_sizes=16"]}
+    variants = {"gd bnn (default: CV over 128, 512)": [],
+                "gd bnn, hidden_sizes=16": ["--param", "model.hidden_sizes=16"]}
     # Warm gd's cache of the user table first, as compare.sh's later calls find it.
     timed([*GD, *workload(options.descriptor, "bnn", scratch / "warm")], cwd=scratch)
     print("| round | load | reference s | " + " | ".join(f"{v} s (speed-up)" for v in variants) + " |")

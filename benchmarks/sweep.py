@@ -178,8 +178,8 @@ def width(jobs: int, params: list[str]) -> dict:
                          "--batch-size", "64", "--cycles", "10", "--param", f"descriptor.n_genes={N_GENES}",
                          "--param", f"assay.n_genes={N_GENES}", "--param", f"descriptor.n_features={w}",
                          "--jobs", str(jobs), "--out", str(OUT / f"width-{w}-{model}{suffix}")])
-    return {"what": "width", "per_run": {w: [r for m in acquisitions for r in run_seconds(OUT / f"width-{w}-{m}{suffix}")]
-                                         for w in WIDTHS}}
+    return {"what": "width", "per_run": {w: [r for m in acquisitions
+                                             for r in run_seconds(OUT / f"width-{w}-{m}{suffix}")] for w in WIDTHS}}
 
 
 def measured(params: list[str]) -> tuple[dict, dict]:

@@ -102,6 +102,15 @@ class BadParameter(ValueError):
         super().__init__(f"{parameter} must be {allowed}, got {literal(value)}")
 
 
+def boolean(name: str, value: object) -> bool:
+    """``value`` if it is true or false (not 0, 1 or a string), else a ``BadParameter``."""
+    import numpy as np
+
+    if not isinstance(value, (bool, np.bool_)):
+        raise BadParameter(name, "true or false", value)
+    return bool(value)
+
+
 class Deferred:
     """A factory imported on first use, so registering it imports nothing heavy (torch, say).
 

@@ -11,7 +11,7 @@ import math
 from typing import TYPE_CHECKING, Sequence
 
 from gd_core.errors import GdError
-from gd_core.registry import BadParameter
+from gd_core.registry import BadParameter, boolean  # noqa: F401  (boolean: the built-ins' check, kept in core)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -61,15 +61,6 @@ def number(name: str, value: object, *, low: float = -math.inf, high: float = ma
 def positive_float(name: str, value: object, example: str) -> float:
     """``value`` as a float if it is a positive finite number, else a ``BadParameter`` naming the parameter."""
     return number(name, value, low=0.0, low_open=True, example=example)
-
-
-def boolean(name: str, value: object) -> bool:
-    """``value`` if it is true or false (not 0, 1 or a string), else a ``BadParameter``."""
-    import numpy as np
-
-    if not isinstance(value, (bool, np.bool_)):
-        raise BadParameter(name, "true or false", value)
-    return bool(value)
 
 
 def one_of(name: str, value: object, choices: Sequence[str]) -> str:

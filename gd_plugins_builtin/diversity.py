@@ -283,9 +283,9 @@ def lower_to_distances(nearest: np.ndarray, points: np.ndarray, narrow: np.ndarr
     import numpy as np
 
     products = narrow @ narrow[i]
-    # |float32 product − exact product| ≤ γ·‖a‖·‖b‖ for any summation order, with room for the points'
-    # rounding to float32; a relative 1e-12 of the norms covers the float64 arithmetic of the bound itself.
-    gamma = 2.0 * (points.shape[1] + 8) * 2.0 ** -24
+    # |float32 product − exact product| ≤ γ·‖a‖·‖b‖; a relative 1e-12 of the norms covers the float64
+    # arithmetic of the bound itself.
+    gamma = _float32_error(points.shape[1])
     radii = np.sqrt(norms)
     low = norms + norms[i] - 2.0 * products - 2.0 * gamma * radii * radii[i] - 1e-12 * (norms + norms[i])
     rows = np.flatnonzero(low < nearest)
@@ -293,6 +293,13 @@ def lower_to_distances(nearest: np.ndarray, points: np.ndarray, narrow: np.ndarr
         np.minimum(nearest, distances_to(points, norms, i), out=nearest)
         return
     nearest[rows] = np.minimum(nearest[rows], distances_to(points, norms, i, rows))
+
+
+def _float32_error(d: int) -> float:
+    """γ with |float32 dot product of two d-vectors − exact| ≤ γ·‖a‖·‖b‖, for any summation order and with room
+    for rounding the operands to float32 (2·(d + 8) units of float32's last place): what the float32 screening
+    of k-means and the k-centre steps trusts."""
+    return 2.0 * (d + 8) * 2.0 ** -24
 
 
 def _rounded(d2: np.ndarray) -> np.ndarray:
@@ -427,10 +434,10 @@ def _assign(points: np.ndarray, wide: np.ndarray, centres: np.ndarray, norms: np
     half_norms = 0.5 * np.einsum("ij,ij->i", centres, centres)
     narrow, narrow_half = centres.astype(np.float32), half_norms.astype(np.float32)
     largest = math.sqrt(2.0 * float(half_norms.max()))
-    # |float32 score − float64 score| ≤ γ·(‖a‖·max‖c‖ + max‖c‖²), γ covering the product's d roundings (any
-    # summation order), rounding the centres, their half norms and the difference; the factor 2 leaves room
-    # for the float32 rounding of the float64 scores, which must not make two of them equal either.
-    gamma = 2.0 * (d + 8) * 2.0 ** -24
+    # |float32 score − float64 score| ≤ γ·(‖a‖·max‖c‖ + max‖c‖²), γ also covering the rounding of the centres,
+    # their half norms and the difference; the factor 2 in the test below leaves room for the float32 rounding
+    # of the float64 scores, which must not make two of them equal either.
+    gamma = _float32_error(d)
     step = block_rows(len(centres))
     for start in range(0, n, step):
         scores = points[start:start + step] @ narrow.T
@@ -488,7 +495,8 @@ def kmeans(points: np.ndarray, k: int, rng: np.random.Generator, *, n_init: int 
         labels = None
         for _ in range(max_iter):
             new_labels = _assign(points, wide, centres, norms)
-            assigned = (centres.copy(), new_labels)  # the last assignment, whose inertia ranks the run
+            if n_init > 1:  # the last assignment, whose inertia ranks the run
+                assigned = (centres.copy(), new_labels)
             if labels is not None and np.array_equal(labels, new_labels):
                 break
             labels = new_labels

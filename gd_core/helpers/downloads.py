@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from gd_core.errors import GdError
+from gd_core.helpers.parallel import process_alive
 
 if TYPE_CHECKING:
     import urllib.request
@@ -576,8 +577,6 @@ _WRITING: set[Path] = set()
 
 def _remove_dead_parts(target: Path) -> None:
     """Delete the partial files of ``target`` (``.NAME.PID.XXXX.part``) that a killed writer left behind."""
-    from gd_core.helpers.parallel import process_alive
-
     ours = re.compile(rf"\.{re.escape(target.name)}\.(\d+)\.[^.]+\.part")
     for part in target.parent.glob(f".{glob.escape(target.name)}.*.part"):
         match = ours.fullmatch(part.name)

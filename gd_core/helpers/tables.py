@@ -4,8 +4,8 @@ A descriptor file has one gene column and numeric feature columns; an assay file
 and one numeric value column (or several, of which the caller picks one). Every refusal is a
 ``GdError`` on one line that starts with the file path and says how to fix the file. A well-formed text or
 parquet descriptor is read by a plain reader that puts numbers straight into one float32 array; anything
-else by the careful reader, which gives the same table and names every problem. ``load_descriptor_file`` and ``load_assay_file``, which
-``gd run`` uses, keep large tables in gd's data cache.
+else by the careful reader, which gives the same table and names every problem. ``load_descriptor_file``
+and ``load_assay_file``, which ``gd run`` uses, keep large tables in gd's data cache.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from gd_core.errors import GdError
+from gd_core.registry import boolean
 from gd_core.helpers.genes import default_symbol_map, harmonise, harmonise_names
 
 TEXT_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz")
@@ -98,7 +99,7 @@ def read_descriptor_file(path: Path, *, harmonise_genes: bool = True) -> pd.Data
     Raw names that harmonise to the same symbol are averaged; the harmonisation report is in
     ``frame.attrs["harmonise"]`` (``None`` when ``harmonise_genes`` is false, where names are kept as written).
     """
-    _true_or_false("harmonise_genes", harmonise_genes)
+    boolean("harmonise_genes", harmonise_genes)
     path = Path(path)
     _check_file(path)
     plain = _read_plain_descriptor(path, harmonise_genes)
@@ -144,7 +145,7 @@ def read_assay_file(path: Path, *, column: str | None = None, harmonise_genes: b
     Rows with no value are dropped (an assay may leave genes unmeasured) and counted in
     ``series.attrs["missing"]``; the harmonisation report is in ``series.attrs["harmonise"]``.
     """
-    _true_or_false("harmonise_genes", harmonise_genes)
+    boolean("harmonise_genes", harmonise_genes)
     path = Path(path)
     table, gene_column, genes, others = _read_gene_table(path)
     if column is None:
@@ -197,10 +198,10 @@ def _read_plain_descriptor(path: Path, harmonise_genes: bool) -> pd.DataFrame | 
 
     pandas' C parser, called as the careful reader calls it (or pyarrow, a few columns at a time), turns the
     numbers straight into float32 rows of one array that is reordered in place, so a file takes little more
-    memory than its matrix. Anything the
-    careful reader might refuse or read differently (a missing, non-finite or huge value, a cell that is not
-    a plain number, a ragged row, a blank or repeated gene, a compressed format other than gzip, ...) makes
-    this return None; the careful reader then reads the file and names the problem.
+    memory than its matrix. Anything the careful reader might refuse or read differently (a missing,
+    non-finite or huge value, a cell that is not a plain number, a ragged row, a blank or repeated gene, a
+    compressed format other than gzip, ...) makes this return None; the careful reader then reads the file
+    and names the problem.
     """
     name = path.name.lower()
     if not name.endswith(TEXT_SUFFIXES + PARQUET_SUFFIXES):
@@ -271,9 +272,10 @@ def _plain_text(path: Path, name: str, symbol_map) -> _PlainRead | None:
     # dtype accepts.
     options = dict(sep=sep, header=0, names=list(range(len(header))), index_col=False, na_filter=False,
                    **_TEXT_OPTIONS)
-    if len(_gene_headers(header)) > 1:
+    named_all = _gene_headers(header)
+    if len(named_all) > 1:
         return None
-    named = _gene_header(header)
+    named = named_all[0] if named_all else None
     if named is None:  # the careful reader takes the first column with text in it; the first rows show which
         sample = pd.read_csv(path, nrows=_BLOCK_ROWS, **options)
         text = [j for j, dtype in enumerate(sample.dtypes) if dtype.kind not in "iuf"]
@@ -318,9 +320,10 @@ def _plain_parquet(path: Path, name: str, symbol_map) -> _PlainRead | None:
         header = [str(n) for n in schema.names]
         if any(isinstance(c, str) for c in (schema.pandas_metadata or {}).get("index_columns", [])):
             return None  # a pandas index stored as a column: the careful reader moves it first
-        gene = _gene_header(header)
-        if len(header) < 2 or len(set(header)) < len(header) or gene is None or len(_gene_headers(header)) > 1:
+        named = _gene_headers(header)
+        if len(header) < 2 or len(set(header)) < len(header) or len(named) != 1:
             return None
+        gene = named[0]
         types = schema.types
         if not (pa.types.is_string(types[gene]) or pa.types.is_large_string(types[gene])):
             return None
@@ -436,7 +439,7 @@ def load_assay_file(path: Path, *, column: str | None = None, harmonise_genes: b
 def _through_cache(kind: str, path: Path, params: dict[str, Any]) -> Any:
     """A user table from the processed-table cache, keyed by the file's content, size and mtime, the
     reader's parameters and version, and the symbol map that harmonised it; read and kept there on a miss."""
-    _true_or_false("harmonise_genes", params["harmonise_genes"])
+    boolean("harmonise_genes", params["harmonise_genes"])
     reader = read_descriptor_file if kind == "descriptor" else read_assay_file
     _check_file(path)
     stat = path.stat()
@@ -585,14 +588,6 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         frame = frame.reset_index()
     frame.columns = [str(c) for c in frame.columns]
     return frame
-
-
-def _true_or_false(name: str, value: object) -> None:
-    """Refuse a switch that is not true or false: "no" or 0 would otherwise pass as a truthy or falsy value."""
-    if not isinstance(value, (bool, np.bool_)):
-        from gd_core.registry import BadParameter
-
-        raise BadParameter(name, "true or false", value)
 
 
 def _gene_header(columns) -> int | None:
