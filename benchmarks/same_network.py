@@ -4,8 +4,8 @@
 
 The reference (genedisco 1.0.5, `bash ../shared/peer/run_peer.sh bayesian_mlp random 64 8 0`) trains one
 network per cycle, 16 hidden units wide, for 100 epochs. gd's `bnn` by default chooses the width at every
-cycle by 3-fold cross-validation over 128 and 512 units and then trains the winner on every gene: seven
-networks of up to 512 units per cycle, as the paper's protocol asks. So compare.sh's ratio is between two
+cycle by 3-fold cross-validation over 128 and 256 units and then trains the winner on every gene: seven
+networks of up to 256 units per cycle, as the paper's protocol asks. So compare.sh's ratio is between two
 different amounts of arithmetic. This script times, in turn and `--repeats` times, the reference, gd's
 default `bnn`, and gd's `bnn` with `--param model.hidden_sizes=16` (one width: no cross-validation, one
 network of the reference's width per cycle, early-stopped on a 20% split), each as a fresh process on
@@ -47,7 +47,7 @@ def main() -> None:
     if not PEER.exists():
         raise SystemExit(f"no reference runner at {PEER}: this needs ../shared/peer beside the checkout")
     scratch = Path(tempfile.mkdtemp(prefix="gd-same-network-"))
-    variants = {"gd bnn (default: CV over 128, 512)": [],
+    variants = {"gd bnn (default: CV over 128, 256)": [],
                 "gd bnn, hidden_sizes=16": ["--param", "model.hidden_sizes=16"]}
     # Warm gd's cache of the user table first, as compare.sh's later calls find it.
     timed([*GD, *workload(options.descriptor, "bnn", scratch / "warm")], cwd=scratch)

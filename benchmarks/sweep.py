@@ -21,7 +21,8 @@ CPU time is that of `gd sweep` and all its workers.
 `--param NAME.KEY=VALUE` (repeatable; NAME a model or an acquisition, as `gd sweep --param`) measures and
 estimates a variant: `batch` and `width` re-run only the runs it touches (every run of a model it names, the
 runs of an acquisition it names) into folders named after it, and `estimate` uses those runs in place of
-the defaults'. E.g. one k-means restart: `--param kmeans_data.n_init=1 --param kmeans_embedding.n_init=1`.
+the defaults'. E.g. three k-means restarts (the default until 2026-11-30): `--param kmeans_data.n_init=3
+--param kmeans_embedding.n_init=3`.
 """
 
 from __future__ import annotations

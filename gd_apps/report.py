@@ -18,7 +18,7 @@ from gd_core.errors import GdError
 from gd_core.loop import SPLIT_FOLLOWS_SEED, is_split_seed
 from gd_core.registry import closest
 from gd_core.results import FAILURE, MANIFEST, recorded_code
-from gd_apps.sweep import RUNS, SWEEP_FILE, code_change, run_label
+from gd_apps.sweep import RUNS, SWEEP_FILE, run_label
 
 if TYPE_CHECKING:
     from gd_core.registry import Registries
@@ -135,7 +135,7 @@ def load_results(root: Path, code: CodeBook | None = None) -> SweepResults:
         planned.update(dict.fromkeys(settings.get("metrics", [])))
         if run.state == "done":
             records[key] = run.metric_records
-            why = code_change(run.code, code.expected(settings), settings) if code is not None else None
+            why = code.stale_reason(run.code, run.parameters, settings) if code is not None else None
             if why:
                 stale.append((key, run_label(settings), why))
         if variants[key]:  # the same acquisition run with other settings is another line, not more seeds
@@ -282,6 +282,7 @@ class _Run:
     data: dict[str, float] | None = None
     damage: Damage | None = None
     code: dict[str, Any] | None = None  # a finished run's code record (None when it has none)
+    parameters: Any = None  # a finished run's recorded parameter values (config.json's "parameters")
     metric_records: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -312,7 +313,7 @@ def _read_run(directory: Path, key: str, listed: dict[str, Any] | None) -> _Run:
             data = _run_data(document, manifest)
             rows = _metric_rows(directory / "metrics.csv", settings)
             return _Run("done", settings, rows=rows, data=data, code=recorded_code(document),
-                        metric_records=_metric_records(document))
+                        parameters=document.get("parameters"), metric_records=_metric_records(document))
         if failure.exists() or failure.is_symlink():
             document = _json_object(failure)
             if not isinstance(document.get("error"), str):
@@ -610,7 +611,7 @@ def stale_line(results: SweepResults) -> str | None:
     common = max(reasons, key=reasons.get)
     more = f"; {len(reasons) - 1} other reason(s)" if len(reasons) > 1 else ""
     done = int((results.runs["state"] == "done").sum())
-    return (f"{len(results.stale)} of {done} finished runs are stale, made by other code than now ({common}{more}); "
+    return (f"{len(results.stale)} of {done} finished runs are stale, made by other code or defaults than now ({common}{more}); "
             "they are reported all the same: `gd sweep --dry-run` lists them and `gd sweep` redoes them")
 
 

@@ -4,8 +4,9 @@ A sweep directory holds ``sweep.json`` (every run the sweeps into it asked for, 
 skipped) and ``runs/<key>/``, one run directory per configuration (see ``gd_core.results``). The key hashes
 a run's settings; the code that made it (gd's version, each component's distribution and version, a
 ``--plugin`` file's content hash) is recorded in its ``config.json``. A run is *done* when its directory holds
-``config.json`` made by the code this host would use now, *stale* when made by other code, *failed* when it
-holds ``failure.json``, and *missing* otherwise. A sweep runs the missing and failed runs and redoes the stale
+``config.json`` made by the code this host would use now, *stale* when made by other code or with a default
+that has changed since (the parameter values it ran with are recorded too), *failed* when it holds
+``failure.json``, and *missing* otherwise. A sweep runs the missing and failed runs and redoes the stale
 ones (unless told to keep them), so a sweep killed at any moment resumes where it stopped. A redo (stale, or
 ``--force``) replaces the finished run only once the new one is complete; one that fails keeps the finished
 run and records its failure in ``failures/<key>/`` instead.
@@ -237,7 +238,9 @@ class Skipped:
 
 class CodeBook:
     """The code this host would make each run with: gd's version and each component's code (see
-    ``results.component_code``), looked up once per component. A component not registered here is None."""
+    ``results.component_code``), looked up once per component. A component not registered here is None.
+    Also the parameter values a run would record now for the defaults it takes (``defaults``), so a run made
+    before a default changed is stale even where the version did not change."""
 
     def __init__(self, registries: Registries) -> None:
         from gd_core.plugins import gd_version
@@ -245,6 +248,41 @@ class CodeBook:
         self.registries = registries
         self.gd = gd_version()
         self._codes: dict[tuple[str, str], str | None] = {}
+        self._defaults: dict[tuple[str, str, str], dict[str, Any]] = {}
+
+    def stale_reason(self, recorded_code: dict[str, Any] | None, recorded_parameters: Any,
+                     settings: dict[str, Any]) -> str | None:
+        """Why a finished run that recorded this code and these parameters is stale now, or None (see
+        ``code_change`` and ``parameter_change``)."""
+        return (code_change(recorded_code, self.expected(settings), settings)
+                or parameter_change(recorded_parameters, self, settings))
+
+    def defaults(self, kind: str, name: str, params: dict[str, Any]) -> dict[str, Any]:
+        """What a run of component ``name`` built with ``params`` would record now (``results.resolved_parameters``)
+        for each parameter it leaves at a default other than None; empty when it cannot be built here.
+
+        A None default is resolved where the run happens (the threads a worker may use), so it is not compared.
+        """
+        key = (kind, name, json.dumps(params, sort_keys=True, default=repr))
+        if key not in self._defaults:
+            self._defaults[key] = self._built_defaults(kind, name, params)
+        return self._defaults[key]
+
+    def _built_defaults(self, kind: str, name: str, params: dict[str, Any]) -> dict[str, Any]:
+        from gd_core.results import resolved_parameters
+
+        try:
+            entry = self.registries.of(kind).get(name)
+            declared = entry.parameters() or []
+            left = {p.name for p in declared
+                    if p.default is not p.empty and p.default is not None and p.name not in params}
+            if not left:
+                return {}
+            resolved = resolved_parameters(entry.create(**params))
+        except Exception:  # noqa: BLE001 — a component that cannot be built here tells nothing about its defaults
+            return {}
+        # As config.json holds them (a tuple inside a list is a list there too).
+        return json.loads(json.dumps({n: v for n, v in resolved.items() if n in left}))
 
     def component(self, kind: str, name: str) -> str | None:
         """The code of one component, or None when no loaded plugin registers it."""
@@ -437,8 +475,9 @@ STATES = ("done", "stale", "missing", "failed")
 def run_status(directory: Path, settings: dict[str, Any], code: CodeBook | None) -> tuple[str, str]:
     """A run's state (one of ``STATES``) and, for a stale one, why in one short phrase.
 
-    A finished run is stale when the code its config.json records differs from what ``code`` would use now;
-    a config.json that cannot be read counts as stale too, so the run is made again.
+    A finished run is stale when the code its config.json records differs from what ``code`` would use now,
+    or a default it took has changed since (``CodeBook.stale_reason``); a config.json that cannot be read counts
+    as stale too, so the run is made again.
     """
     state = run_state(directory)
     if state != "done" or code is None:
@@ -447,8 +486,9 @@ def run_status(directory: Path, settings: dict[str, Any], code: CodeBook | None)
         manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return "stale", "its config.json cannot be read"
-    recorded = recorded_code(manifest) if isinstance(manifest, dict) else None
-    reason = code_change(recorded, code.expected(settings), settings)
+    if not isinstance(manifest, dict):
+        return "stale", OLDER_GD
+    reason = code.stale_reason(recorded_code(manifest), manifest.get("parameters"), settings)
     return ("stale", reason) if reason else ("done", "")
 
 
@@ -1185,6 +1225,33 @@ def code_change(recorded: dict[str, Any] | None, expected: dict[str, str | None]
     if not changes:
         return None
     return "; ".join(changes)  # every change: the reader decides which one matters
+
+
+def parameter_change(recorded: Any, code: CodeBook, settings: dict[str, Any]) -> str | None:
+    """Which defaults of the run's model and acquisition differ from the values its config.json recorded
+    (``model bnn: hidden_sizes [128, 512] → [128, 256]``, joined by "; "), or None.
+
+    Only parameters the run left at their defaults are compared (``CodeBook.defaults``); a run recorded
+    before gd kept parameters, or a component that cannot be built here, has nothing to compare.
+    """
+    if not isinstance(recorded, dict):
+        return None
+    given = settings.get("params")
+    changes = []
+    for kind in ("model", "acquisition"):
+        held = recorded.get(kind)
+        params = given.get(kind, {}) if isinstance(given, dict) else {}
+        if not isinstance(held, dict) or not isinstance(params, dict):
+            continue
+        for name, now in code.defaults(kind, settings[kind], params).items():
+            if name in held and held[name] != now:
+                changes.append(f"{kind} {settings[kind]}: {name} {_shown(held[name])} → {_shown(now)}")
+    return "; ".join(changes) or None
+
+
+def _shown(value: Any) -> str:
+    """A parameter value as a user would type it: JSON, so lists read [128, 256] and text "likelihood"."""
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _change(key: str, before: Any, now: str, settings: dict[str, Any]) -> str:

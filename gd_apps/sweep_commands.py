@@ -78,7 +78,7 @@ def gd_register_commands(app: typer.Typer, host: PluginHost) -> None:
         force: Annotated[bool, typer.Option("--force", help="Run every run again, finished ones too.")] = False,
         keep_stale: Annotated[bool, typer.Option("--keep-stale", help=(
             "Keep finished runs made by other code (another version of gd or of a component's plugin, an edited "
-            "--plugin file) instead of redoing them."))] = False,
+            "--plugin file, a changed default) instead of redoing them."))] = False,
         dry_run: Annotated[bool, typer.Option("--dry-run", help=(
             "Show each run's state (done, stale, missing, failed) and why stale runs are stale; run nothing."))
                            ] = False,
@@ -86,7 +86,7 @@ def gd_register_commands(app: typer.Typer, host: PluginHost) -> None:
             help="A Python file with @hookimpl functions, loaded here and by every worker (repeatable).")] = None,
     ) -> None:
         """Run a grid of active-learning runs; resumes an existing --out, skipping finished runs and redoing stale
-        ones (made by other code than now)."""
+        ones (made by other code than now, or with a default that has changed since)."""
         from gd_apps.common import parse_params, parse_split_seed
         from gd_core.results import Unwritable
         from gd_apps.sweep import SweepSpec, SweepStore, expand, read_spec, run_sweep, unwritten_error

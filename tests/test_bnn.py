@@ -324,7 +324,7 @@ def test_with_patience_1_on_noisy_data_training_stops_early():
 def test_cross_validation_chooses_the_width_of_lowest_held_out_error(fitted):
     model, _, _ = fitted
 
-    assert set(model.cv_scores_) == set(model.cv_epochs_) == {128, 512}
+    assert set(model.cv_scores_) == set(model.cv_epochs_) == {128, 256}
     assert model.hidden_size_ == min(model.cv_scores_, key=model.cv_scores_.get)
     # The final network trains on every gene for the epochs the chosen width's pooled held-out loss was lowest.
     assert model.epochs_ == model.best_epoch_ == model.cv_epochs_[model.hidden_size_]
@@ -338,7 +338,7 @@ def test_cross_validation_is_skipped_for_a_handful_of_genes():
     model = BayesianMLP(folds=3).fit(X, y, np.random.default_rng(0))
 
     assert model.cv_scores_ == {}
-    assert model.hidden_size_ == 512  # the middle of (128, 512)
+    assert model.hidden_size_ == 256  # the middle of (128, 256)
     assert np.isfinite(model.predict(X)).all()
 
 

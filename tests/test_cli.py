@@ -426,7 +426,7 @@ def test_list_kind_name_json_has_the_parameters_of_a_deferred_factory(capsys):
     assert code == 0
     assert (about["kind"], about["name"], about["plugin"]) == ("model", "bnn", "builtin.models")
     defaults = {p["name"]: p["default"] for p in about["parameters"]}
-    assert defaults["hidden_sizes"] == [128, 512] and defaults["dropout"] == 0.5
+    assert defaults["hidden_sizes"] == [128, 256] and defaults["dropout"] == 0.5
     assert not any(p["required"] for p in about["parameters"])
 
 

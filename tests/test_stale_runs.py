@@ -450,3 +450,51 @@ def test_sweep_report_and_plot_helps_end_their_lists_and_offer_plugin(capsys, mo
         assert "--plugin" in stdout
     assert "--keep-stale" in gd(capsys, ["sweep", "--help"])[1]
     assert "params.KIND)" in flat(gd(capsys, ["sweep", "--help"])[1].replace("│", " "))
+
+
+def test_a_changed_default_makes_only_the_runs_that_took_it_stale_and_a_plain_sweep_redoes_them(
+        tmp_path, capsys, monkeypatch):
+    # gd's own components follow gd's version, which a change of default within one version leaves alone: the
+    # parameter values each run recorded are compared with what the defaults would give now.
+    from gd_plugins_builtin.diversity import _KMeans
+
+    out = tmp_path / "sweep"
+    args = sweep_args(out, acquisitions=("random", "kmeans_data"), seeds=1)
+    set_by_user = sweep_args(tmp_path / "own", "--param", "kmeans_data.n_init=1", acquisitions=("kmeans_data",),
+                             seeds=1)
+    assert gd(capsys, args)[0] == 0 and gd(capsys, set_by_user)[0] == 0
+    before = snapshot(out)
+
+    monkeypatch.setattr(_KMeans.__init__, "__defaults__", (2, 50, 50_000))  # n_init 1 → 2
+    code, stdout, _ = gd(capsys, [*args, "--dry-run"])
+    assert code == 0 and stale_lines(stdout) == ["stale simulated/simulated/random_forest/kmeans_data b10 s0: "
+                                                 "acquisition kmeans_data: n_init 1 → 2"]
+    assert not stale_lines(gd(capsys, [*set_by_user, "--dry-run"])[1])  # it set n_init itself
+    assert "made by other code or defaults than now (acquisition kmeans_data: n_init 1 → 2)" in \
+        flat(gd(capsys, ["report", str(out)])[2])
+
+    code, _, err = gd(capsys, args)
+    assert code == 0 and "1 of them redone because they were stale" in flat(err)
+    after = snapshot(out)
+    (redone,) = [key for key, name in acquisition_of(out).items() if name == "kmeans_data"]
+    assert {k: v for k, v in after.items() if k != redone} == {k: v for k, v in before.items() if k != redone}
+    assert json.loads(after[redone]["config.json"][0])["parameters"]["acquisition"]["n_init"] == 2
+    assert not stale_lines(gd(capsys, [*args, "--dry-run"])[1])
+
+
+def test_only_defaults_other_than_none_are_compared_and_only_those_the_run_did_not_set():
+    from gd_apps.sweep import CodeBook, parameter_change
+    from gd_core.plugins import PluginHost
+
+    code = CodeBook(PluginHost(entry_points=False).registries)
+    settings = {"model": "random_forest", "acquisition": "random", "params": {}}
+    now = code.defaults("model", "random_forest", {})
+    assert now["n_estimators"] == 100 and "n_jobs" not in now  # None: resolved by the worker (its cores)
+
+    assert parameter_change({"model": {**now, "n_jobs": 7}}, code, settings) is None
+    assert parameter_change({"model": {**now, "n_estimators": 50}}, code, settings) == \
+        "model random_forest: n_estimators 50 → 100"
+    assert parameter_change({"model": {**now, "n_estimators": 50}}, code,
+                            {**settings, "params": {"model": {"n_estimators": 50}}}) is None
+    assert parameter_change(None, code, settings) is None  # recorded before gd kept parameters
+    assert code.defaults("model", "no_such_model", {}) == {}  # not registered here: nothing to compare
