@@ -135,7 +135,7 @@ def load_results(root: Path, code: CodeBook | None = None) -> SweepResults:
         planned.update(dict.fromkeys(settings.get("metrics", [])))
         if run.state == "done":
             records[key] = run.metric_records
-            why = code.stale_reason(run.code, run.parameters, settings) if code is not None else None
+            why = code.stale_reason(run.code, run.parameters, run.defaults, settings) if code is not None else None
             if why:
                 stale.append((key, run_label(settings), why))
         if variants[key]:  # the same acquisition run with other settings is another line, not more seeds
@@ -283,6 +283,7 @@ class _Run:
     damage: Damage | None = None
     code: dict[str, Any] | None = None  # a finished run's code record (None when it has none)
     parameters: Any = None  # a finished run's recorded parameter values (config.json's "parameters")
+    defaults: Any = None  # and the defaults its components declared (config.json's "defaults")
     metric_records: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -313,7 +314,8 @@ def _read_run(directory: Path, key: str, listed: dict[str, Any] | None) -> _Run:
             data = _run_data(document, manifest)
             rows = _metric_rows(directory / "metrics.csv", settings)
             return _Run("done", settings, rows=rows, data=data, code=recorded_code(document),
-                        parameters=document.get("parameters"), metric_records=_metric_records(document))
+                        parameters=document.get("parameters"), defaults=document.get("defaults"),
+                        metric_records=_metric_records(document))
         if failure.exists() or failure.is_symlink():
             document = _json_object(failure)
             if not isinstance(document.get("error"), str):

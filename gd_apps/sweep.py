@@ -5,7 +5,7 @@ skipped) and ``runs/<key>/``, one run directory per configuration (see ``gd_core
 a run's settings; the code that made it (gd's version, each component's distribution and version, a
 ``--plugin`` file's content hash) is recorded in its ``config.json``. A run is *done* when its directory holds
 ``config.json`` made by the code this host would use now, *stale* when made by other code or with a default
-that has changed since (the parameter values it ran with are recorded too), *failed* when it holds
+that has changed since (the defaults its components declared are recorded too), *failed* when it holds
 ``failure.json``, and *missing* otherwise. A sweep runs the missing and failed runs and redoes the stale
 ones (unless told to keep them), so a sweep killed at any moment resumes where it stopped. A redo (stale, or
 ``--force``) replaces the finished run only once the new one is complete; one that fails keeps the finished
@@ -239,8 +239,8 @@ class Skipped:
 class CodeBook:
     """The code this host would make each run with: gd's version and each component's code (see
     ``results.component_code``), looked up once per component. A component not registered here is None.
-    Also the parameter values a run would record now for the defaults it takes (``defaults``), so a run made
-    before a default changed is stale even where the version did not change."""
+    Also the defaults each component declares now (``declared_defaults``), so a run made before a default changed
+    is stale even where the version did not change."""
 
     def __init__(self, registries: Registries) -> None:
         from gd_core.plugins import gd_version
@@ -248,25 +248,40 @@ class CodeBook:
         self.registries = registries
         self.gd = gd_version()
         self._codes: dict[tuple[str, str], str | None] = {}
-        self._defaults: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self._declared: dict[tuple[str, str], dict[str, Any]] = {}
+        self._resolved: dict[tuple[str, str, str], dict[str, Any]] = {}
 
-    def stale_reason(self, recorded_code: dict[str, Any] | None, recorded_parameters: Any,
+    def stale_reason(self, recorded_code: dict[str, Any] | None, recorded_parameters: Any, recorded_defaults: Any,
                      settings: dict[str, Any]) -> str | None:
-        """Why a finished run that recorded this code and these parameters is stale now, or None (see
-        ``code_change`` and ``parameter_change``)."""
+        """Why a finished run that recorded this code, these parameter values and these declared defaults is stale
+        now, or None (see ``code_change`` and ``parameter_change``)."""
         return (code_change(recorded_code, self.expected(settings), settings)
-                or parameter_change(recorded_parameters, self, settings))
+                or parameter_change(recorded_parameters, recorded_defaults, self, settings))
 
-    def defaults(self, kind: str, name: str, params: dict[str, Any]) -> dict[str, Any]:
+    def declared_defaults(self, kind: str, name: str) -> dict[str, Any]:
+        """The defaults component ``name``'s factory declares now (``results.declared_defaults``); empty when no
+        loaded plugin registers it."""
+        from gd_core.results import declared_defaults
+
+        if (kind, name) not in self._declared:
+            try:
+                self._declared[kind, name] = declared_defaults(self.registries.of(kind).get(name))
+            except GdError:
+                self._declared[kind, name] = {}
+        return self._declared[kind, name]
+
+    def resolved_defaults(self, kind: str, name: str, params: dict[str, Any]) -> dict[str, Any]:
         """What a run of component ``name`` built with ``params`` would record now (``results.resolved_parameters``)
-        for each parameter it leaves at a default other than None; empty when it cannot be built here.
+        for each parameter it leaves at a default other than None; empty when it cannot be built here. Only for
+        runs made before config.json kept the declared defaults.
 
-        A None default is resolved where the run happens (the threads a worker may use), so it is not compared.
+        A None default is resolved where the run happens (the threads a worker may use), and a value JSON cannot
+        hold is recorded as its text, which may name a memory address: neither is compared.
         """
         key = (kind, name, json.dumps(params, sort_keys=True, default=repr))
-        if key not in self._defaults:
-            self._defaults[key] = self._built_defaults(kind, name, params)
-        return self._defaults[key]
+        if key not in self._resolved:
+            self._resolved[key] = self._built_defaults(kind, name, params)
+        return self._resolved[key]
 
     def _built_defaults(self, kind: str, name: str, params: dict[str, Any]) -> dict[str, Any]:
         from gd_core.results import resolved_parameters
@@ -278,7 +293,7 @@ class CodeBook:
                     if p.default is not p.empty and p.default is not None and p.name not in params}
             if not left:
                 return {}
-            resolved = resolved_parameters(entry.create(**params))
+            resolved = resolved_parameters(entry.create(**params), as_text=False)
         except Exception:  # noqa: BLE001 — a component that cannot be built here tells nothing about its defaults
             return {}
         # As config.json holds them (a tuple inside a list is a list there too).
@@ -488,7 +503,8 @@ def run_status(directory: Path, settings: dict[str, Any], code: CodeBook | None)
         return "stale", "its config.json cannot be read"
     if not isinstance(manifest, dict):
         return "stale", OLDER_GD
-    reason = code.stale_reason(recorded_code(manifest), manifest.get("parameters"), settings)
+    reason = code.stale_reason(recorded_code(manifest), manifest.get("parameters"), manifest.get("defaults"),
+                               settings)
     return ("stale", reason) if reason else ("done", "")
 
 
@@ -1227,25 +1243,32 @@ def code_change(recorded: dict[str, Any] | None, expected: dict[str, str | None]
     return "; ".join(changes)  # every change: the reader decides which one matters
 
 
-def parameter_change(recorded: Any, code: CodeBook, settings: dict[str, Any]) -> str | None:
-    """Which defaults of the run's model and acquisition differ from the values its config.json recorded
-    (``model bnn: hidden_sizes [128, 512] → [128, 256]``, joined by "; "), or None.
+def parameter_change(recorded: Any, recorded_defaults: Any, code: CodeBook, settings: dict[str, Any]) -> str | None:
+    """Which defaults of the run's model and acquisition have changed since it was made (``model bnn:
+    hidden_sizes [128, 512] → [128, 256]``, joined by "; "), or None. Parameters the run set itself do not count.
 
-    Only parameters the run left at their defaults are compared (``CodeBook.defaults``); a run recorded
-    before gd kept parameters, or a component that cannot be built here, has nothing to compare.
+    The defaults its config.json recorded as declared are compared with those declared now; a run made before
+    gd recorded them has the parameter values it ran with compared with those a run would hold now
+    (``CodeBook.resolved_defaults``); a run with neither, or a component not registered here, has nothing to
+    compare.
     """
-    if not isinstance(recorded, dict):
-        return None
     given = settings.get("params")
     changes = []
     for kind in ("model", "acquisition"):
-        held = recorded.get(kind)
         params = given.get(kind, {}) if isinstance(given, dict) else {}
-        if not isinstance(held, dict) or not isinstance(params, dict):
+        if not isinstance(params, dict):
             continue
-        for name, now in code.defaults(kind, settings[kind], params).items():
-            if name in held and held[name] != now:
-                changes.append(f"{kind} {settings[kind]}: {name} {_shown(held[name])} → {_shown(now)}")
+        then = recorded_defaults.get(kind) if isinstance(recorded_defaults, dict) else None
+        if isinstance(then, dict):
+            now = code.declared_defaults(kind, settings[kind])
+        else:
+            then = recorded.get(kind) if isinstance(recorded, dict) else None
+            if not isinstance(then, dict):
+                continue
+            now = code.resolved_defaults(kind, settings[kind], params)
+        for name, value in now.items():
+            if name not in params and name in then and then[name] != value:
+                changes.append(f"{kind} {settings[kind]}: {name} {_shown(then[name])} → {_shown(value)}")
     return "; ".join(changes) or None
 
 

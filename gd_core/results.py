@@ -37,7 +37,7 @@ from gd_core.data import genes_checksum
 from gd_core.errors import GdError
 from gd_core.helpers.parallel import process_alive
 from gd_core.loop import Plan, RunResult
-from gd_core.registry import Entry
+from gd_core.registry import Entry, plain
 
 MANIFEST = "config.json"
 FAILURE = "failure.json"
@@ -511,12 +511,14 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def resolved_parameters(component: object) -> dict[str, Any]:
+def resolved_parameters(component: object, *, as_text: bool = True) -> dict[str, Any]:
     """The values a component holds for its constructor's parameters, defaults included.
 
     Read from attributes named as the parameters (the scikit-learn convention all built-ins follow), so
     ``config.json`` says e.g. which temperature a run used even when it took the default; a parameter a
-    component does not keep under its own name is left out, and a value JSON cannot hold is written as text.
+    component does not keep under its own name is left out, and a value JSON cannot hold is written as text
+    (its ``repr``), or left out with ``as_text=False``: such text may name a memory address, which differs
+    between processes, so it says what a run used but cannot tell whether another run used the same.
     """
     import inspect
 
@@ -534,9 +536,18 @@ def resolved_parameters(component: object) -> dict[str, Any]:
         try:
             json.dumps(value, allow_nan=False)
         except (TypeError, ValueError):
+            if not as_text:
+                continue
             value = repr(value)
         resolved[parameter.name] = value
     return resolved
+
+
+def declared_defaults(entry: Entry) -> dict[str, Any]:
+    """The defaults a component's factory declares, as JSON holds them (``registry.plain``, so the same text in
+    every process): what ``gd sweep`` compares to tell a run made before a default changed (empty when the
+    factory's parameters cannot be listed)."""
+    return {p.name: plain(p.default) for p in entry.parameters() or [] if p.default is not p.empty}
 
 
 def build_manifest(result: RunResult, *, started: datetime, command: list[str] | None = None) -> dict[str, Any]:
@@ -555,6 +566,8 @@ def build_manifest(result: RunResult, *, started: datetime, command: list[str] |
             "model": resolved_parameters(plan.entries["model"].create(**plan.config.params.get("model", {}))),
             "acquisition": resolved_parameters(plan.acquisition),
         },
+        # The defaults the model's and acquisition's factories declared, compared by `gd sweep` with today's.
+        "defaults": {kind: declared_defaults(plan.entries[kind]) for kind in ("model", "acquisition")},
         "versions": package_versions(),
         "data": {
             "n_genes": data.n,

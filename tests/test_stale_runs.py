@@ -482,19 +482,88 @@ def test_a_changed_default_makes_only_the_runs_that_took_it_stale_and_a_plain_sw
     assert not stale_lines(gd(capsys, [*args, "--dry-run"])[1])
 
 
-def test_only_defaults_other_than_none_are_compared_and_only_those_the_run_did_not_set():
+def test_declared_defaults_are_compared_and_for_older_runs_the_values_they_held():
     from gd_apps.sweep import CodeBook, parameter_change
     from gd_core.plugins import PluginHost
 
     code = CodeBook(PluginHost(entry_points=False).registries)
     settings = {"model": "random_forest", "acquisition": "random", "params": {}}
-    now = code.defaults("model", "random_forest", {})
-    assert now["n_estimators"] == 100 and "n_jobs" not in now  # None: resolved by the worker (its cores)
+    declared = code.declared_defaults("model", "random_forest")
+    assert declared["n_estimators"] == 100 and declared["n_jobs"] is None
+    held = code.resolved_defaults("model", "random_forest", {})
+    assert held["n_estimators"] == 100 and "n_jobs" not in held  # None: resolved by the worker (its cores)
 
-    assert parameter_change({"model": {**now, "n_jobs": 7}}, code, settings) is None
-    assert parameter_change({"model": {**now, "n_estimators": 50}}, code, settings) == \
+    # A run that recorded the declared defaults: those are compared, whatever values its components held.
+    then = {"model": {**declared, "n_estimators": 50}}
+    assert parameter_change({"model": {"n_estimators": 50, "n_jobs": 7}}, then, code, settings) == \
         "model random_forest: n_estimators 50 → 100"
-    assert parameter_change({"model": {**now, "n_estimators": 50}}, code,
-                            {**settings, "params": {"model": {"n_estimators": 50}}}) is None
-    assert parameter_change(None, code, settings) is None  # recorded before gd kept parameters
-    assert code.defaults("model", "no_such_model", {}) == {}  # not registered here: nothing to compare
+    assert parameter_change({"model": {"n_estimators": 3, "n_jobs": 7}}, {"model": declared}, code, settings) is None
+    assert parameter_change(None, then, code, {**settings, "params": {"model": {"n_estimators": 50}}}) is None
+    # An older run: the values it held are compared with what a run would hold now.
+    assert parameter_change({"model": {**held, "n_jobs": 7}}, None, code, settings) is None
+    assert parameter_change({"model": {**held, "n_estimators": 50}}, None, code, settings) == \
+        "model random_forest: n_estimators 50 → 100"
+    assert parameter_change(None, None, code, settings) is None  # recorded before gd kept either
+    assert code.declared_defaults("model", "no_such_model") == {}  # not registered here: nothing to compare
+    assert code.resolved_defaults("model", "no_such_model", {}) == {}
+
+
+def test_a_run_recorded_before_declared_defaults_were_kept_is_judged_by_the_values_it_held(
+        tmp_path, capsys, monkeypatch):
+    from gd_plugins_builtin.diversity import _KMeans
+
+    out = tmp_path / "sweep"
+    args = sweep_args(out, acquisitions=("kmeans_data",), seeds=1)
+    assert gd(capsys, args)[0] == 0
+    manifest = next((out / RUNS).glob("*/config.json"))
+    older = json.loads(manifest.read_text())
+    del older["defaults"]
+    manifest.write_text(json.dumps(older))
+    assert not stale_lines(gd(capsys, [*args, "--dry-run"])[1])
+
+    monkeypatch.setattr(_KMeans.__init__, "__defaults__", (2, 50, 50_000))
+    assert stale_lines(gd(capsys, [*args, "--dry-run"])[1]) == [
+        "stale simulated/simulated/random_forest/kmeans_data b10 s0: acquisition kmeans_data: n_init 1 → 2"]
+
+
+# An acquisition whose default is an object without a repr of its own: its text in config.json names a memory
+# address, different in every process.
+OPAQUE = '''
+from gd_core import hookimpl
+
+
+class Rule:
+    pass
+
+
+class Opaque:
+    """The lowest available positions; ``rule`` is kept but not used."""
+
+    requires = ()
+
+    def __init__(self, rule=Rule(), offset=0):
+        self.rule = rule
+        self.offset = offset
+
+    def select(self, pool, model, batch_size, rng):
+        return pool.available[self.offset:self.offset + batch_size]
+
+
+@hookimpl
+def gd_register_acquisitions(register):
+    register("opaque", Opaque)
+'''
+
+
+def test_a_default_recorded_as_text_is_not_compared_so_a_finished_run_stays_done(tmp_path, capsys):
+    plugin = tmp_path / "opaque.py"
+    plugin.write_text(OPAQUE)
+    out = tmp_path / "sweep"
+    args = sweep_args(out, "--plugin", str(plugin), acquisitions=("opaque",), seeds=1)
+    assert gd(capsys, args)[0] == 0
+    recorded = json.loads(next((out / RUNS).glob("*/config.json")).read_text())["parameters"]["acquisition"]
+    assert recorded["offset"] == 0 and " at 0x" in recorded["rule"]  # what it used, in words
+
+    _WORKER.clear()  # another process: the same default object is now at another address
+    code, stdout, _ = gd(capsys, [*args, "--dry-run"])
+    assert code == 0 and not stale_lines(stdout) and re.search(r"^done: 1 run\b", stdout, re.M)
