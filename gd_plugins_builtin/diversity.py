@@ -473,9 +473,11 @@ def _inertia(wide: np.ndarray, centres: np.ndarray, labels: np.ndarray, norms: n
     return float(np.maximum(d2, 0.0, out=d2).sum())
 
 
-def kmeans(points: np.ndarray, k: int, rng: np.random.Generator, *, n_init: int = 3,
-           max_iter: int = 100) -> np.ndarray:
+def kmeans(points: np.ndarray, k: int, rng: np.random.Generator, *, n_init: int, max_iter: int) -> np.ndarray:
     """Centres ``[k, d]`` of Lloyd's k-means from k-means++ seeds: the lowest-inertia run of ``n_init``.
+
+    ``n_init`` and ``max_iter`` have no defaults here: each caller passes its own parameters (the k-means
+    acquisitions default to one run, ``discobax`` to three).
 
     A run stops when the centres move less than 1e-4 of the mean feature variance (summed squared shift,
     as scikit-learn does), when no point changes cluster, or after ``max_iter`` iterations; a cluster left
