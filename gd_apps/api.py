@@ -27,7 +27,7 @@ import pandas as pd
 from gd_apps.campaign import Campaign
 from gd_core.errors import GdError, Interrupted
 from gd_core.loader import load
-from gd_core.loop import DEFAULT_METRICS, RunConfig, execute, prepare
+from gd_core.loop import DEFAULT_METRICS, RunConfig, execute, failure_text, prepare
 
 if TYPE_CHECKING:
     from gd_apps.report import SweepResults
@@ -154,13 +154,6 @@ def write_run(config: RunConfig, registries: Registries, out: Path, *, force: bo
             run_dir.release()
     assert run_dir.published is not None
     return result, run_dir.published
-
-
-def failure_text(exc: BaseException) -> str:
-    """How a run's exception reads in one line: a component's own error already names itself."""
-    from gd_core.loop import ComponentError
-
-    return str(exc) if isinstance(exc, ComponentError) else f"{type(exc).__name__}: {exc}"
 
 
 def _where_a_failed_run_is(run_dir: Any, *, traceback: bool = False) -> str:

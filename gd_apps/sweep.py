@@ -34,7 +34,7 @@ from gd_core.data import CAPABILITIES, capabilities_of, check_compatible
 from gd_core.errors import GdError
 from gd_core.helpers.parallel import process_alive
 from gd_core.protocols import DEFAULT_PROTOCOL, get_protocol
-from gd_core.loop import (PARAM_KINDS, SPLIT_FOLLOWS_SEED, ComponentError, DatasetCache, RunConfig,
+from gd_core.loop import (PARAM_KINDS, SPLIT_FOLLOWS_SEED, DatasetCache, RunConfig, failure_text,
                           check_settings, dataset_entry, is_fraction, is_split_seed, is_whole)
 from gd_core.registry import Registries, check_params, closest, literal
 from gd_core.results import (FAILURE, MANIFEST, OLDER_GD, FileLock, LockBusy, Unwritable, component_code,
@@ -736,7 +736,7 @@ def _run_alone(task: RunTask) -> Outcome:
             result = execute(plan)
             run_dir.commit(result, build_manifest(result, started=started, command=list(task.command)))
     except Exception as exc:  # noqa: BLE001 — any failure of one run is recorded and the sweep goes on
-        error = str(exc) if isinstance(exc, (Unwritable, ComponentError)) else f"{type(exc).__name__}: {exc}"
+        error = str(exc) if isinstance(exc, Unwritable) else failure_text(exc)
         unwritable = exc.why if isinstance(exc, Unwritable) else ""
         record = None
         try:

@@ -15,3 +15,13 @@ class Interrupted(GdError):
 
     The CLI prints it as one line and exits with 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM).
     """
+
+
+def one_line(reason: object, *, limit: int | None = None) -> str:
+    """``reason`` (a message or an exception) on one line, its whitespace runs as single spaces; an empty message
+    reads as the exception's type. With ``limit``, a longer text is cut there and ends "… (cut)": some libraries'
+    messages (numba's, torch's) run to dozens of lines, whose whole text belongs in a log, not on the screen."""
+    text = " ".join(str(reason).split()) or type(reason).__name__
+    if limit is not None and len(text) > limit:
+        text = text[:limit].rstrip() + " … (cut)"
+    return text

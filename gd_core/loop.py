@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from gd_core.data import Dataset, HitRule, Pool, Truth, align, check_compatible
-from gd_core.errors import GdError
+from gd_core.errors import GdError, one_line
 from gd_core.protocols import DEFAULT_PROTOCOL, Protocol, essential_genes, get_protocol
 from gd_core.registry import Entry, Registries, closest, literal
 from gd_core.helpers.tables import load_assay_file, load_descriptor_file, looks_like_path
@@ -411,12 +411,21 @@ def execute(plan: Plan, *, on_cycle: Callable[[CycleReport], None] | None = None
         return _execute(plan, on_cycle)
 
 
+# Characters of a component's own error message shown in a run's one-line failure.
+_MESSAGE_LIMIT = 300
+
+
 class ComponentError(Exception):
     """A model, acquisition or metric raised something other than a GdError while the loop called it.
 
     The message names the component, the plugin that registered it, the call and the cycle; the original
     exception is chained (``__cause__``) so run.log and failure.json keep its traceback.
     """
+
+
+def failure_text(exc: BaseException) -> str:
+    """How a run's exception reads in one line: a component's own error already names itself."""
+    return str(exc) if isinstance(exc, ComponentError) else f"{type(exc).__name__}: {one_line(exc, limit=_MESSAGE_LIMIT)}"
 
 
 @contextmanager
@@ -427,8 +436,9 @@ def _blaming(entry: Entry, call: str, cycle: int) -> Iterator[None]:
     except (GdError, KeyboardInterrupt, MemoryError):
         raise
     except Exception as exc:
+        # One line, however long the library's message: the traceback (run.log, failure.json) keeps all of it.
         raise ComponentError(f"{entry.kind} '{entry.name}' ({entry.origin}) raised in {call} in cycle {cycle}: "
-                             f"{type(exc).__name__}: {exc}") from exc
+                             f"{type(exc).__name__}: {one_line(exc, limit=_MESSAGE_LIMIT)}") from exc
 
 
 def _execute(plan: Plan, on_cycle: Callable[[CycleReport], None] | None) -> RunResult:

@@ -30,12 +30,28 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
+# The largest whole number a parameter may take: numpy, torch and numba hold counts in 64 bits, and a larger one
+# would fail deep inside them, mid-run, in their words. (A count that fits may still not fit in memory: that fails
+# at the first fit, in one line.)
+LARGEST_WHOLE = 2**63 - 1
+
+
 def whole(name: str, value: object, *, minimum: int = 1, example: str | None = None) -> int:
-    """``value`` as an int if it is a whole number ≥ ``minimum``, else a ``BadParameter`` naming ``name``."""
-    if not _is_whole(value) or value < minimum:
+    """``value`` as an int if it is a whole number from ``minimum`` to ``LARGEST_WHOLE``, else a ``BadParameter``
+    naming ``name``."""
+    if not _is_whole(value) or not minimum <= value <= LARGEST_WHOLE:
         allowed = "a positive integer" if minimum == 1 else f"a whole number ≥ {minimum}"
-        raise BadParameter(name, allowed + (f" (e.g. {example})" if example else ""), value)
+        notes = [f"e.g. {example}"] if example else []
+        if too_large(value):
+            allowed += " up to 2**63 - 1"
+            notes.append("numpy and torch hold no larger count")
+        raise BadParameter(name, allowed + (f" ({'; '.join(notes)})" if notes else ""), value)
     return int(value)
+
+
+def too_large(value: object) -> bool:
+    """Whether ``value`` is a whole number beyond ``LARGEST_WHOLE`` (for checks that word their own refusal)."""
+    return _is_whole(value) and value > LARGEST_WHOLE
 
 
 def positive_int(name: str, value: object, example: str) -> int:

@@ -92,7 +92,7 @@ import torch
 
 from gd_core.helpers.parallel import map_in_threads, usable_cores
 from gd_core.registry import BadParameter
-from gd_plugins_builtin._checks import number, one_of, whole
+from gd_plugins_builtin._checks import LARGEST_WHOLE, number, one_of, too_large, whole
 
 
 # Rows per chunk at prediction: bounds memory to tens of MB (hidden [rows, h], samples [rows, m])
@@ -620,8 +620,9 @@ def _sizes(value: int | Sequence[int]) -> tuple[int, ...]:
         sizes = tuple(values) if not isinstance(values, (str, dict)) else ()
     except TypeError:
         sizes = ()
-    if not sizes or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in sizes):
-        raise BadParameter("hidden_sizes", "a positive whole number or a list of them (e.g. [128, 256])", value)
+    if not sizes or not all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= LARGEST_WHOLE for s in sizes):
+        bound = ", each up to 2**63 - 1" if any(too_large(s) for s in sizes) else ""
+        raise BadParameter("hidden_sizes", f"a positive whole number or a list of them (e.g. [128, 256]){bound}", value)
     if len(set(sizes)) != len(sizes):
         raise BadParameter("hidden_sizes", "a list of different widths", list(sizes))
     return tuple(sorted(sizes))

@@ -23,7 +23,7 @@ import numpy as np
 
 from gd_core.helpers.parallel import map_in_threads, usable_cores
 from gd_core.registry import BadParameter
-from gd_plugins_builtin._checks import one_of, positive_int, training_data
+from gd_plugins_builtin._checks import one_of, positive_int, too_large, training_data
 
 _ROWS_PER_CHUNK = 1 << 15  # bounds memory of per-tree predictions on million-gene pools
 BACKENDS = ("presorted", "sklearn")
@@ -57,8 +57,12 @@ class RandomForest:
         if self.backend == "sklearn":
             from sklearn.ensemble import RandomForestRegressor
 
+            # A leaf of more genes than there are allows no split, as one of all of them: the same forest, in a
+            # count scikit-learn's C code can hold.
+            leaf = self.min_samples_leaf if isinstance(self.min_samples_leaf, float) else min(self.min_samples_leaf,
+                                                                                              max(len(X), 1))
             self._forest = RandomForestRegressor(
-                n_estimators=self.n_estimators, max_depth=self.max_depth, min_samples_leaf=self.min_samples_leaf,
+                n_estimators=self.n_estimators, max_depth=self.max_depth, min_samples_leaf=leaf,
                 n_jobs=self.n_jobs, random_state=int(rng.integers(2**31 - 1)),
             ).fit(X, y)
             return self
@@ -134,6 +138,8 @@ def _positive_or_null(name: str, value: object, none_means: str) -> int:
     try:
         return positive_int(name, value, "4")
     except BadParameter:
+        if too_large(value):
+            raise  # its message names the bound, which is what is wrong
         raise BadParameter(name, f"a positive integer (e.g. 4), or null for {none_means}", value) from None
 
 
@@ -144,5 +150,7 @@ def _leaf_size(value: object) -> int | float:
     try:
         return positive_int("min_samples_leaf", value, "1")
     except BadParameter:
+        if too_large(value):
+            raise
         raise BadParameter("min_samples_leaf", "a positive integer (genes per leaf, e.g. 5) or a fraction in "
                            "(0, 1) of the training genes", value) from None

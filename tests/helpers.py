@@ -54,3 +54,11 @@ class MeanOnly:
 
     def predict(self, X):
         return np.zeros(len(X))
+
+
+def published(out: Path) -> dict[str, int]:
+    """The sweep's published runs (runs/<key>/config.json) by key, with config.json's mtime. A staging directory
+    (runs/.<key>.partial-…) that holds config.json is not one: the kill may land between its last write and
+    its rename, and the restart rightly redoes it."""
+    return {p.parent.name: p.stat().st_mtime_ns for p in out.glob("runs/*/config.json")
+            if not p.parent.name.startswith(".")}

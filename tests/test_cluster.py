@@ -16,7 +16,7 @@ from typing import Callable
 import pytest
 
 from gd_apps.sweep import SWEEP_FILE, run_state
-from tests.helpers import SMALL, gd
+from tests.helpers import SMALL, gd, published
 
 BIN = Path(sys.executable).parent
 DATA = [f"{kind}.{key}={value}" for kind, values in SMALL.items() for key, value in values.items() if kind != "model"]
@@ -351,7 +351,7 @@ def test_a_real_dask_cluster_loses_a_worker_mid_sweep_and_still_gives_the_local_
 
         def busy_worker() -> tuple[subprocess.Popen, set[int], Path] | None:
             """After the first run is published: a worker (nanny and process) running a run, and its staging."""
-            if not list(out.glob("runs/*/config.json")):
+            if not published(out):
                 return None
             for worker in workers:
                 pids = {worker.pid} | descendants(worker.pid)

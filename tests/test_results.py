@@ -766,3 +766,33 @@ def test_a_set_aside_run_is_put_back_only_if_it_is_whole(tmp_path):
     assert remove_stale(tmp_path) == 1
     assert (tmp_path / "whole" / MANIFEST).is_file() and not whole.exists()
     assert not half.exists() and not (tmp_path / "half").exists()
+
+
+class Verbose:
+    """Registers model 'verbose', whose first fit raises with a message of many lines (as numba's and torch's do)."""
+
+    @hookimpl
+    def gd_register_models(self, register):
+        register("verbose", VerboseModel)
+
+
+class VerboseModel:
+    def fit(self, X, y, rng):
+        raise ValueError("first line of the library's story\n" + "\n".join(f"  detail {i}" for i in range(60)))
+
+    def predict(self, X):
+        return np.zeros(len(X))
+
+
+def test_a_component_error_of_many_lines_reads_as_one_cut_line_and_the_log_keeps_it_whole(tmp_path, capsys,
+                                                                                         monkeypatch, host_with):
+    monkeypatch.setattr(cli, "PluginHost", lambda: host_with(Verbose(), builtins=True))
+    code, _, err = gd(capsys, run_args(tmp_path / "run", model="verbose"))
+
+    assert code == 1
+    error = the_error(err)
+    assert "model 'verbose' (plugin 'Verbose') raised in fit in cycle 0: ValueError: first line of the library's " \
+           "story detail 0 detail 1" in error
+    assert "… (cut)" in error and "detail 59" not in error
+    (staging,) = tmp_path.glob(f".run.partial-{os.getpid()}-*")
+    assert "  detail 59" in (staging / "run.log").read_text()  # the whole message, as raised

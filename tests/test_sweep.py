@@ -16,7 +16,7 @@ from gd_core.errors import GdError
 from gd_core.loop import RunConfig
 from gd_apps.sweep import (SWEEP_FILE, DaskExecutor, LocalExecutor, SerialExecutor, SweepSpec, SweepStore, _WORKER,
                            expand, paper_cycles, read_spec, run_key, run_state, run_sweep)
-from tests.helpers import SMALL, gd
+from tests.helpers import SMALL, gd, published
 
 SMALL_PARAMS = [f"{kind}.{key}={value}" for kind, values in SMALL.items() for key, value in values.items()]
 
@@ -155,10 +155,10 @@ def test_a_sweep_writes_one_complete_directory_per_run_and_resumes_without_rerun
     document = json.loads((out / SWEEP_FILE).read_text())
     assert set(document["runs"]) == {d.name for d in (out / "runs").iterdir()}
     assert len(document["runs"]) == 4
-    for key, settings in document["runs"].items():
+    for key, recorded in document["runs"].items():
         manifest = json.loads((out / "runs" / key / "config.json").read_text())
-        assert manifest["settings"] == settings
-        assert run_key(RunConfig(**{**settings, "metrics": tuple(settings["metrics"])})) == key
+        assert manifest["settings"] == recorded
+        assert run_key(RunConfig(**{**recorded, "metrics": tuple(recorded["metrics"])})) == key
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/config.json")}
 
     code, _, err = gd(capsys, sweep_args(out, "--jobs", "1"))
@@ -329,11 +329,11 @@ def test_a_sweep_killed_with_sigkill_resumes_to_exactly_the_expected_runs(tmp_pa
     process = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while len(list(out.glob("runs/*/config.json"))) < 2 and time.monotonic() < deadline:
+    while len(published(out)) < 2 and time.monotonic() < deadline:
         time.sleep(0.02)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    finished_before = {p.parent.name: p.stat().st_mtime_ns for p in out.glob("runs/*/config.json")}
+    finished_before = published(out)
     assert 2 <= len(finished_before) < 12, "the kill should land mid-sweep"
     for key in finished_before:  # whatever was published is complete
         assert {"metrics.csv", "selections.csv", "run.log"} <= {p.name for p in (out / "runs" / key).iterdir()}
@@ -799,7 +799,7 @@ def bad_params(draw, names: dict[str, set[str]]):
         return {"model": {draw(keys.filter(lambda k: k not in FOREST_PARAMETERS)): draw(values)}}
     parameter = draw(st.sampled_from(FOREST_PARAMETERS))
     value = draw(values.filter(lambda v: not (
-        isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 10**6   # any count ≥ 1 is fine …
+        isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 2**63 - 1  # any count ≥ 1 that numpy holds …
         or (parameter == "min_samples_leaf" and isinstance(v, float) and 0 < v < 1)  # … or a share of genes
         or (parameter in ("max_depth", "n_jobs") and v is None))))
     return {"random_forest": {parameter: value}}

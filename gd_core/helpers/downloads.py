@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from gd_core.errors import GdError
+from gd_core.errors import GdError, one_line
 from gd_core.helpers.parallel import process_alive
 
 if TYPE_CHECKING:
@@ -109,7 +109,7 @@ def _cache_write_error(path: Path, exc: OSError) -> GdError:
     else:
         way = _way_out("check that directory, or point GD_DATA_DIR at another one")
     folder = data_dir()
-    reason = f"{path}: {exc.strerror or _one_line(exc)}"
+    reason = f"{path}: {exc.strerror or one_line(exc)}"
     blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
     if blocker is not None:  # e.g. a file where the cache keeps its processed/ folder
         reason = f"{blocker} is a file where a directory belongs"
@@ -200,7 +200,7 @@ def import_file(remote: RemoteFile, source: str | Path, *, name: str | None = No
     try:
         reader = source.open("rb")
     except OSError as exc:
-        raise GdError(f"cannot import {source}: {exc.strerror or _one_line(exc)}; check its permissions") from None
+        raise GdError(f"cannot import {source}: {exc.strerror or one_line(exc)}; check its permissions") from None
     with reader, _staged(target) as handle:
         digest = hashlib.sha256()
         try:
@@ -208,7 +208,7 @@ def import_file(remote: RemoteFile, source: str | Path, *, name: str | None = No
                 digest.update(chunk)
                 handle.write(chunk)
         except OSError as exc:  # a read error; write errors are GdErrors already
-            raise GdError(f"cannot import {source}: reading it failed ({exc.strerror or _one_line(exc)}); "
+            raise GdError(f"cannot import {source}: reading it failed ({exc.strerror or one_line(exc)}); "
                           "nothing was imported") from None
         size, sha256 = handle.tell(), digest.hexdigest()
         _refuse_unpinned(remote, source, size, sha256, expected)
@@ -356,13 +356,13 @@ def read_verified(path: Path) -> bytes:
     except FileNotFoundError:
         raise
     except OSError as exc:
-        raise Unverified(f"cannot be read ({path}: {exc.strerror or _one_line(exc)})") from None
+        raise Unverified(f"cannot be read ({path}: {exc.strerror or one_line(exc)})") from None
     try:
         recorded = _record_path(path).read_text(encoding="ascii").split()
     except FileNotFoundError:
         raise Unverified(f"has no checksum record ({_record_path(path)} is missing)") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise Unverified(f"has an unreadable checksum record ({_one_line(exc)})") from None
+        raise Unverified(f"has an unreadable checksum record ({one_line(exc)})") from None
     if not recorded or hashlib.sha256(data).hexdigest() != recorded[0].lower():
         raise Unverified(f"was damaged ({path} no longer matches the sha256 recorded when it was written)")
     return data
@@ -406,7 +406,7 @@ def _check(remote: RemoteFile) -> tuple[str, str]:
         if hash_file(path) != entry.get("sha256"):
             return CORRUPT, "no longer matches the sha256 recorded when it was downloaded"
     except OSError as exc:  # e.g. a shared cache holding a file this user may not read
-        return CORRUPT, f"cannot be read ({exc.strerror or _one_line(exc)})"
+        return CORRUPT, f"cannot be read ({exc.strerror or one_line(exc)})"
     return CACHED, ""
 
 
@@ -451,7 +451,7 @@ def _download(remote: RemoteFile, label: str) -> Path:
                     handle.write(chunk)
                     advance(len(chunk))
         except (OSError, ValueError) as exc:  # includes http.client.IncompleteRead and socket timeouts
-            raise GdError(f"download of {url} broke off after {handle.tell()} bytes ({_one_line(exc)}); "
+            raise GdError(f"download of {url} broke off after {handle.tell()} bytes ({one_line(exc)}); "
                           f"nothing was saved; run `gd data fetch {label}` again, or {offline}") from None
         size = handle.tell()
         if expected is not None and size != expected:
@@ -475,13 +475,13 @@ def _opened(request: urllib.request.Request, offline: str) -> Iterator[Any]:
     try:
         response = urllib.request.urlopen(request, timeout=TIMEOUT)
     except urllib.error.HTTPError as exc:
-        raise GdError(f"download of {url} failed with HTTP {exc.code} {_one_line(exc.reason)}; "
+        raise GdError(f"download of {url} failed with HTTP {exc.code} {one_line(exc.reason)}; "
                       f"the file may have moved: check the URL, or {offline}") from None
     except urllib.error.URLError as exc:
-        raise GdError(f"cannot reach {url} ({_one_line(exc.reason)}); check that you are online, "
+        raise GdError(f"cannot reach {url} ({one_line(exc.reason)}); check that you are online, "
                       f"or {offline}") from None
     except (OSError, ValueError) as exc:  # timeouts, resets, malformed URLs
-        raise GdError(f"cannot reach {url} ({_one_line(exc)}); check that you are online, or {offline}") from None
+        raise GdError(f"cannot reach {url} ({one_line(exc)}); check that you are online, or {offline}") from None
     with response:
         yield response
 
@@ -588,10 +588,6 @@ def _remove_dead_parts(target: Path) -> None:
                 part.unlink()
 
 
-def _one_line(reason: object) -> str:
-    return " ".join(str(reason).split()) or type(reason).__name__
-
-
 # --- the manifest -------------------------------------------------------------------------------------
 
 def _read_manifest() -> dict[str, dict[str, Any]]:
@@ -601,7 +597,7 @@ def _read_manifest() -> dict[str, dict[str, Any]]:
     except FileNotFoundError:
         return {}
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise GdError(f"download manifest {path} is unreadable ({_one_line(exc)}); delete it and run "
+        raise GdError(f"download manifest {path} is unreadable ({one_line(exc)}); delete it and run "
                       "`gd data fetch NAME --force` for each dataset") from None
     if not isinstance(files, dict) or not all(isinstance(entry, dict) for entry in files.values()):
         raise GdError(f"download manifest {path} is malformed; delete it and run `gd data fetch NAME --force`")
@@ -736,4 +732,4 @@ def _parse_table(data: bytes, suffix: str) -> pd.DataFrame:
         with np.load(io.BytesIO(data), allow_pickle=False) as archive:
             return _npz_frame(archive["values"], archive["index"], archive["columns"], str(archive["names"]))
     except Exception as exc:  # pyarrow's and numpy's parse errors share no narrower base class
-        raise Unverified(f"was damaged (it cannot be parsed: {type(exc).__name__}: {_one_line(exc)})") from None
+        raise Unverified(f"was damaged (it cannot be parsed: {type(exc).__name__}: {one_line(exc)})") from None

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gd_core.errors import GdError
+from gd_core.errors import GdError, one_line
 from gd_core.registry import boolean
 from gd_core.helpers.genes import default_symbol_map, harmonise, harmonise_names
 
@@ -80,7 +80,7 @@ def _check_file(path: Path) -> None:
         with path.open("rb"):  # open once here, so that a permission problem is named as one
             pass
     except OSError as exc:
-        raise GdError(f"{path}: cannot read the file ({exc.strerror or _one_line(exc)}); check its permissions "
+        raise GdError(f"{path}: cannot read the file ({exc.strerror or one_line(exc)}); check its permissions "
                       "and the directories above it") from None
 
 
@@ -502,7 +502,7 @@ def _read_text(path: Path, name: str) -> pd.DataFrame:
     except UnicodeDecodeError as exc:
         raise GdError(f"{path}: is not UTF-8 text; save it as UTF-8 CSV or TSV") from exc
     except (OSError, EOFError, pd.errors.ParserError, csv.Error, ValueError) as exc:
-        raise GdError(f"{path}: cannot read the file ({_one_line(exc)}); "
+        raise GdError(f"{path}: cannot read the file ({one_line(exc)}); "
                       "check it is a CSV/TSV table with the same number of fields on every line") from exc
     header = _stripped(frame.iloc[0])
     if any("\x00" in h for h in header):  # a NUL in a cell's number fails its parse; in a header it would not
@@ -582,7 +582,7 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         raise GdError(f"{path}: reading parquet needs pyarrow; run `pip install pyarrow` "
                       "or save the table as CSV") from exc
     except Exception as exc:  # pyarrow's errors share no base class beyond Exception
-        raise GdError(f"{path}: cannot read the parquet file ({_one_line(exc)}); "
+        raise GdError(f"{path}: cannot read the parquet file ({one_line(exc)}); "
                       "check it is a parquet table or save it as CSV") from exc
     if not isinstance(frame.index, pd.RangeIndex):
         frame = frame.reset_index()
@@ -693,5 +693,3 @@ def _names(items, limit: int = 3) -> str:
     return repr(shown)[:-1] + (", ...]" if len(items) > limit else "]")
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
