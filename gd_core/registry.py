@@ -10,11 +10,12 @@ import importlib
 import inspect
 import json
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from gd_core.errors import GdError
+from gd_core.errors import GdError, one_line
 
 KINDS = ("descriptor", "assay", "model", "acquisition", "metric")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -202,7 +203,9 @@ class Entry:
         by the component's name (``random_forest.max_depth`` in a sweep), so that a refused value is named as
         it was written. A ``BadParameter`` or ``ValueError`` from the factory becomes a GdError; a ``TypeError``
         too when it is a keyword passed on to something that has no such parameter. Any other exception is a
-        bug in the factory and is not disguised.
+        bug in the factory (or a failure it did not word, such as running out of memory): a GdError too, on one
+        line naming the component and its plugin, the original chained; with ``GD_DEBUG`` set it propagates as
+        raised, so that its traceback is printed.
         """
         check_params(self, params)
         try:
@@ -211,15 +214,28 @@ class Entry:
             written = f"{(prefixes or {}).get(exc.parameter, self.kind)}.{exc.parameter}"
             raise GdError(f"{self.kind} '{self.name}': {exc} (set as {written})") from None
         except ValueError as exc:  # the factory's own verdict on a parameter value
-            raise GdError(f"{self.kind} '{self.name}': {exc}") from None
+            raise GdError(f"{self.kind} '{self.name}': {one_line(exc)}") from None
         except TypeError as exc:
             # A factory taking **params hands them on; the callee refusing one of the user's names means the
-            # component has no such parameter. Whatever else a TypeError means (a bug) is left alone.
+            # component has no such parameter. Whatever else a TypeError means is a bug, as below.
             refused = _REFUSED_KEYWORD.search(str(exc))
             if refused is None or refused.group(1) not in params:
-                raise
+                raise self._failed(exc) from exc
             raise GdError(f"{self.kind} '{self.name}' has no parameter '{refused.group(1)}' ({self.origin} refused "
                           f"it); see `gd list {self.kind} {self.name}` for the ones it takes") from None
+        except GdError:
+            raise
+        except Exception as exc:
+            raise self._failed(exc) from exc
+
+    def _failed(self, exc: Exception) -> Exception:
+        """What a factory's unworded exception becomes: one line naming this component and its plugin (the
+        exception itself under ``GD_DEBUG``, for its traceback)."""
+        if os.environ.get("GD_DEBUG"):
+            return exc
+        return GdError(f"{self.kind} '{self.name}' ({self.origin}) raised {type(exc).__name__} while being built: "
+                       f"{one_line(exc, limit=300)} (a bug in it, or a failure it did not word; set GD_DEBUG=1 to "
+                       "see the traceback)")
 
 
 def parameter_listing(parameters: list[inspect.Parameter]) -> str:

@@ -312,15 +312,43 @@ class Buggy:
         register("buggy", lambda **params: {}["missing"])
 
 
-def test_a_plugin_bug_is_one_line_pointing_to_gd_debug(tmp_path, capsys, monkeypatch, host_with):
+def test_a_plugin_bug_is_one_line_naming_the_component_and_its_plugin_pointing_to_gd_debug(tmp_path, capsys,
+                                                                                            monkeypatch, host_with):
     monkeypatch.setattr(cli, "PluginHost", lambda: host_with(Buggy(), builtins=True))
 
-    code, _, stderr = gd(capsys, run_args(tmp_path / "run", "--descriptor", "buggy"),
-                          bug_expected=True)
+    code, _, stderr = gd(capsys, run_args(tmp_path / "run", "--descriptor", "buggy"))
 
     assert code == 1
     line = only_error_line(stderr.replace("loading descriptor 'buggy' and assay 'simulated'\n", ""))
-    assert "KeyError" in line and "GD_DEBUG=1" in line
+    assert line.startswith("error: descriptor 'buggy' (plugin 'Buggy') raised KeyError while being built: 'missing'")
+    assert "GD_DEBUG=1" in line and not (tmp_path / "run").exists()
+
+
+class Wordy:
+    """Registers model 'wordy', whose factory raises errors of many lines: a ValueError (its verdict on a value)
+    or, given ``crash``, a RuntimeError."""
+
+    @hookimpl
+    def gd_register_models(self, register):
+        register("wordy", wordy)
+
+
+def wordy(crash: bool = False):
+    story = "the first line\n" + "\n".join(f"  and line {i}" for i in range(80))
+    raise RuntimeError(story) if crash else ValueError(story)
+
+
+@pytest.mark.parametrize("crash", [False, True])
+def test_a_factory_error_of_many_lines_is_one_line(tmp_path, capsys, monkeypatch, host_with, crash):
+    monkeypatch.setattr(cli, "PluginHost", lambda: host_with(Wordy(), builtins=True))
+
+    code, _, stderr = gd(capsys, run_args(tmp_path / "run", "--param", f"model.crash={str(crash).lower()}",
+                                          model="wordy"))
+
+    assert code == 1
+    line = only_error_line(stderr)
+    assert "model 'wordy'" in line and "the first line and line 0 and line 1" in line
+    assert ("RuntimeError" in line and "… (cut)" in line) if crash else "and line 79" in line
 
 
 def test_gd_debug_shows_the_traceback_of_a_plugin_bug(tmp_path, monkeypatch, host_with):

@@ -166,7 +166,23 @@ def test_a_value_error_from_the_factory_becomes_a_gd_error_naming_kind_and_name(
     assert "n_trees must be at least 1, got 0" in message
 
 
-def test_other_exceptions_from_the_factory_are_not_disguised():
+def test_other_exceptions_from_the_factory_name_the_component_and_its_plugin_in_one_line(monkeypatch):
+    monkeypatch.delenv("GD_DEBUG", raising=False)
+
+    def factory():
+        raise RuntimeError("a bug in the plugin\nwith more to say")
+
+    with pytest.raises(GdError) as excinfo:
+        _entry(factory).create()
+    assert str(excinfo.value) == ("model 'thing' (plugin 'SomePlugin' of gd-some) raised RuntimeError while being "
+                                  "built: a bug in the plugin with more to say (a bug in it, or a failure it did not "
+                                  "word; set GD_DEBUG=1 to see the traceback)")
+    assert isinstance(excinfo.value.__cause__, RuntimeError)  # chained, for a log's traceback
+
+
+def test_with_gd_debug_a_factory_exception_propagates_as_raised(monkeypatch):
+    monkeypatch.setenv("GD_DEBUG", "1")
+
     def factory():
         raise RuntimeError("a bug in the plugin")
 
@@ -243,8 +259,10 @@ def test_a_type_error_from_the_factory_for_another_reason_is_not_called_an_unkno
     def factory(**params):
         raise error
 
-    with pytest.raises(TypeError):  # a bug in the plugin, reported as one (the user gave no 'colour')
+    with pytest.raises(GdError) as excinfo:  # a bug in the plugin, reported as one (the user gave no 'colour')
         _entry(factory).create(size=3)
+    assert "raised TypeError while being built" in str(excinfo.value)
+    assert "has no parameter" not in str(excinfo.value) and excinfo.value.__cause__ is error
 
 
 def test_a_bad_parameter_value_names_the_parameter_as_the_user_set_it():

@@ -1199,7 +1199,7 @@ def test_damage_anywhere_is_reported_around_or_refused_in_one_line(finished_swee
                      ["plot", str(root), "-o", str(Path(scratch) / "curves.png"), "--metric", "mse"]):
             code, out, err = gd(capsys, argv)
             assert code in (0, 1), (argv, err)
-            assert "Traceback" not in out + err and "unexpected" not in err, (argv, err)
+            assert "Traceback (most recent call last)" not in out + err and "error: unexpected " not in err, (argv, err)
             if code == 1:
                 assert out == "" and err.startswith("error: ") and len(err.strip().splitlines()) == 1, (argv, err)
             if code == 0 and "--json" in argv:
