@@ -21,7 +21,16 @@ def one_line(reason: object, *, limit: int | None = None) -> str:
     """``reason`` (a message or an exception) on one line, its whitespace runs as single spaces; an empty message
     reads as the exception's type. With ``limit``, a longer text is cut there and ends "… (cut)": some libraries'
     messages (numba's, torch's) run to dozens of lines, whose whole text belongs in a log, not on the screen."""
-    text = " ".join(str(reason).split()) or type(reason).__name__
+    text = " ".join(shown(reason).split()) or type(reason).__name__
     if limit is not None and len(text) > limit:
         text = text[:limit].rstrip() + " … (cut)"
     return text
+
+
+def shown(value: object) -> str:
+    """``str(value)``, or a stand-in naming its type when its own ``__str__`` fails (a plugin's exception may): an
+    error report must not fail while it is being worded."""
+    try:
+        return str(value)
+    except Exception:  # noqa: BLE001 — whatever the __str__ raises, the report goes on
+        return f"<{type(value).__name__} whose text cannot be shown>"
