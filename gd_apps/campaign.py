@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, Iterator,
 import numpy as np
 import pandas as pd
 
-from gd_core.errors import GdError
+from gd_core.errors import GdError, one_line
 from gd_core.helpers.downloads import hash_file
 from gd_core.registry import closest, literal
 
@@ -586,8 +586,19 @@ class _Plate:
     seconds: float
 
 
-def _explanation(acquisition: Any, name: str, size: int, notice: Callable[[str], None]) -> dict[str, np.ndarray]:
-    """The columns an acquisition's ``last_explanation`` adds to the plate (see ``gd_register_acquisitions``)."""
+# What an explanation column may hold, by numpy dtype kind: booleans and real numbers (a score, a cluster index).
+_EXPLANATION_KINDS = "biuf"
+_KIND_WORDS = {"U": "text", "S": "bytes", "O": "Python objects", "c": "complex numbers", "M": "dates",
+               "m": "time spans", "V": "raw records"}
+
+
+def _explanation(acquisition: Any, entry: Entry, size: int, notice: Callable[[str], None]) -> dict[str, np.ndarray]:
+    """The columns an acquisition's ``last_explanation`` adds to the plate (see ``gd_register_acquisitions``).
+
+    A value that is not one per gene of the batch is left out with a notice, as the hook promises; one that is not
+    numbers is a GdError naming the acquisition and its plugin, raised before the plate is written anywhere.
+    """
+    name = entry.name
     explanation = getattr(acquisition, "last_explanation", None)
     if explanation is None:
         return {}
@@ -596,11 +607,31 @@ def _explanation(acquisition: Any, name: str, size: int, notice: Callable[[str],
         return {}
     columns = {}
     for key, values in explanation.items():
-        array = np.asarray(values)
-        if not isinstance(key, str) or key in PROPOSAL_COLUMNS or array.ndim != 1 or len(array) != size:
+        if not isinstance(key, str):
+            notice(f"acquisition '{name}' explained its batch with a {type(key).__name__} key, not a column name; "
+                   "left out")
+            continue
+        try:
+            array = np.asarray(values)
+        except Exception as exc:  # a ragged list, or an object numpy cannot read as an array
+            raise GdError(f"acquisition '{name}' ({entry.origin}) explained its batch with {key!r} that is not an "
+                          f"array ({type(exc).__name__}: {one_line(exc, limit=200)}); nothing was written; "
+                          "last_explanation maps each name to numbers, one per gene of the batch: fix the "
+                          f"acquisition, or leave {key!r} out") from None
+        if key in PROPOSAL_COLUMNS or array.ndim != 1 or len(array) != size:
             notice(f"acquisition '{name}' explained its batch with {key!r} of shape {array.shape} for {size} genes; "
                    "left out")
             continue
+        # Numbers only, refused rather than written as text: an explanation is what the genes were ranked or
+        # grouped by (a score, a cluster), which the lab sorts and compares and every reader of a plate (its
+        # table on screen, read_plate) takes as numbers; an object's text may differ from run to run (a memory
+        # address) or fail to be made at all. A refusal naming the plugin tells its author now, where a column
+        # quietly turned to text (or dropped) would surprise a lab later; and it comes before anything is written.
+        if array.dtype.kind not in _EXPLANATION_KINDS:
+            held = _KIND_WORDS.get(array.dtype.kind, f"{array.dtype} values")
+            raise GdError(f"acquisition '{name}' ({entry.origin}) explained its batch with {key!r} holding {held}, "
+                          "not numbers; nothing was written; last_explanation maps each name to numbers, one per "
+                          f"gene of the batch (a score, a cluster index): fix the acquisition, or leave {key!r} out")
         columns[key] = array
     order = [k for k in ("score", "cluster") if k in columns] + sorted(k for k in columns if k not in ("score",
                                                                                                      "cluster"))
@@ -673,23 +704,50 @@ def _make_plate(components: _Components, settings: dict[str, Any], universe: Dat
                 pool = Pool(X=X, genes=genes, available=available, acquired=acquired, cycle=cycle, measured=measured)
                 batch = select_batch(acquisition_entry, acquisition, pool, model, batch_size, seed, cycle,
                                      model_entry=model_entry)
-                explanation = _explanation(acquisition, acquisition_entry.name, len(batch), notice)
+                explanation = _explanation(acquisition, acquisition_entry, len(batch), notice)
             except ComponentError as exc:
                 raise GdError(str(exc)) from exc
             try:  # what the model expects of the plate's genes, for the lab to read beside the choice
-                mean = np.asarray(model.predict(X[batch]), dtype=np.float64).reshape(len(batch))
+                mean = _plate_means(model, model_entry, X[batch], cycle)
                 if isinstance(model, Sampler):
-                    sd = np.std(np.asarray(model.sample(X[batch]), dtype=np.float64), axis=0).reshape(len(batch))
-            except GdError:
-                raise
-            except Exception as exc:
-                raise GdError(f"model '{model_entry.name}' ({model_entry.origin}) failed to predict the plate's "
-                              f"genes: {type(exc).__name__}: {exc}") from exc
+                    sd = _plate_spread(model, model_entry, X[batch], cycle)
+            except ComponentError as exc:
+                raise GdError(str(exc)) from exc
     table = pd.DataFrame({"gene": genes[batch].astype(str), "rank": np.arange(1, len(batch) + 1),
                           "predicted_mean": mean if mean is not None else np.full(len(batch), np.nan),
                           "predicted_sd": sd if sd is not None else np.full(len(batch), np.nan), **explanation})
     return _Plate(table, cycle, len(acquired), len(available), len(excluded_positions),
                   [str(g) for g in genes[acquired]], time.perf_counter() - started)
+
+
+def _plate_means(model: Any, entry: Entry, X_plate: np.ndarray, cycle: int) -> np.ndarray:
+    """The model's predicted means for the plate's genes, checked as gd run checks its test predictions (one real,
+    finite number per gene, by ``gd_core.loop``'s own check), so that no plate is written with a mean left empty;
+    an exception of the model's own is a ComponentError naming it and its plugin."""
+    from gd_core.data import Truth
+    from gd_core.loop import blaming, check_predictions
+
+    X_plate.setflags(write=False)  # as a run's test features are: predict must not change them
+    truth = Truth(X_plate, np.zeros(len(X_plate), dtype=np.float32), np.arange(len(X_plate), dtype=np.int64),
+                  np.empty(0, dtype=np.int64), model, entry.name)
+    with blaming(entry, "predict", cycle):
+        check_predictions(truth, entry, cycle, genes="genes of the plate")
+    return truth.predicted_test
+
+
+def _plate_spread(model: Any, entry: Entry, X_plate: np.ndarray, cycle: int) -> np.ndarray:
+    """The sd of the model's posterior samples for each gene of the plate; refused when not finite, since an empty
+    cell would read as a model that has no samples."""
+    from gd_core.loop import blaming
+
+    # An overflow's warning would print lines of its own; the infinity it warns of is refused below, named.
+    with blaming(entry, "sample", cycle), np.errstate(all="ignore"):
+        sd = np.std(np.asarray(model.sample(X_plate), dtype=np.float64), axis=0).reshape(len(X_plate))
+    bad = int((~np.isfinite(sd)).sum())
+    if bad:
+        raise GdError(f"model '{entry.name}' ({entry.origin}) sampled non-finite values (NaN or infinite) for {bad} "
+                      f"of the {len(sd)} genes of the plate in cycle {cycle}; fix the model or its parameters")
+    return sd
 
 
 def plate_csv(table: pd.DataFrame) -> str:

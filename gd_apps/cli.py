@@ -127,10 +127,12 @@ def build_app(host: PluginHost) -> typer.Typer:
             raise GdError(f"'{kind}' is neither a kind nor a registered component"
                           f"{host.missing_hint()}; {hint}use a kind ({', '.join(KINDS)}), KIND NAME, "
                           "or a name from `gd list`")
+        from gd_apps.info import summary_of  # a plugin's summary that cannot be shown is marked, not fatal
+
         registries = [host.registries.of(kind)] if kind else list(host.registries)
         rows = [
             {"kind": e.kind, "name": e.name, "plugin": e.plugin, "distribution": e.distribution,
-             "version": e.version, "summary": e.summary}
+             "version": e.version, "summary": summary_of(e)}
             for registry in registries for e in registry
         ]
         if as_json:
@@ -270,11 +272,13 @@ def _show_result(result: Any, out: Path, as_json: bool) -> None:
 
 
 def _error(message: str) -> None:
-    console(stderr=True).print(f"[red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
+    # One line whatever the message holds: a plugin's GdError may span many.
+    console(stderr=True).print(f"[red]error:[/] {escape(one_line(message))}", soft_wrap=True, highlight=False)
 
 
 def _interrupted(message: str) -> None:
-    console(stderr=True).print(f"[yellow]interrupted:[/] {escape(message)}", soft_wrap=True, highlight=False)
+    console(stderr=True).print(f"[yellow]interrupted:[/] {escape(one_line(message))}", soft_wrap=True,
+                               highlight=False)
 
 
 def _quiet_after_a_closed_pipe() -> None:

@@ -21,7 +21,7 @@ import typer
 from rich.markup import escape
 
 from gd_apps.common import (PluginFiles, console, load_plugin_files, parse_params, print_table, table)
-from gd_core.errors import GdError
+from gd_core.errors import GdError, shown
 from gd_core.hookspecs import hookimpl
 from gd_core.plugins import PluginHost
 from gd_core.registry import Entry
@@ -60,22 +60,37 @@ def _a(kind: str | None) -> str:
     return f"an {kind}" if str(kind)[:1] in "aeiou" else f"a {kind}"
 
 
+# What names a dataset and its plugin, in `gd data info`'s order: a details function's facts cannot change them.
+_IDENTITY = ("name", "kind", "plugin", "distribution", "version")
+# Text fields of a dataset's metadata and their defaults, in the order `gd data info` shows them.
+_TEXT_FIELDS = {"source": "plugin", "licence": "", "citation": "", "url": ""}
+
+
 def describe(entry: Entry) -> dict[str, Any]:
-    """Everything ``gd data info`` knows about a dataset, as plain JSON-ready values."""
+    """Everything ``gd data info`` knows about a dataset, as plain JSON-ready values.
+
+    A field the plugin got wrong (of the wrong type, or whose ``details`` or ``__str__`` raises) is shown as a
+    stand-in naming the plugin and what went wrong (``gd_apps.info.unavailable``): one bad plugin must not take
+    ``gd data list`` down with it, nor hide the rest of its own entry.
+    """
+    from gd_apps.info import plain_of, summary_of, unavailable
+
     meta = entry.metadata
-    facts: dict[str, Any] = {
-        "name": entry.name, "kind": entry.kind, "summary": entry.summary,
-        "source": meta.get("source", "plugin"), "licence": meta.get("licence", ""),
-        "citation": meta.get("citation", ""), "url": meta.get("url", ""),
-        "plugin": entry.plugin, "distribution": entry.distribution, "version": entry.version,
-    }
+    facts: dict[str, Any] = {"name": entry.name, "kind": entry.kind, "summary": summary_of(entry)}
+    for key, default in _TEXT_FIELDS.items():
+        value = meta.get(key, default)
+        # the type alone: a wrong value's own text may be what fails
+        facts[key] = value if isinstance(value, str) else unavailable(key, entry, f"gave {type(value).__name__}, not "
+                                                                                 "text")
+    facts.update({"plugin": entry.plugin, "distribution": entry.distribution, "version": entry.version})
     # any other plain metadata (e.g. "value", the assay's definition) is shown as it is
     facts.update({k: v for k, v in meta.items() if k not in facts and isinstance(v, (str, int, float))})
-    details = meta.get("details")
-    if callable(details):
-        facts.update(details())
-    files = meta.get("files")
-    if files:
+    if "details" in meta:
+        facts.update(_details(entry))
+    problem = _files_problem(meta.get("files"))
+    if problem:
+        facts["files"] = unavailable("files", entry, f"gave {problem}")
+    elif files := remote_files(entry):
         from gd_core.helpers.downloads import cached_path, status
 
         states = {remote.filename: status(remote) for remote in files}
@@ -83,7 +98,61 @@ def describe(entry: Entry) -> dict[str, Any]:
         facts["size"] = sum(cached_path(r).stat().st_size for r in files if states[r.filename] == "cached")
         facts["status"] = next((s for s in ("corrupt", "needs download") if s in states.values()), "cached")
     facts.setdefault("status", {"bundled": "offline", "simulated": "generated"}.get(facts["source"], "-"))
-    return facts
+    return {key: plain_of(entry, key, value) for key, value in facts.items()}
+
+
+def _details(entry: Entry) -> dict[str, Any]:
+    """The facts of the dataset's ``details=`` function (genes, dims, harmonisation counts…), or a stand-in."""
+    from gd_apps.info import unavailable
+
+    details = entry.metadata["details"]
+    if not callable(details):
+        return {"details": unavailable("details", entry, f"gave {type(details).__name__}, not a function")}
+    try:
+        given = details()
+    except Exception as exc:  # noqa: BLE001 — the plugin's own code: whatever it raises, the listing goes on
+        return {"details": unavailable("details", entry, exc)}
+    if not isinstance(given, dict):
+        return {"details": unavailable("details", entry, f"returned {type(given).__name__}, not a dict of facts")}
+    # Facts add to the entry: they do not rename it, nor change whose it is.
+    facts = {shown(key): value for key, value in given.items()}
+    return {key: value for key, value in facts.items() if key not in _IDENTITY}
+
+
+def _note_unavailable(rows: list[dict[str, Any]]) -> None:
+    """One line on stderr for each field a plugin failed to give: the table has no column for most of them (a
+    ``details`` function's failure would read as a dataset of unknown size), ``--json`` holds each stand-in."""
+    from gd_apps.info import Unavailable
+
+    err = console(stderr=True)
+    for row in rows:
+        for value in row.values():
+            if isinstance(value, Unavailable):
+                err.print(f"[yellow]note:[/] {escape(str(row['kind']))} '{escape(str(row['name']))}' "
+                          f"{escape(value)}", soft_wrap=True, highlight=False)
+
+
+def _files_problem(files: Any) -> str | None:
+    """What is wrong with a dataset's ``files=`` metadata (``int, not a tuple of RemoteFile``), or None: it holds
+    only ``RemoteFile``s, or is left out."""
+    from gd_core.helpers.downloads import RemoteFile
+
+    if files is None or (isinstance(files, (list, tuple)) and all(isinstance(f, RemoteFile) for f in files)):
+        return None
+    held = "" if not isinstance(files, (list, tuple)) else \
+        f" of {', '.join(sorted({type(f).__name__ for f in files}))}"
+    return f"{type(files).__name__}{held}, not a tuple of RemoteFile"
+
+
+def remote_files(entry: Entry) -> tuple[Any, ...]:
+    """The ``RemoteFile``s of a dataset's ``files=`` metadata (none: empty), which ``gd data fetch`` and ``import``
+    use; metadata of another kind is a GdError naming the dataset and its plugin."""
+    files = entry.metadata.get("files")
+    problem = _files_problem(files)
+    if problem:
+        raise GdError(f"{entry.kind} '{entry.name}': {entry.origin} registered files= as {problem} "
+                      "(gd_core.helpers.downloads); fix its registration, or leave files= out")
+    return tuple(files or ())
 
 
 def _write_atomically(frame: Any, path: Path) -> None:
@@ -159,13 +228,21 @@ def gd_register_commands(app: typer.Typer, host: PluginHost) -> None:
             return
         from rich.table import Column
 
+        from gd_apps.info import Unavailable
+
         listing = table("name", "kind", "genes", "dims", Column("size", justify="right", no_wrap=True), "source",
                         "licence", "status", names=("name", "kind", "genes", "dims", "source"))
         for row in rows:
-            size = f"{row['size'] / 1e6:.1f} MB" if row.get("size") else "-"
-            listing.add_row(escape(row["name"]), row["kind"], str(row.get("genes", "-")), str(row.get("dims", "-")),
-                            size, escape(row["source"]), escape(row["licence"]), escape(row["status"]))
+            size = row.get("size")
+            megabytes = f"{size / 1e6:.1f} MB" if isinstance(size, (int, float)) and not isinstance(size, bool) \
+                and size > 0 else "-"
+            # Every cell as text (a plugin's details may give any plain value); a field the plugin failed to give is
+            # "-" here, and told below the table.
+            cell = {key: "-" if isinstance(value, Unavailable) else escape(str(value)) for key, value in row.items()}
+            listing.add_row(*(cell.get(key, "-") for key in ("name", "kind", "genes", "dims")), megabytes,
+                            *(cell[key] for key in ("source", "licence", "status")))
         print_table(listing)
+        _note_unavailable(rows)
 
     @data.command("info")
     def info(
@@ -199,7 +276,7 @@ def gd_register_commands(app: typer.Typer, host: PluginHost) -> None:
         load_plugin_files(host, plugin)
         stdout = console()
         entry = find_dataset(host, name, kind)
-        files = entry.metadata.get("files")
+        files = remote_files(entry)
         if not files:
             source = entry.metadata.get("source", "plugin")
             stdout.print(f"{entry.kind} '{name}' is {source}: nothing to download")
@@ -229,7 +306,7 @@ def gd_register_commands(app: typer.Typer, host: PluginHost) -> None:
         if callable(importer):
             stdout.print(importer(files))
             return
-        remotes = {remote.filename: remote for remote in entry.metadata.get("files", ())}
+        remotes = {remote.filename: remote for remote in remote_files(entry)}
         if not remotes:
             raise GdError(f"{entry.kind} '{name}' takes no imported files (it is "
                           f"{entry.metadata.get('source', 'a plugin dataset')})")

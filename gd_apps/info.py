@@ -18,8 +18,8 @@ import typer
 from rich.markup import escape
 
 from gd_apps.common import PluginFiles, console, load_plugin_files, print_table, table
-from gd_core.errors import GdError
-from gd_core.hookspecs import hookimpl
+from gd_core.errors import GdError, one_line
+from gd_core.hookspecs import declared_requirements, hookimpl
 from gd_core.registry import KINDS, Deferred, Entry, closest, literal, plain
 
 if TYPE_CHECKING:
@@ -32,6 +32,47 @@ FROM_CLASS, FROM_INSTANCE = "class", "instance"
 def singular(kind: str) -> str:
     """``models`` → ``model``; anything else as given."""
     return kind[:-1] if kind.endswith("s") and kind[:-1] in KINDS else kind
+
+
+# A plugin's metadata is read by code of its own (a summary's __str__, a details function) or given in a type gd
+# cannot use: a field that fails is shown as a marked stand-in naming the plugin, never the failure, so that one
+# bad plugin leaves every listing and every other field readable.
+
+class Unavailable(str):
+    """A metadata field's stand-in: text, so that tables and JSON show it as they show any field, and a type of its
+    own, so that a listing whose table has no column for the field can still tell the user about it."""
+
+
+def unavailable(field: str, entry: Entry, reason: BaseException | str) -> Unavailable:
+    """The stand-in for a metadata ``field`` the plugin failed to give: ``(details unavailable: plugin 'x' raised
+    ZeroDivisionError: division by zero)``, or with ``reason`` as text (``gave int, not text``)."""
+    if isinstance(reason, BaseException):
+        reason = f"raised {type(reason).__name__}: {one_line(reason, limit=200)}"
+    return Unavailable(f"({field} unavailable: {entry.origin} {reason})")
+
+
+def summary_of(entry: Entry) -> str:
+    """``entry.summary`` (the ``summary=`` metadata as text, else the docstring's first line), or its stand-in."""
+    try:
+        return entry.summary
+    except Exception as exc:  # noqa: BLE001 — a summary object whose __str__ raises, a __doc__ that does
+        return unavailable("summary", entry, exc)
+
+
+def description_of(entry: Entry) -> str:
+    """``entry.description`` (the factory's docstring), or its stand-in."""
+    try:
+        return entry.description
+    except Exception as exc:  # noqa: BLE001 — a factory whose __doc__ raises
+        return unavailable("description", entry, exc)
+
+
+def plain_of(entry: Entry, field: str, value: Any) -> Any:
+    """``plain(value)`` (JSON's form of a metadata value), or its stand-in when its text cannot be made."""
+    try:
+        return plain(value)
+    except Exception as exc:  # noqa: BLE001 — an object whose __str__ raises
+        return unavailable(field, entry, exc)
 
 
 def find_components(host: PluginHost, first: str, second: str | None) -> list[Entry]:
@@ -104,12 +145,13 @@ def _offers(cls: type, protocol: type) -> bool:
 
 def acquisition_requires(entry: Entry) -> tuple[list[str] | None, str | None]:
     """The capabilities an acquisition requires of the model (its ``requires``) and how that was found."""
-    cls = built_class(entry)
-    if cls is not None and hasattr(cls, "requires"):
-        return [str(name) for name in cls.requires], FROM_CLASS
+    # gd run's own reading of requires, so that info shows what a run would accept (and nothing for what it refuses)
     try:
-        return [str(name) for name in getattr(entry.create(), "requires", ())], FROM_INSTANCE
-    except Exception:
+        cls = built_class(entry)
+        if cls is not None and hasattr(cls, "requires"):
+            return declared_requirements(cls, entry.name), FROM_CLASS
+        return declared_requirements(entry.create(), entry.name), FROM_INSTANCE
+    except Exception:  # noqa: BLE001 — unknown: a factory that needs parameters, or a requires gd run refuses
         return None, None
 
 
@@ -123,10 +165,11 @@ def describe(entry: Entry) -> dict[str, Any]:
     """
     parameters = entry.parameters()
     listed = None if parameters is None else [
-        {"name": p.name, "required": p.default is p.empty, "default": None if p.default is p.empty else plain(p.default)}
+        {"name": p.name, "required": p.default is p.empty,
+         "default": None if p.default is p.empty else plain_of(entry, f"default of {p.name}", p.default)}
         for p in parameters]
     about: dict[str, Any] = {
-        "kind": entry.kind, "name": entry.name, "summary": entry.summary, "description": entry.description,
+        "kind": entry.kind, "name": entry.name, "summary": summary_of(entry), "description": description_of(entry),
         "plugin": entry.plugin, "distribution": entry.distribution, "version": entry.version,
         "parameters": listed,
     }
@@ -139,7 +182,7 @@ def describe(entry: Entry) -> dict[str, Any]:
         about["better"] = better if better in ("lower", "higher") else None
         built = built_class(entry)
         about["needs_test_split"] = bool(getattr(built, "needs_test_split", False)) if built is not None else None
-    about["metadata"] = {str(k): plain(v) for k, v in entry.metadata.items()}
+    about["metadata"] = {str(k): plain_of(entry, str(k), v) for k, v in entry.metadata.items()}
     return about
 
 
@@ -220,12 +263,18 @@ def _show_one(out: Any, entry: Entry, about: dict[str, Any]) -> None:
 
         listing = table("parameter", "default", names=("parameter", "default"), box=None, padding=(0, 2, 0, 2))
         for p in parameters:
-            listing.add_row(p["name"], "(required)" if p["required"] else escape(literal(p["default"])))
+            default = p["default"] if isinstance(p["default"], Unavailable) else literal(p["default"])
+            listing.add_row(p["name"], "(required)" if p["required"] else escape(default))
         line(f"parameters (set with --param {kind}.KEY=VALUE):")
         print_table(listing, out)
     for key, value in entry.metadata.items():
-        # facts for people (source, licence, url…); hooks for gd's own code (a details function) are left to --json
-        if key not in ("summary", "better") and isinstance(value, (str, int, float)):
+        # facts for people (source, licence, url…); hooks for gd's own code (a details function) are left to --json;
+        # a fact whose text the plugin failed to give is shown as its stand-in
+        if key in ("summary", "better"):
+            continue
+        if isinstance(about["metadata"].get(key), Unavailable):
+            line(f"{escape(key)}: {escape(about['metadata'][key])}")
+        elif isinstance(value, (str, int, float)):
             line(f"{escape(key)}: {escape(literal(value) if not isinstance(value, str) else value)}")
     body = about["description"].split("\n", 1)[1].strip() if "\n" in about["description"] else ""
     if body:  # the docstring as written: its own line breaks, no rewrapping

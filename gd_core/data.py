@@ -10,10 +10,11 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from gd_core.errors import GdError
+from gd_core.errors import GdError, one_line, shown
 from gd_core.protocols import HitRule
 from gd_core.helpers.genes import REPORT_KEYS
 from gd_core.helpers.tables import require_shared_genes
+from gd_core.hookspecs import CAPABILITY_NAMES, declared_requirements
 
 
 @dataclass(frozen=True)
@@ -77,13 +78,20 @@ def align(descriptor: Any, assay: Any, *, descriptor_name: str, assay_name: str)
     if not isinstance(assay, pd.Series):
         raise GdError(f"assay '{assay_name}' returned {type(assay).__name__}; "
                       "an assay factory must return a pandas Series indexed by gene")
-    _refuse_duplicates(descriptor.index, f"descriptor '{descriptor_name}'")
-    _refuse_duplicates(assay.index, f"assay '{assay_name}'")
-    non_numeric = [c for c in descriptor.columns if not pd.api.types.is_numeric_dtype(descriptor[c])]
+    for table, source in ((descriptor, f"descriptor '{descriptor_name}'"), (assay, f"assay '{assay_name}'")):
+        _refuse_bad_gene_names(table.index, source)
+        _refuse_duplicates(table.index.astype(str), source)  # as compared below: 1 and "1" are one gene
+    if descriptor.shape[1] == 0:
+        raise GdError(f"descriptor '{descriptor_name}' has no feature columns, only gene names; give it at least "
+                      "one numeric feature")
+    if not descriptor.columns.is_unique:
+        raise GdError(f"descriptor '{descriptor_name}' has columns of the same name (e.g. "
+                      f"{shown(descriptor.columns[descriptor.columns.duplicated()][0])!r}); rename or drop them")
+    non_numeric = [c for c, dtype in descriptor.dtypes.items() if not _real(dtype, bool_too=True)]
     if non_numeric:
         raise GdError(f"descriptor '{descriptor_name}' has non-numeric columns {non_numeric[:3]}; "
                       "drop or encode them in the descriptor")
-    if not pd.api.types.is_numeric_dtype(assay):
+    if not _real(assay.dtype, bool_too=False):
         raise GdError(f"assay '{assay_name}' has non-numeric values ({assay.dtype}); convert them to floats")
 
     genes = pd.Index(descriptor.index.intersection(assay.index).astype(str)).sort_values()
@@ -96,8 +104,9 @@ def align(descriptor: Any, assay: Any, *, descriptor_name: str, assay_name: str)
         descriptor.index[rows].astype(str).equals(genes) and assay.index[values].astype(str).equals(genes)
     ):
         raise AssertionError("alignment put a row on the wrong gene")
-    X = np.ascontiguousarray(descriptor.to_numpy(dtype=np.float32)[rows])
-    y = assay.to_numpy(dtype=np.float32)[values]
+    with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, refused below with the genes named
+        X = np.ascontiguousarray(descriptor.to_numpy(dtype=np.float32)[rows])
+        y = assay.to_numpy(dtype=np.float32)[values]
     _refuse_non_finite(X, genes, f"descriptor '{descriptor_name}'", "features")
     _refuse_non_finite(y[:, None], genes, f"assay '{assay_name}'", "values")
     constant = int((X.min(axis=0) == X.max(axis=0)).sum()) if len(X) else 0
@@ -105,6 +114,10 @@ def align(descriptor: Any, assay: Any, *, descriptor_name: str, assay_name: str)
         notes += (f"descriptor '{descriptor_name}': {constant:,} of its {X.shape[1]:,} features take one value for "
                   "every aligned gene and tell the model nothing",)
     hit_list = assay.attrs.get("hit_list")
+    if hit_list is not None and (isinstance(hit_list, (str, bytes)) or not isinstance(hit_list, (list, tuple, set,
+                                                                                                 frozenset))):
+        raise GdError(f"assay '{assay_name}' carries attrs['hit_list'] = {shown(hit_list)[:60]}; it must be a list of "
+                      "gene symbols (or left out)")
     return Dataset(X=X, y=y, genes=genes, feature_names=pd.Index(descriptor.columns.astype(str)),
                    hit_list=None if hit_list is None else tuple(str(g) for g in hit_list), notes=notes)
 
@@ -115,7 +128,10 @@ def harmonise_note(source: str, table: Any) -> str | None:
     report = getattr(table, "attrs", {}).get("harmonise")
     if not isinstance(report, dict):
         return None
-    count = {key: int(report.get(key, 0)) for key in REPORT_KEYS}
+    try:
+        count = {key: int(report.get(key, 0)) for key in REPORT_KEYS}
+    except (TypeError, ValueError):  # not gd's reader's report: nothing to tell
+        return None
     renamed = count["alias"] + count["alias_protein_coding"] + count["repaired"]
     dropped = count["ambiguous"] + count["unmapped"] + count["controls"]
     if not (renamed or dropped or count["merged"]):
@@ -125,6 +141,25 @@ def harmonise_note(source: str, table: Any) -> str | None:
             f"{renamed:,} renamed (aliases and repaired names), {dropped:,} dropped ({count['ambiguous']:,} "
             f"ambiguous, {count['unmapped']:,} unknown, {count['controls']:,} controls), {count['merged']:,} "
             "averaged into another row of the same symbol")
+
+
+def _real(dtype: Any, *, bool_too: bool) -> bool:
+    """Whether a column of ``dtype`` holds real numbers (complex numbers are not outcomes or features; true/false
+    are features, one-hot, but never outcomes)."""
+    if pd.api.types.is_bool_dtype(dtype):
+        return bool_too
+    return pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype)
+
+
+def _refuse_bad_gene_names(index: pd.Index, source: str) -> None:
+    """Refuse an index that is not one level of gene names, or that holds missing or blank names."""
+    if isinstance(index, pd.MultiIndex):
+        raise GdError(f"{source} is indexed by {index.nlevels} levels; index it by gene symbol alone")
+    missing = index.isna()
+    blank = np.asarray(index.astype(str).str.strip().str.len() == 0, dtype=bool)
+    bad = int((missing | blank).sum())
+    if bad:
+        raise GdError(f"{source} has {bad} row(s) whose gene name is missing or blank; drop them or name their genes")
 
 
 def _refuse_duplicates(index: pd.Index, source: str) -> None:
@@ -186,11 +221,23 @@ class Truth:
     def predicted_test(self) -> np.ndarray:
         """The model's predicted mean on the test genes, float64 ``[n_test]``, computed once per cycle for all
         metrics (the loop checks it is finite before any metric runs)."""
-        predicted = np.asarray(self.model.predict(self.X_test))
+        returned = self.model.predict(self.X_test)  # the model's own exceptions pass on, as its own
+        try:
+            predicted = np.asarray(returned)
+        except Exception as exc:  # noqa: BLE001 — e.g. a ragged list: not numbers, whatever numpy says about it
+            raise GdError(f"model '{self.model_name}' predicted {type(returned).__name__} that is not an array of "
+                          f"numbers ({one_line(exc, limit=120)}); predict must return one real number per row"
+                          ) from None
         if predicted.shape != self.y_test.shape:
             raise GdError(f"model '{self.model_name}' predicted shape {predicted.shape} for "
                           f"{len(self.y_test)} genes; predict must return one value per row, shape (n,)")
-        return predicted.astype(np.float64)
+        # Numbers only: numpy would read "1.5" and True as numbers, and drop an imaginary part with a warning.
+        if not (np.issubdtype(predicted.dtype, np.integer) or np.issubdtype(predicted.dtype, np.floating)):
+            raise GdError(f"model '{self.model_name}' predicted values of dtype {predicted.dtype}; predict must "
+                          "return one real number per row")
+        predicted = predicted.astype(np.float64)
+        predicted.setflags(write=False)  # shared by every metric: none may change what the next one reads
+        return predicted
 
 
 # Capability protocols. Every model offers `predict`; acquisitions name the others they need in `requires`.
@@ -333,6 +380,7 @@ CAPABILITIES: dict[str, type] = {
     "gradient_embedding": GradientEmbedder,
     "input_gradient": InputGradient,
 }
+assert tuple(CAPABILITIES) == CAPABILITY_NAMES  # the names are also kept where no numerical library is imported
 
 
 def capabilities_of(model: object) -> list[str]:
@@ -346,11 +394,7 @@ def check_compatible(model_name: str, model: object, acquisition_name: str, acqu
         raise GdError(f"model '{model_name}' has no fit/predict methods; its factory must return a model object")
     if not callable(getattr(acquisition, "select", None)):
         raise GdError(f"acquisition '{acquisition_name}' has no select(pool, model, batch_size, rng) method")
-    requires = getattr(acquisition, "requires", ())
-    if isinstance(requires, str):  # ("sample") without its comma: iterating it would name letters
-        raise GdError(f"acquisition '{acquisition_name}' declares requires = {requires!r}, a string; write a "
-                      f"tuple of capability names: ({requires!r},)")
-    required = list(requires)
+    required = declared_requirements(acquisition, acquisition_name)
     unknown = [r for r in required if r not in CAPABILITIES]
     if unknown:
         raise GdError(f"acquisition '{acquisition_name}' requires unknown capability {unknown[0]!r}; "
@@ -367,5 +411,8 @@ def check_compatible(model_name: str, model: object, acquisition_name: str, acqu
     if callable(refine):
         try:
             refine(model)
-        except GdError as exc:
-            raise GdError(f"acquisition '{acquisition_name}' with model '{model_name}': {exc}") from None
+        except (GdError, ValueError) as exc:  # its verdict on the pairing
+            raise GdError(f"acquisition '{acquisition_name}' with model '{model_name}': {one_line(exc)}") from None
+        except Exception as exc:  # noqa: BLE001 — a bug in the check: still one line, naming whose it is
+            raise GdError(f"acquisition '{acquisition_name}' raised {type(exc).__name__} in check_model(model "
+                          f"'{model_name}'): {one_line(exc, limit=300)}") from exc

@@ -51,12 +51,41 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import pluggy
 
+from gd_core.errors import GdError, one_line, shown
+
 if TYPE_CHECKING:
     import typer
 
 PROJECT = "gd"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# What a model may offer, by method name (gd_core.data.CAPABILITIES holds their protocols), in this light module so
+# that listing and describing components needs no numerical library.
+CAPABILITY_NAMES = ("predict", "sample", "embed", "gradient_embedding", "input_gradient")
+
+
+def declared_requirements(acquisition: object, acquisition_name: str) -> list[str]:
+    """The capability names an acquisition's ``requires`` declares (none if it has no such attribute), refused in
+    one line unless they are a collection of strings."""
+    try:
+        requires = getattr(acquisition, "requires", ())
+    except Exception as exc:  # noqa: BLE001 — a property that raises: the acquisition's bug, worded as such
+        raise GdError(f"acquisition '{acquisition_name}': reading its requires raised {type(exc).__name__}: "
+                      f"{one_line(exc, limit=300)}") from exc
+    if isinstance(requires, str):  # ("sample") without its comma: iterating it would name letters
+        raise GdError(f"acquisition '{acquisition_name}' declares requires = {requires!r}, a string; write a "
+                      f"tuple of capability names: ({requires!r},)")
+    try:
+        required = list(requires)
+    except TypeError:
+        required = None
+    if required is None or not all(isinstance(r, str) for r in required):
+        raise GdError(f"acquisition '{acquisition_name}' declares requires = {shown(requires)}; write a tuple of "
+                      f"capability names, e.g. ('sample',) (known: {', '.join(CAPABILITY_NAMES)})")
+    return required
+
 
 
 class Register(Protocol):
@@ -190,9 +219,10 @@ def gd_register_acquisitions(register: Register) -> None:
     ``self.last_explanation`` to a dict of 1-D arrays, one value per gene of the returned batch and in its order,
     which the plate adds as columns: ``"score"`` (what the genes were ranked or drawn by: ``topuncertain`` and
     ``softuncertain`` give the BALD score, ``marginsample`` the sample range) or ``"cluster"`` (the index of the
-    centre that chose the gene: ``kmeans_data``, ``kmeans_embedding``), or other names of your own. Setting it
-    must not change the selection; a campaign builds the acquisition afresh for every plate and ignores an
-    explanation of the wrong length. The benchmark loop does not read it.
+    centre that chose the gene: ``kmeans_data``, ``kmeans_embedding``), or other names of your own. Values are
+    booleans or real numbers; text, objects or complex numbers are refused, naming the acquisition, before the
+    plate is written. Setting it must not change the selection; a campaign builds the acquisition afresh for
+    every plate and ignores an explanation of the wrong length. The benchmark loop does not read it.
 
     Args:
         register: call ``register(name, factory, **metadata)`` once per acquisition.

@@ -14,8 +14,8 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import pandas as pd
 
-from gd_core.data import Dataset, HitRule, Pool, Truth, align, check_compatible
-from gd_core.errors import GdError, one_line
+from gd_core.data import CAPABILITIES, Dataset, HitRule, Pool, Truth, align, check_compatible
+from gd_core.errors import GdError, one_line, shown
 from gd_core.protocols import DEFAULT_PROTOCOL, Protocol, essential_genes, get_protocol
 from gd_core.registry import Entry, Registries, closest, literal
 from gd_core.helpers.tables import load_assay_file, load_descriptor_file, looks_like_path
@@ -366,7 +366,7 @@ def fit_model(entry: Entry, params: dict[str, Any], X: np.ndarray, y: np.ndarray
     """A fresh model built from ``entry`` with ``params``, fitted on the ``acquired`` rows of ``X`` and ``y`` (in that
     order) with the cycle's own generator; an exception of the model's own names it (``ComponentError``)."""
     model = entry.create(**params)
-    with _blaming(entry, "fit", cycle):
+    with blaming(entry, "fit", cycle):
         model.fit(X[acquired], y[acquired], np.random.default_rng([seed, _MODEL, cycle]))
     return model
 
@@ -377,7 +377,7 @@ def select_batch(entry: Entry, acquisition: Any, pool: Pool, model: Any, batch_s
     ``batch_size`` distinct positions of ``pool.available`` (int64, in the acquisition's order)."""
     rng = np.random.default_rng([seed, _ACQUIRE, cycle])
     try:
-        with _blaming(entry, "select", cycle):
+        with blaming(entry, "select", cycle, model=(model, model_entry)):
             batch = acquisition.select(pool, model, batch_size, rng)
     except GdError as exc:  # e.g. the model's samples were NaN: say which model and plugin gave them
         raise GdError(f"cycle {cycle}, acquisition '{entry.name}' with model '{model_entry.name}' "
@@ -407,7 +407,9 @@ def execute(plan: Plan, *, on_cycle: Callable[[CycleReport], None] | None = None
     """
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=1, user_api="blas"):
+    # Floating-point warnings (overflow, invalid) would print lines of their own around gd's; what they warn of
+    # (a NaN or an infinity) is refused by the checks of predictions, metrics and batches, naming the culprit.
+    with threadpool_limits(limits=1, user_api="blas"), np.errstate(all="ignore"):
         return _execute(plan, on_cycle)
 
 
@@ -425,20 +427,42 @@ class ComponentError(Exception):
 
 def failure_text(exc: BaseException) -> str:
     """How a run's exception reads in one line: a component's own error already names itself."""
-    return str(exc) if isinstance(exc, ComponentError) else f"{type(exc).__name__}: {one_line(exc, limit=_MESSAGE_LIMIT)}"
+    return shown(exc) if isinstance(exc, ComponentError) else described(exc)
+
+
+def described(exc: BaseException) -> str:
+    """``Type: message`` on one line, the message cut after ``_MESSAGE_LIMIT`` characters; ``Type`` alone when
+    the exception has no message (e.g. a bare MemoryError)."""
+    text = one_line(exc, limit=_MESSAGE_LIMIT)
+    return type(exc).__name__ if text == type(exc).__name__ else f"{type(exc).__name__}: {text}"
 
 
 @contextmanager
-def _blaming(entry: Entry, call: str, cycle: int) -> Iterator[None]:
-    """Re-raise a component's own exception as a ComponentError that says whose it was and where."""
+def blaming(entry: Entry, call: str, cycle: int, *, model: tuple[Any, Entry] | None = None) -> Iterator[None]:
+    """Re-raise a component's own exception as a ComponentError that says whose it was and where. With ``model``
+    (the fitted model an acquisition was given, and its entry), an exception raised inside one of the model's
+    capability methods is the model's, not the acquisition's that called it."""
     try:
         yield
-    except (GdError, KeyboardInterrupt, MemoryError):
+    except (GdError, KeyboardInterrupt):
         raise
     except Exception as exc:
+        method = _model_method_in(exc.__traceback__, model[0]) if model is not None else None
+        if method is not None:
+            entry, call = model[1], f"{method} (called by {entry.kind} '{entry.name}')"
         # One line, however long the library's message: the traceback (run.log, failure.json) keeps all of it.
         raise ComponentError(f"{entry.kind} '{entry.name}' ({entry.origin}) raised in {call} in cycle {cycle}: "
-                             f"{type(exc).__name__}: {one_line(exc, limit=_MESSAGE_LIMIT)}") from exc
+                             f"{described(exc)}") from exc
+
+
+def _model_method_in(traceback: Any, model: Any) -> str | None:
+    """The capability method of ``model`` (``embed``, ``sample``, …) that the traceback passes through, if any."""
+    while traceback is not None:
+        frame = traceback.tb_frame
+        if frame.f_code.co_name in CAPABILITIES and frame.f_locals.get("self") is model:
+            return frame.f_code.co_name
+        traceback = traceback.tb_next
+    return None
 
 
 def _execute(plan: Plan, on_cycle: Callable[[CycleReport], None] | None) -> RunResult:
@@ -454,8 +478,10 @@ def _execute(plan: Plan, on_cycle: Callable[[CycleReport], None] | None) -> RunR
     rows: list[tuple[int, int, str, float]] = []
     # The test genes never change: their features and labels are gathered once, not at every cycle.
     X_test, y_test = X[plan.test], data.y[plan.test]
-    X_test.setflags(write=False)
-    y_test.setflags(write=False)
+    # Read-only, as everything a metric sees: one metric must not change what the next one reads.
+    test, hits = plan.test.view(), plan.hits.view()
+    for shared in (X_test, y_test, test, hits):
+        shared.setflags(write=False)
     hit_rule = HitRule(config.protocol_spec.hit_rule.by, plan.protocol_facts.get("hit_share", config.hit_fraction))
 
     for cycle in range(config.cycles):
@@ -466,15 +492,18 @@ def _execute(plan: Plan, on_cycle: Callable[[CycleReport], None] | None) -> RunR
 
         measured = data.y[acquired]
         measured.setflags(write=False)
-        pool = Pool(X=X, genes=data.genes, available=np.flatnonzero(available), acquired=acquired, cycle=cycle,
+        candidates = np.flatnonzero(available)
+        candidates.setflags(write=False)
+        acquired.setflags(write=False)  # the metrics and the acquisition share the pool: none may change it
+        pool = Pool(X=X, genes=data.genes, available=candidates, acquired=acquired, cycle=cycle,
                     measured=measured, hit_rule=hit_rule)
-        truth = Truth(X_test, y_test, plan.test, plan.hits, model, config.model)
+        truth = Truth(X_test, y_test, test, hits, model, config.model)
         if len(plan.test):  # without a test split no metric reads test predictions (prepare refused those)
-            with _blaming(model_entry, "predict", cycle):
-                _check_predictions(truth, model_entry, cycle)
+            with blaming(model_entry, "predict", cycle):
+                check_predictions(truth, model_entry, cycle)
         values = {}
         for name, metric in plan.metrics.items():
-            with _blaming(plan.entries[f"metric:{name}"], "its computation", cycle):
+            with blaming(plan.entries[f"metric:{name}"], "its computation", cycle):
                 value = metric(pool, model, truth)
             values[name] = _metric_value(value, plan.entries[f"metric:{name}"], cycle)
             rows.append((cycle, len(acquired), name, values[name]))
@@ -498,8 +527,9 @@ def _execute(plan: Plan, on_cycle: Callable[[CycleReport], None] | None) -> RunR
     return RunResult(plan, table, selections, time.perf_counter() - started)
 
 
-def _check_predictions(truth: Truth, model_entry: Entry, cycle: int) -> None:
-    """Refuse a model whose predicted means on the test genes are of the wrong shape or not all finite.
+def check_predictions(truth: Truth, model_entry: Entry, cycle: int, *, genes: str = "test genes") -> None:
+    """Refuse a model whose predicted means on the test genes (``genes``, as the message names them) are of the wrong
+    shape or not all finite.
 
     Every metric reads these predictions: a NaN among them would be published as a complete run with
     ``mse=nan``, so the run fails here instead, naming the model and the plugin that registered it.
@@ -507,15 +537,12 @@ def _check_predictions(truth: Truth, model_entry: Entry, cycle: int) -> None:
     where = f"model '{model_entry.name}' ({model_entry.origin})"
     try:
         predicted = truth.predicted_test
-    except GdError as exc:  # a wrong shape
+    except GdError as exc:  # a wrong shape, or not numbers; predict's own exceptions go to blaming
         raise GdError(f"{exc} (cycle {cycle}; {model_entry.origin})") from None
-    except (TypeError, ValueError) as exc:  # not numbers at all
-        raise GdError(f"{where} predicted values that are not numbers in cycle {cycle} ({exc}); predict must "
-                      "return one finite number per gene") from None
     bad = int((~np.isfinite(predicted)).sum())
     if bad:
-        raise GdError(f"{where} predicted {bad} non-finite value(s) (NaN or infinite) for the {len(predicted)} test "
-                      f"genes in cycle {cycle}; fix the model or its parameters")
+        raise GdError(f"{where} predicted {bad} non-finite value(s) (NaN or infinite) for the {len(predicted)} "
+                      f"{genes} in cycle {cycle}; fix the model or its parameters")
 
 
 def _metric_value(value: Any, entry: Entry, cycle: int) -> float:
@@ -524,10 +551,13 @@ def _metric_value(value: Any, entry: Entry, cycle: int) -> float:
     try:
         if isinstance(value, (str, bytes, bool, np.bool_)):  # float() would read "0.5" and True as numbers
             raise TypeError
+        if isinstance(value, (complex, np.complexfloating)):  # float() refuses it, numpy's would drop a part
+            raise TypeError
         number = float(value)
-    except (TypeError, ValueError):
-        raise GdError(f"metric '{entry.name}' ({entry.origin}) returned {type(value).__name__}, not a number, in "
-                      f"cycle {cycle}; fix the metric") from None
+    except Exception as exc:  # noqa: BLE001 — TypeError, ValueError, OverflowError (10**400), a raising __float__
+        why = "" if isinstance(exc, TypeError) and not str(exc) else f" ({described(exc)})"
+        raise GdError(f"metric '{entry.name}' ({entry.origin}) returned {type(value).__name__}, not a number{why}, "
+                      f"in cycle {cycle}; fix the metric") from None
     if np.isinf(number):
         raise GdError(f"metric '{entry.name}' ({entry.origin}) returned {number} in cycle {cycle}; a metric must "
                       "return a finite number, or NaN where it is undefined") from None
@@ -536,9 +566,14 @@ def _metric_value(value: Any, entry: Entry, cycle: int) -> float:
 
 def _checked_batch(batch: Any, available: np.ndarray, acquisition: str, batch_size: int, cycle: int) -> np.ndarray:
     """Refuse a batch that is not exactly batch_size distinct available positions (``available``: a mask)."""
-    positions = np.asarray(batch)
     problem = None
-    if positions.ndim != 1 or not np.issubdtype(positions.dtype, np.integer):
+    try:
+        positions = np.asarray(batch)
+    except Exception:  # noqa: BLE001 — e.g. a ragged list, or an object whose __array__ raises
+        positions, problem = None, f"a {type(batch).__name__} that is not an array"
+    if problem:
+        pass  # worded above
+    elif positions.ndim != 1 or not np.issubdtype(positions.dtype, np.integer):
         problem = f"an array of shape {positions.shape} and dtype {positions.dtype}"
     elif len(positions) != batch_size:
         problem = f"{len(positions)} genes instead of {batch_size}"

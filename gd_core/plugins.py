@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 import pluggy
 
 from gd_core import hookspecs
-from gd_core.errors import GdError
+from gd_core.errors import GdError, shown
 from gd_core.registry import Entry, Registries, failed_hint, validate_registration
 
 if TYPE_CHECKING:
@@ -138,7 +138,7 @@ class PluginHost:
             try:
                 module = importlib.import_module(module_name)
             except Exception as exc:  # a broken built-in must not take the CLI down either
-                record.error = _one_line(f"import failed: {type(exc).__name__}: {exc}")
+                record.error = _one_line(f"import failed: {type(exc).__name__}: {shown(exc)}")
                 self.records.append(record)
                 continue
             self.add(module, name=name, distribution=DISTRIBUTION, version=version, source="builtin")
@@ -172,7 +172,8 @@ class PluginHost:
             except Exception as exc:
                 self.records.append(
                     PluginRecord(name, dist, version, "entry point",
-                                 error=_one_line(f"import of '{point.value}' failed: {type(exc).__name__}: {exc}"))
+                                 error=_one_line(f"import of '{point.value}' failed: "
+                                                f"{type(exc).__name__}: {shown(exc)}"))
                 )
                 continue
             if point.dist is not None:
@@ -190,7 +191,7 @@ class PluginHost:
         try:
             self.pm.register(plugin, name=name)
         except Exception as exc:  # pluggy's validation of hook signatures, or a name clash
-            record.error = _one_line(f"{type(exc).__name__}: {exc}")
+            record.error = _one_line(f"{type(exc).__name__}: {shown(exc)}")
             if isinstance(exc, pluggy.PluginValidationError):
                 record.error += "; a hook takes only arguments its spec names (see gd_core/hookspecs.py)"
             return record
@@ -204,7 +205,7 @@ class PluginHost:
                 staged = self._collect(plugin)
         except Exception as exc:
             self.pm.unregister(plugin)
-            record.error = _one_line(f"raised while registering: {type(exc).__name__}: {exc}")
+            record.error = _one_line(f"raised while registering: {type(exc).__name__}: {shown(exc)}")
             return record
         record.loaded = True
         conflicts = []
@@ -230,6 +231,9 @@ class PluginHost:
 
             def register(name: str, factory: Any, _kind: str = kind, **metadata: Any) -> None:
                 validate_registration(_kind, name, factory)
+                if _kind == "metric" and metadata.get("better", "higher") not in ("lower", "higher"):
+                    raise ValueError(f"metric '{name}' declares better={shown(metadata['better'])!r}; write "
+                                     "better=\"lower\" or better=\"higher\"")
                 if (_kind, name) in seen:
                     raise ValueError(f"{_kind} '{name}' registered twice by the same plugin")
                 seen.add((_kind, name))
@@ -258,7 +262,7 @@ class PluginHost:
                 try:
                     impl.function(*[{"app": app, "host": self}[arg] for arg in impl.argnames])
                 except Exception as exc:
-                    record.error = _one_line(f"gd_register_commands raised {type(exc).__name__}: {exc}")
+                    record.error = _one_line(f"gd_register_commands raised {type(exc).__name__}: {shown(exc)}")
                 added = [name for name in _command_names(app) if name not in before]
                 if added:
                     record.registered.setdefault("command", []).extend(added)
@@ -292,7 +296,7 @@ def load_plugin_file(host: PluginHost, path: Path) -> PluginRecord:
         line = next((frame.lineno for frame in reversed(traceback.extract_tb(exc.__traceback__))
                      if Path(frame.filename).resolve() == path.resolve()), None)
         where = f"{path}:{line}" if line else str(path)
-        raise GdError(_one_line(f"{where}: {type(exc).__name__} while loading the plugin: {exc}")) from None
+        raise GdError(_one_line(f"{where}: {type(exc).__name__} while loading the plugin: {shown(exc)}")) from None
     record = host.add(module, name=f"file:{path.name}", distribution=str(path), version=version, source="file")
     if record.error:
         raise GdError(f"{path}: {record.error}")

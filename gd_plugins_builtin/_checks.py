@@ -110,14 +110,26 @@ def refuse_non_finite(values: np.ndarray, method: str) -> None:
                       "check the model's fit and inputs")
 
 
-def posterior_samples(model: object, X: np.ndarray) -> np.ndarray:
-    """``model.sample(X)``, refused with a GdError unless it is ``[n_samples ≥ 1, len(X)]`` real numbers."""
+def real_numbers(values: object, method: str, shape: str) -> np.ndarray:
+    """What ``model.<method>`` returned, as an array in its own dtype, refused with a GdError naming the method
+    unless it holds real numbers (not text, true/false, objects or complex numbers, which numpy would convert
+    silently or with a warning). ``shape`` says what it must return, for the message."""
     import numpy as np
 
-    samples = np.asarray(model.sample(X))  # its own dtype: float32 samples must score exactly as before
-    if not (np.issubdtype(samples.dtype, np.integer) or np.issubdtype(samples.dtype, np.floating)):
-        raise GdError(f"model.sample returned values of dtype {samples.dtype}; it must return [n_samples, "
-                      f"{len(X)}] real numbers")
+    try:
+        array = np.asarray(values)
+    except Exception:  # noqa: BLE001 — e.g. a ragged list
+        raise GdError(f"model.{method} returned a {type(values).__name__} that is not an array; it must return "
+                      f"{shape} real numbers") from None
+    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise GdError(f"model.{method} returned values of dtype {array.dtype}; it must return {shape} real numbers")
+    return array
+
+
+def posterior_samples(model: object, X: np.ndarray) -> np.ndarray:
+    """``model.sample(X)``, refused with a GdError unless it is ``[n_samples ≥ 1, len(X)]`` real numbers."""
+    # its own dtype: float32 samples must score exactly as before
+    samples = real_numbers(model.sample(X), "sample", f"[n_samples, {len(X)}]")
     if samples.ndim != 2 or samples.shape[1] != len(X) or samples.shape[0] < 1:
         raise GdError(f"model.sample returned shape {samples.shape} for {len(X)} genes; "
                       f"it must return [n_samples, {len(X)}]")

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Callable
 from gd_core import hookimpl
 from gd_core.errors import GdError
 from gd_plugins_builtin._checks import (check_batch_size, positive_float, positive_int, posterior_samples,
-                                        refuse_non_finite)
+                                        real_numbers, refuse_non_finite)
 from gd_plugins_builtin.acquisitions import posterior_variance
 from gd_plugins_builtin.diversity import nearest_rows
 
@@ -180,7 +180,7 @@ def _checked(method: Callable[[np.ndarray], np.ndarray], name: str, d: int) -> C
     def call(x: np.ndarray) -> np.ndarray:
         import numpy as np
 
-        g = np.asarray(method(x), dtype=np.float32)
+        g = real_numbers(method(x), name, f"[{len(x)}, {d}]").astype(np.float32, copy=False)
         if g.shape != (len(x), d):
             raise GdError(f"model.{name} returned shape {g.shape} for {len(x)} genes of {d} "
                           f"features; it must return [{len(x)}, {d}]")

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Callable
 from gd_core import hookimpl
 from gd_core.errors import GdError
 from gd_core.registry import BadParameter
-from gd_plugins_builtin._checks import check_batch_size, positive_int, refuse_non_finite
+from gd_plugins_builtin._checks import check_batch_size, positive_int, real_numbers, refuse_non_finite
 
 # numpy loads inside the functions that compute: registering this plugin stays light (see __init__.py)
 if TYPE_CHECKING:
@@ -199,11 +199,11 @@ def model_rows(method: Callable[[np.ndarray], np.ndarray], name: str, X: np.ndar
     out = np.empty((len(rows), width or 0), dtype=np.float32) if len(rows) == 0 else None
     for start in range(0, len(rows), _ROWS_PER_CALL):
         block = rows[start:start + _ROWS_PER_CALL]
-        values = np.asarray(method(X[block]))
+        values = real_numbers(method(X[block]), name, f"[{len(block)}, k]")
         width = values.shape[1] if width is None and values.ndim == 2 else width
-        if values.ndim != 2 or values.shape != (len(block), width):
+        if values.ndim != 2 or values.shape != (len(block), width) or width == 0:
             raise GdError(f"model.{name} returned shape {values.shape} for {len(block)} genes; it must return "
-                          f"[{len(block)}, k], with the same k on every call")
+                          f"[{len(block)}, k] with k ≥ 1, the same k on every call")
         refuse_non_finite(values, name)
         if out is None:
             out = np.empty((len(rows), width), dtype=np.float32)

@@ -601,7 +601,7 @@ def faulty_run(host, acquisition="random", metrics=("mse", "hit_ratio"), **model
     ("three_nan", "predicted 3 non-finite value(s) (NaN or infinite) for the 120 test genes in cycle 0"),
     ("inf", "predicted 1 non-finite value(s)"),
     ("wide", "predicted shape (120, 2)"),
-    ("text", "predicted values that are not numbers in cycle 0"),
+    ("text", "predicted values of dtype <U"),
 ])
 def test_a_model_predicting_non_finite_or_misshapen_values_fails_the_run_naming_it(host_with, mode, culprit):
     host = host_with(Table(), Faulty(), builtins=True)

@@ -1,0 +1,254 @@
+"""A misbehaving plugin gets one `error:` line naming it (component and plugin), never the bug handler's
+"unexpected", a traceback or lines of warnings; and nothing it does changes what other components see."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gd_apps import cli
+from gd_core import hookimpl
+from gd_core.errors import GdError
+from tests.helpers import gd, run_args
+
+GENES = [f"G{i:04d}" for i in range(300)]
+
+
+class BadStr(Exception):
+    """An exception whose own text cannot be made."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("str of the exception failed")
+
+
+class Mean:
+    """A model predicting the training mean; ``how`` picks one way for it to misbehave."""
+
+    def __init__(self, how: str = "") -> None:
+        self.how, self.mean = how, 0.0
+
+    def fit(self, X, y, rng):
+        if self.how == "fit badstr":
+            raise BadStr()
+        if self.how == "fit memory":
+            raise MemoryError()
+        if self.how == "fit gderror lines":
+            raise GdError("\n".join(f"line {i}" for i in range(50)))
+        self.mean = float(np.mean(y))
+        return self
+
+    def predict(self, X):
+        values = np.full(len(X), self.mean)
+        return {"predict complex": values + 1j, "predict strings": values.astype(str),
+                "predict bools": values > 0, "predict huge": 1e300 * (1 + np.arange(len(X))),
+                "predict ragged": [[1.0, 2.0], [3.0]]}.get(self.how, values)
+
+    def sample(self, X):
+        return np.stack([self.predict(X)] * 3)
+
+    def embed(self, X):
+        if self.how == "embed raises":
+            raise KeyError("embed boom")
+        if self.how == "embed strings":
+            return np.full((len(X), 2), "x")
+        return np.zeros((len(X), 0)) if self.how == "embed no columns" else np.asarray(X)[:, :2]
+
+
+class Misbehaving:
+    """Registers model 'm' and acquisition 'a' whose behaviour the test picks, metric 'x', descriptor 'd', assay 'q'."""
+
+    def __init__(self, how: str) -> None:
+        self.how = how
+
+    @hookimpl
+    def gd_register_models(self, register):
+        register("m", lambda: Mean(self.how))
+
+    @hookimpl
+    def gd_register_acquisitions(self, register):
+        register("a", lambda: Acquisition(self.how))
+
+    @hookimpl
+    def gd_register_metrics(self, register):
+        register("x", lambda: Metric(self.how))
+
+    @hookimpl
+    def gd_register_treatment_descriptors(self, register):
+        register("d", lambda: descriptor(self.how))
+
+    @hookimpl
+    def gd_register_assays(self, register):
+        register("q", lambda: assay(self.how))
+
+
+class Acquisition:
+    def __init__(self, how: str) -> None:
+        self.how = how
+        if how == "requires none":
+            self.requires = None
+        elif how == "requires number":
+            self.requires = 5
+
+    def check_model(self, model):
+        if self.how == "check_model refuses":
+            raise ValueError("not this model")
+        if self.how == "check_model badstr":
+            raise BadStr()
+
+    def select(self, pool, model, batch_size, rng):
+        if self.how == "select ragged":
+            return [[1, 2], [3]]
+        return pool.available[:batch_size]
+
+
+class Metric:
+    def __init__(self, how: str) -> None:
+        self.how = how
+
+    def __call__(self, pool, model, truth):
+        if self.how == "metric huge":
+            return 10**400
+        if self.how == "metric writes predictions":
+            truth.predicted_test[:] = truth.y_test
+        if self.how == "metric writes hits":
+            truth.hits[:] = truth.hits[0]
+        if self.how == "metric writes pool":
+            pool.available[:] = pool.available[0]
+        return 0.5
+
+
+def descriptor(how: str) -> pd.DataFrame:
+    table = pd.DataFrame(np.random.default_rng(0).normal(size=(300, 5)), index=GENES).add_prefix("f")
+    if how == "no columns":
+        return table.iloc[:, :0]
+    if how == "two levels":
+        table.index = pd.MultiIndex.from_arrays([GENES, GENES])
+    if how == "1 and '1'":
+        table.index = ["1", 1, *GENES[2:]]
+    if how == "blank gene":
+        table.index = ["  ", *GENES[1:]]
+    if how == "complex features":
+        table["f0"] = table["f0"] + 1j
+    if how == "true/false features":
+        table["f0"] = table["f0"] > 0
+    if how == "float32 overflow":
+        table.iloc[0, 0] = 1e39
+    return table
+
+
+def assay(how: str) -> pd.Series:
+    values = pd.Series(np.random.default_rng(1).normal(size=300), index=GENES)
+    if how == "true/false outcomes":
+        values = values > 0
+    if how == "hit list not a list":
+        values.attrs["hit_list"] = 5
+    if how == "harmonise report not counts":
+        values.attrs["harmonise"] = {"alias": "many"}
+    return values
+
+
+def run(tmp_path: Path, capsys, monkeypatch, host_with, how: str, *, model: str = "random_forest",
+        acquisition: str = "random", data: bool = False, metric: bool = False) -> tuple[int, str]:
+    """`gd run` with the Misbehaving plugin: exit code and stderr."""
+    monkeypatch.setattr(cli, "PluginHost", lambda: host_with(Misbehaving(how), builtins=True))
+    extra = ["--metric", "x", "--metric", "mse", "--metric", "hit_ratio"] if metric else []
+    if data:  # the plugin's own tables, 300 genes
+        argv = ["run", "--descriptor", "d", "--assay", "q", "--model", "random_forest", "--param",
+                "model.n_estimators=5", "--acquisition", "random", "--batch-size", "10", "--cycles", "2", "--out",
+                str(tmp_path / "run")]
+    else:
+        argv = run_args(tmp_path / "run", *extra, model=model, acquisition=acquisition)
+    code, _, err = gd(capsys, argv)
+    return code, err
+
+
+def the_line(err: str) -> str:
+    """The one `error:` line after the cycles' progress lines, with no warning or traceback around it."""
+    lines = [line for line in err.strip().splitlines() if not line.startswith("cycle ")]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "error: unexpected" not in err and "Traceback" not in err and "Warning" not in err, err
+    return lines[0]
+
+
+@pytest.mark.parametrize(("how", "model", "acquisition", "expected"), [
+    ("fit badstr", "m", "random", "model 'm' (plugin 'Misbehaving') raised in fit in cycle 0: BadStr: <BadStr whose "
+                                  "text cannot be shown>"),
+    ("fit memory", "m", "random", "model 'm' (plugin 'Misbehaving') raised in fit in cycle 0: MemoryError;"),
+    ("fit gderror lines", "m", "random", "error: line 0 line 1 line 2"),
+    ("predict complex", "m", "random", "model 'm' predicted values of dtype complex128; predict must return one "
+                                       "real number per row"),
+    ("predict strings", "m", "random", "model 'm' predicted values of dtype <U"),
+    ("predict bools", "m", "random", "model 'm' predicted values of dtype bool"),
+    ("predict ragged", "m", "random", "model 'm' predicted list that is not an array of numbers"),
+    ("predict huge", "m", "random", "metric 'mse' (plugin 'builtin.metrics' of gdisco) returned inf in cycle 0"),
+    ("embed raises", "m", "coreset", "model 'm' (plugin 'Misbehaving') raised in embed (called by acquisition "
+                                     "'coreset') in cycle 0: KeyError: 'embed boom'"),
+    ("embed strings", "m", "coreset", "model.embed returned values of dtype <U1"),
+    ("embed no columns", "m", "coreset", ", 0) for 470 genes; it must return [470, k] with k ≥ 1"),
+    ("select ragged", "random_forest", "a", "acquisition 'a' returned a list that is not an array at cycle 0"),
+    ("requires none", "random_forest", "a", "acquisition 'a' declares requires = None; write a tuple of capability "
+                                            "names"),
+    ("requires number", "random_forest", "a", "acquisition 'a' declares requires = 5"),
+    ("check_model refuses", "random_forest", "a", "acquisition 'a' with model 'random_forest': not this model"),
+    ("check_model badstr", "random_forest", "a", "acquisition 'a' raised BadStr in check_model(model "
+                                                 "'random_forest'): <BadStr whose text cannot be shown>"),
+])
+def test_a_component_that_misbehaves_is_named_on_one_line(tmp_path, capsys, monkeypatch, host_with, how, model,
+                                                          acquisition, expected):
+    code, err = run(tmp_path, capsys, monkeypatch, host_with, how, model=model, acquisition=acquisition)
+    assert code == 1
+    assert expected in the_line(err)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(("how", "expected"), [
+    ("metric huge", "metric 'x' (plugin 'Misbehaving') returned int, not a number (OverflowError: int too large to "
+                    "convert to float), in cycle 0"),
+    ("metric writes predictions", "metric 'x' (plugin 'Misbehaving') raised in its computation in cycle 0: "
+                                  "ValueError: assignment destination is read-only"),
+    ("metric writes hits", "assignment destination is read-only"),
+    ("metric writes pool", "assignment destination is read-only"),
+])
+def test_a_metric_can_neither_break_the_run_unnamed_nor_change_what_the_other_metrics_read(
+        tmp_path, capsys, monkeypatch, host_with, how, expected):
+    code, err = run(tmp_path, capsys, monkeypatch, host_with, how, metric=True)
+    assert code == 1
+    assert expected in the_line(err)
+
+
+@pytest.mark.parametrize(("how", "expected"), [
+    ("no columns", "descriptor 'd' has no feature columns, only gene names"),
+    ("two levels", "descriptor 'd' is indexed by 2 levels; index it by gene symbol alone"),
+    ("1 and '1'", "descriptor 'd' lists 1 gene(s) more than once (e.g. ['1'])"),
+    ("blank gene", "descriptor 'd' has 1 row(s) whose gene name is missing or blank"),
+    ("complex features", "descriptor 'd' has non-numeric columns ['f0']"),
+    ("float32 overflow", "descriptor 'd' has NaN or infinite features for 1 aligned gene(s)"),
+    ("true/false outcomes", "assay 'q' has non-numeric values (bool)"),
+    ("hit list not a list", "assay 'q' carries attrs['hit_list'] = 5; it must be a list of gene symbols"),
+])
+def test_a_table_gd_cannot_use_is_refused_naming_it(tmp_path, capsys, monkeypatch, host_with, how, expected):
+    code, err = run(tmp_path, capsys, monkeypatch, host_with, how, data=True)
+    assert code == 1
+    assert expected in the_line(err)
+
+
+@pytest.mark.parametrize("how", ["true/false features", "harmonise report not counts"])
+def test_true_false_features_and_a_report_gd_did_not_write_are_accepted(tmp_path, capsys, monkeypatch, host_with,
+                                                                         how):
+    code, err = run(tmp_path, capsys, monkeypatch, host_with, how, data=True)
+    assert code == 0, err
+
+
+def test_a_metric_without_a_direction_gd_knows_is_refused_when_its_plugin_loads(host_with):
+    class Sideways:
+        @hookimpl
+        def gd_register_metrics(self, register):
+            register("x", lambda: (lambda pool, model, truth: 0.0), better="sideways")
+
+    host = host_with(Sideways())
+    (record,) = [r for r in host.records if r.name == "Sideways"]
+    assert "metric 'x' declares better='sideways'; write better=\"lower\" or better=\"higher\"" in record.error
+    assert "x" not in host.registries.metrics.names()
