@@ -12,7 +12,6 @@ import os
 import signal
 import sys
 import threading
-import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -127,7 +126,7 @@ def build_app(host: PluginHost) -> typer.Typer:
             raise GdError(f"'{kind}' is neither a kind nor a registered component"
                           f"{host.missing_hint()}; {hint}use a kind ({', '.join(KINDS)}), KIND NAME, "
                           "or a name from `gd list`")
-        from gd_apps.info import summary_of  # a plugin's summary that cannot be shown is marked, not fatal
+        from gd_core.registry import summary_of  # a plugin's summary that cannot be shown is marked, not fatal
 
         registries = [host.registries.of(kind)] if kind else list(host.registries)
         rows = [
@@ -343,10 +342,9 @@ def main(argv: list[str] | None = None) -> None:
             _quiet_after_a_closed_pipe()  # `gd list | head`: the reader has all it wanted
             sys.exit(1)
         # gd's own exits happen below: this one came from a plugin's code
-        frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
-        where = f" in {frame.filename}:{frame.lineno}" if frame else ""
-        _error(f"stopped by sys.exit({exc.code!r}) called{where}; a plugin must raise an exception instead of "
-               "exiting (nothing was published)")
+        from gd_core.loop import exit_text
+
+        _error(f"{exit_text(exc)} (nothing was published)")
         sys.exit(1)
     except Exception as exc:
         # Usage errors from typer's parser carry their own message; anything else is a bug of ours.

@@ -70,10 +70,11 @@ def describe(entry: Entry) -> dict[str, Any]:
     """Everything ``gd data info`` knows about a dataset, as plain JSON-ready values.
 
     A field the plugin got wrong (of the wrong type, or whose ``details`` or ``__str__`` raises) is shown as a
-    stand-in naming the plugin and what went wrong (``gd_apps.info.unavailable``): one bad plugin must not take
+    stand-in naming the plugin and what went wrong (``gd_core.registry.unavailable``): one bad plugin must not take
     ``gd data list`` down with it, nor hide the rest of its own entry.
     """
-    from gd_apps.info import plain_of, summary_of, unavailable
+    from gd_apps.info import plain_of
+    from gd_core.registry import summary_of, unavailable
 
     meta = entry.metadata
     facts: dict[str, Any] = {"name": entry.name, "kind": entry.kind, "summary": summary_of(entry)}
@@ -103,7 +104,7 @@ def describe(entry: Entry) -> dict[str, Any]:
 
 def _details(entry: Entry) -> dict[str, Any]:
     """The facts of the dataset's ``details=`` function (genes, dims, harmonisation counts…), or a stand-in."""
-    from gd_apps.info import unavailable
+    from gd_core.registry import unavailable
 
     details = entry.metadata["details"]
     if not callable(details):
@@ -122,7 +123,7 @@ def _details(entry: Entry) -> dict[str, Any]:
 def _note_unavailable(rows: list[dict[str, Any]]) -> None:
     """One line on stderr for each field a plugin failed to give: the table has no column for most of them (a
     ``details`` function's failure would read as a dataset of unknown size), ``--json`` holds each stand-in."""
-    from gd_apps.info import Unavailable
+    from gd_core.registry import Unavailable
 
     err = console(stderr=True)
     for row in rows:
@@ -228,7 +229,7 @@ def gd_register_commands(app: typer.Typer, host: PluginHost) -> None:
             return
         from rich.table import Column
 
-        from gd_apps.info import Unavailable
+        from gd_core.registry import Unavailable
 
         listing = table("name", "kind", "genes", "dims", Column("size", justify="right", no_wrap=True), "source",
                         "licence", "status", names=("name", "kind", "genes", "dims", "source"))

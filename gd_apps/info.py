@@ -18,9 +18,10 @@ import typer
 from rich.markup import escape
 
 from gd_apps.common import PluginFiles, console, load_plugin_files, print_table, table
-from gd_core.errors import GdError, one_line
+from gd_core.errors import GdError
 from gd_core.hookspecs import declared_requirements, hookimpl
-from gd_core.registry import KINDS, Deferred, Entry, closest, literal, plain
+from gd_core.registry import (KINDS, Deferred, Entry, Unavailable, closest, literal, plain, summary_of,
+                              unavailable)
 
 if TYPE_CHECKING:
     from gd_core.plugins import PluginHost
@@ -32,31 +33,6 @@ FROM_CLASS, FROM_INSTANCE = "class", "instance"
 def singular(kind: str) -> str:
     """``models`` → ``model``; anything else as given."""
     return kind[:-1] if kind.endswith("s") and kind[:-1] in KINDS else kind
-
-
-# A plugin's metadata is read by code of its own (a summary's __str__, a details function) or given in a type gd
-# cannot use: a field that fails is shown as a marked stand-in naming the plugin, never the failure, so that one
-# bad plugin leaves every listing and every other field readable.
-
-class Unavailable(str):
-    """A metadata field's stand-in: text, so that tables and JSON show it as they show any field, and a type of its
-    own, so that a listing whose table has no column for the field can still tell the user about it."""
-
-
-def unavailable(field: str, entry: Entry, reason: BaseException | str) -> Unavailable:
-    """The stand-in for a metadata ``field`` the plugin failed to give: ``(details unavailable: plugin 'x' raised
-    ZeroDivisionError: division by zero)``, or with ``reason`` as text (``gave int, not text``)."""
-    if isinstance(reason, BaseException):
-        reason = f"raised {type(reason).__name__}: {one_line(reason, limit=200)}"
-    return Unavailable(f"({field} unavailable: {entry.origin} {reason})")
-
-
-def summary_of(entry: Entry) -> str:
-    """``entry.summary`` (the ``summary=`` metadata as text, else the docstring's first line), or its stand-in."""
-    try:
-        return entry.summary
-    except Exception as exc:  # noqa: BLE001 — a summary object whose __str__ raises, a __doc__ that does
-        return unavailable("summary", entry, exc)
 
 
 def description_of(entry: Entry) -> str:
@@ -241,7 +217,8 @@ def _show_one(out: Any, entry: Entry, about: dict[str, Any]) -> None:
     elif kind == "acquisition":
         needs = about["requires"]
         if needs is None:
-            line("requires: unknown (its factory must be called with parameters to tell)")
+            line("requires: unknown (its factory must be called with parameters to tell, or its requires is not a "
+                 "tuple of capability names, which `gd run` refuses naming it)")
         else:
             line(f"requires: {', '.join(needs) if needs else 'predict only, which every model offers'} "
                  "[dim](what the model must offer; `gd info MODEL` shows a model's)[/]")

@@ -390,7 +390,13 @@ def capabilities_of(model: object) -> list[str]:
 
 def check_compatible(model_name: str, model: object, acquisition_name: str, acquisition: object) -> None:
     """Refuse a model that lacks what the acquisition needs, in one sentence."""
-    if not isinstance(model, Model):
+    try:  # the protocols' checks read attributes, which a model's own __getattr__ may answer by raising
+        is_model = isinstance(model, Model)
+        offered = capabilities_of(model) if is_model else []
+    except Exception as exc:  # noqa: BLE001
+        raise GdError(f"model '{model_name}': reading its methods raised {type(exc).__name__}: "
+                      f"{one_line(exc, limit=300)}; a model's attributes must be readable") from exc
+    if not is_model:
         raise GdError(f"model '{model_name}' has no fit/predict methods; its factory must return a model object")
     if not callable(getattr(acquisition, "select", None)):
         raise GdError(f"acquisition '{acquisition_name}' has no select(pool, model, batch_size, rng) method")
@@ -399,7 +405,6 @@ def check_compatible(model_name: str, model: object, acquisition_name: str, acqu
     if unknown:
         raise GdError(f"acquisition '{acquisition_name}' requires unknown capability {unknown[0]!r}; "
                       f"known capabilities: {', '.join(CAPABILITIES)}")
-    offered = capabilities_of(model)
     missing = [r for r in required if r not in offered]
     if missing:
         raise GdError(f"acquisition '{acquisition_name}' needs {' and '.join(missing)}, which model "

@@ -379,8 +379,8 @@ def select_batch(entry: Entry, acquisition: Any, pool: Pool, model: Any, batch_s
     try:
         with blaming(entry, "select", cycle, model=(model, model_entry)):
             batch = acquisition.select(pool, model, batch_size, rng)
-    except GdError as exc:  # e.g. the model's samples were NaN: say which model and plugin gave them
-        raise GdError(f"cycle {cycle}, acquisition '{entry.name}' with model '{model_entry.name}' "
+    except GdError as exc:  # e.g. the model's samples were NaN, or the acquisition's own refusal: name both
+        raise GdError(f"cycle {cycle}, acquisition '{entry.name}' ({entry.origin}) with model '{model_entry.name}' "
                       f"({model_entry.origin}): {exc}") from None
     available = np.zeros(len(pool.genes), dtype=bool)
     available[pool.available] = True
@@ -427,7 +427,19 @@ class ComponentError(Exception):
 
 def failure_text(exc: BaseException) -> str:
     """How a run's exception reads in one line: a component's own error already names itself."""
+    if isinstance(exc, SystemExit):
+        return exit_text(exc)
     return shown(exc) if isinstance(exc, ComponentError) else described(exc)
+
+
+def exit_text(exc: SystemExit) -> str:
+    """What a ``sys.exit`` that gd did not call reads as: where it was called (the plugin's line) and why that is
+    wrong."""
+    import traceback
+
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    where = f" in {frame.filename}:{frame.lineno}" if frame else ""
+    return f"stopped by sys.exit({exc.code!r}) called{where}; a plugin must raise an exception instead of exiting"
 
 
 def described(exc: BaseException) -> str:

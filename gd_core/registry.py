@@ -378,3 +378,28 @@ class Registries:
 
     def __iter__(self) -> Iterator[Registry]:
         return iter((self.descriptors, self.assays, self.models, self.acquisitions, self.metrics))
+
+
+# A plugin's metadata is read by code of its own (a summary's __str__, a details function) or given in a type gd
+# cannot use: a field that fails is shown as a marked stand-in naming the plugin, never the failure, so that one
+# bad plugin leaves every listing and every other field readable.
+
+class Unavailable(str):
+    """A metadata field's stand-in: text, so that tables and JSON show it as they show any field, and a type of its
+    own, so that a listing whose table has no column for the field can still tell the user about it."""
+
+
+def unavailable(field: str, entry: Entry, reason: BaseException | str) -> Unavailable:
+    """The stand-in for a metadata ``field`` the plugin failed to give: ``(details unavailable: plugin 'x' raised
+    ZeroDivisionError: division by zero)``, or with ``reason`` as text (``gave int, not text``)."""
+    if isinstance(reason, BaseException):
+        reason = f"raised {type(reason).__name__}: {one_line(reason, limit=200)}"
+    return Unavailable(f"({field} unavailable: {entry.origin} {reason})")
+
+
+def summary_of(entry: Entry) -> str:
+    """``entry.summary`` (the ``summary=`` metadata as text, else the docstring's first line), or its stand-in."""
+    try:
+        return entry.summary
+    except Exception as exc:  # noqa: BLE001 — a summary object whose __str__ raises, a __doc__ that does
+        return unavailable("summary", entry, exc)

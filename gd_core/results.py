@@ -37,7 +37,7 @@ from gd_core.data import genes_checksum
 from gd_core.errors import GdError
 from gd_core.helpers.parallel import process_alive
 from gd_core.loop import Plan, RunResult
-from gd_core.registry import Entry, plain
+from gd_core.registry import Entry, plain, summary_of
 
 MANIFEST = "config.json"
 FAILURE = "failure.json"
@@ -603,7 +603,7 @@ def component_record(entry: Entry) -> dict[str, Any]:
     """A component as config.json records it: name, plugin, distribution, version and summary; a metric also
     records ``better`` ("lower" or "higher"), so that a report ranks it the right way without its plugin."""
     record = {"name": entry.name, "plugin": entry.plugin, "distribution": entry.distribution,
-              "version": entry.version, "summary": entry.summary}
+              "version": entry.version, "summary": summary_of(entry)}  # a summary that fails must not fail the run
     if entry.kind == "metric":
         record["better"] = metric_direction(entry)
     return record

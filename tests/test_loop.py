@@ -625,7 +625,7 @@ def test_bad_posterior_samples_fail_the_run_naming_the_model_and_its_plugin(host
         faulty_run(host, acquisition="topuncertain", sample=mode)
     message = str(failure.value)
     assert culprit in message
-    assert "cycle 0, acquisition 'topuncertain' with model 'faulty' (plugin 'Faulty')" in message
+    assert "cycle 0, acquisition 'topuncertain' (plugin 'builtin.acquisitions' of gdisco) with model 'faulty' (plugin 'Faulty')" in message
 
 
 def test_a_metric_returning_infinity_fails_the_run_but_nan_is_recorded_as_undefined(host_with):

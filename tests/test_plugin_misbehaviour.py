@@ -252,3 +252,58 @@ def test_a_metric_without_a_direction_gd_knows_is_refused_when_its_plugin_loads(
     (record,) = [r for r in host.records if r.name == "Sideways"]
     assert "metric 'x' declares better='sideways'; write better=\"lower\" or better=\"higher\"" in record.error
     assert "x" not in host.registries.metrics.names()
+
+
+class Unreadable(Mean):
+    """A model whose own __getattr__ answers the question "do you have sample?" by raising."""
+
+    def __getattr__(self, name):
+        raise RuntimeError(f"getattr {name}")
+
+
+class TextFails:
+    def __str__(self) -> str:
+        raise RuntimeError("summary boom")
+
+
+def test_a_model_whose_attributes_cannot_be_read_is_one_line(tmp_path, capsys, monkeypatch, host_with):
+    class Plugin:
+        @hookimpl
+        def gd_register_models(self, register):
+            register("m", Unreadable)
+
+    monkeypatch.setattr(cli, "PluginHost", lambda: host_with(Plugin(), builtins=True))
+    code, _, err = gd(capsys, run_args(tmp_path / "run", model="m"))
+    assert code == 1
+    line = the_line(err)
+    assert line.startswith("error: model 'm': reading its methods raised RuntimeError: getattr ")
+    assert line.endswith("; a model's attributes must be readable")
+
+
+def test_a_summary_whose_text_fails_does_not_fail_a_run_or_a_listing(tmp_path, capsys, monkeypatch, host_with):
+    class Plugin:
+        @hookimpl
+        def gd_register_models(self, register):
+            register("m", Mean, summary=TextFails())
+
+    monkeypatch.setattr(cli, "PluginHost", lambda: host_with(Plugin(), builtins=True))
+    assert gd(capsys, run_args(tmp_path / "run", model="m"))[0] == 0
+    code, out, _ = gd(capsys, ["list", "model"])
+    assert code == 0 and "random_forest" in out
+
+
+def test_a_plugin_calling_sys_exit_fails_its_runs_in_a_sweep_and_the_sweep_goes_on(tmp_path, capsys):
+    plugin = tmp_path / "exits.py"
+    plugin.write_text("import sys\nimport numpy as np\nfrom gd_core import hookimpl\n\n"
+                      "class Exits:\n    def fit(self, X, y, rng):\n        sys.exit(0)\n\n"
+                      "    def predict(self, X):\n        return np.zeros(len(X))\n\n"
+                      "@hookimpl\ndef gd_register_models(register):\n    register('exits', Exits)\n")
+    out = tmp_path / "sweep"
+    code, _, err = gd(capsys, ["sweep", "--out", str(out), "--assay", "simulated", "--descriptor", "simulated",
+                               "--param", "descriptor.n_genes=300", "--param", "assay.n_genes=300", "--model",
+                               "exits", "--acquisition", "random", "--batch-size", "10", "--cycles", "2", "--seeds",
+                               "2", "--jobs", "1", "--plugin", str(plugin)])
+    assert code == 1
+    assert err.count(f"stopped by sys.exit(0) called in {plugin}:7; a plugin must raise an exception") == 2
+    assert err.strip().splitlines()[-1].startswith("error: 2 of 2 runs failed")
+    assert len(list(out.glob("runs/*/failure.json"))) == 2
