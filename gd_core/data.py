@@ -81,6 +81,7 @@ def align(descriptor: Any, assay: Any, *, descriptor_name: str, assay_name: str)
     for table, source in ((descriptor, f"descriptor '{descriptor_name}'"), (assay, f"assay '{assay_name}'")):
         _refuse_bad_gene_names(table.index, source)
         _refuse_duplicates(table.index.astype(str), source)  # as compared below: 1 and "1" are one gene
+        notes += _padded_names_note(table.index, source)
     if descriptor.shape[1] == 0:
         raise GdError(f"descriptor '{descriptor_name}' has no feature columns, only gene names; give it at least "
                       "one numeric feature")
@@ -160,6 +161,17 @@ def _refuse_bad_gene_names(index: pd.Index, source: str) -> None:
     bad = int((missing | blank).sum())
     if bad:
         raise GdError(f"{source} has {bad} row(s) whose gene name is missing or blank; drop them or name their genes")
+
+
+def _padded_names_note(index: pd.Index, source: str) -> tuple[str, ...]:
+    """A note when gene names begin or end with whitespace: such a name matches only one padded the same way, so its
+    gene silently drops out of the join (gd does not rewrite a table's names; user files are harmonised on reading)."""
+    names = index.astype(str)
+    padded = names[np.asarray(names != names.str.strip(), dtype=bool)]
+    if not len(padded):
+        return ()
+    return (f"{source}: {len(padded):,} gene name(s) begin or end with spaces or tabs (e.g. {padded[0]!r}) and match "
+            "only a name padded the same way; strip them if they should match",)
 
 
 def _refuse_duplicates(index: pd.Index, source: str) -> None:

@@ -313,6 +313,10 @@ def prepare(config: RunConfig, registries: Registries, *, on_status: Callable[[s
                           _file_identity(config.assay)], sort_keys=True)
         dataset = cache.get(key, load)
 
+    if dataset.n > 1 and float(dataset.y.min()) == float(dataset.y.max()):
+        raise GdError(f"assay '{config.assay}' has the same value ({float(dataset.y[0]):g}) for all {dataset.n:,} genes "
+                      f"it shares with descriptor '{config.descriptor}': there is nothing to learn and no hit to find; "
+                      "check the assay's values")
     excluded = 0
     if protocol.exclude_essential:
         essential = dataset.genes.isin(list(essential_genes()))

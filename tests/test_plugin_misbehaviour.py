@@ -136,6 +136,8 @@ def descriptor(how: str) -> pd.DataFrame:
         table["f0"] = table["f0"] > 0
     if how == "float32 overflow":
         table.iloc[0, 0] = 1e39
+    if how == "padded gene":
+        table.index = [" G0000", *GENES[1:]]
     return table
 
 
@@ -147,6 +149,8 @@ def assay(how: str) -> pd.Series:
         values.attrs["hit_list"] = 5
     if how == "harmonise report not counts":
         values.attrs["harmonise"] = {"alias": "many"}
+    if how == "constant outcomes":
+        values[:] = 0.0
     return values
 
 
@@ -228,6 +232,8 @@ def test_a_metric_can_neither_break_the_run_unnamed_nor_change_what_the_other_me
     ("float32 overflow", "descriptor 'd' has NaN or infinite features for 1 aligned gene(s)"),
     ("true/false outcomes", "assay 'q' has non-numeric values (bool)"),
     ("hit list not a list", "assay 'q' carries attrs['hit_list'] = 5; it must be a list of gene symbols"),
+    ("constant outcomes", "assay 'q' has the same value (0) for all 300 genes it shares with descriptor 'd': there "
+                          "is nothing to learn and no hit to find"),
 ])
 def test_a_table_gd_cannot_use_is_refused_naming_it(tmp_path, capsys, monkeypatch, host_with, how, expected):
     code, err = run(tmp_path, capsys, monkeypatch, host_with, how, data=True)
@@ -307,3 +313,10 @@ def test_a_plugin_calling_sys_exit_fails_its_runs_in_a_sweep_and_the_sweep_goes_
     assert err.count(f"stopped by sys.exit(0) called in {plugin}:7; a plugin must raise an exception") == 2
     assert err.strip().splitlines()[-1].startswith("error: 2 of 2 runs failed")
     assert len(list(out.glob("runs/*/failure.json"))) == 2
+
+
+def test_a_gene_name_padded_with_spaces_runs_with_a_note_in_the_log(tmp_path, capsys, monkeypatch, host_with):
+    code, err = run(tmp_path, capsys, monkeypatch, host_with, "padded gene", data=True)
+    assert code == 0, err
+    assert ("descriptor 'd': 1 gene name(s) begin or end with spaces or tabs (e.g. ' G0000') and match only a name "
+            "padded the same way") in (tmp_path / "run" / "run.log").read_text()
