@@ -388,7 +388,7 @@ def select_batch(entry: Entry, acquisition: Any, pool: Pool, model: Any, batch_s
                       f"({model_entry.origin}): {exc}") from None
     available = np.zeros(len(pool.genes), dtype=bool)
     available[pool.available] = True
-    return _checked_batch(batch, available, entry.name, batch_size, cycle)
+    return _checked_batch(batch, available, f"'{entry.name}' ({entry.origin})", batch_size, cycle)
 
 
 def _built(kind: str, name: str, entry: Entry, params: dict[str, dict[str, Any]]) -> Any:
@@ -581,7 +581,8 @@ def _metric_value(value: Any, entry: Entry, cycle: int) -> float:
 
 
 def _checked_batch(batch: Any, available: np.ndarray, acquisition: str, batch_size: int, cycle: int) -> np.ndarray:
-    """Refuse a batch that is not exactly batch_size distinct available positions (``available``: a mask)."""
+    """Refuse a batch that is not exactly batch_size distinct available positions (``available``: a mask);
+    ``acquisition`` names it in the message (quoted name and plugin)."""
     problem = None
     try:
         positions = np.asarray(batch)
@@ -598,6 +599,6 @@ def _checked_batch(batch: Any, available: np.ndarray, acquisition: str, batch_si
     elif positions.min() < 0 or positions.max() >= len(available) or not available[positions].all():
         problem = "a gene that is not available (a test gene, or one acquired already)"
     if problem:
-        raise GdError(f"acquisition '{acquisition}' returned {problem} at cycle {cycle}; "
+        raise GdError(f"acquisition {acquisition} returned {problem} at cycle {cycle}; "
                       f"it must return {batch_size} distinct positions from pool.available")
     return positions.astype(np.int64)

@@ -192,7 +192,7 @@ def the_line(err: str) -> str:
                                      "'coreset') in cycle 0: KeyError: 'embed boom'"),
     ("embed strings", "m", "coreset", "model.embed returned values of dtype <U1"),
     ("embed no columns", "m", "coreset", ", 0) for 470 genes; it must return [470, k] with k ≥ 1"),
-    ("select ragged", "random_forest", "a", "acquisition 'a' returned a list that is not an array at cycle 0"),
+    ("select ragged", "random_forest", "a", "acquisition 'a' (plugin 'Misbehaving') returned a list that is not an array at cycle 0"),
     ("requires none", "random_forest", "a", "acquisition 'a' declares requires = None; write a tuple of capability "
                                             "names"),
     ("requires number", "random_forest", "a", "acquisition 'a' declares requires = 5"),
