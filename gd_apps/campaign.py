@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, Iterator,
 import numpy as np
 import pandas as pd
 
-from gd_core.errors import GdError, one_line
+from gd_core.errors import GdError, described
 from gd_core.helpers.downloads import hash_file
 from gd_core.registry import closest, literal
 
@@ -615,7 +615,7 @@ def _explanation(acquisition: Any, entry: Entry, size: int, notice: Callable[[st
             array = np.asarray(values)
         except Exception as exc:  # a ragged list, or an object numpy cannot read as an array
             raise GdError(f"acquisition '{name}' ({entry.origin}) explained its batch with {key!r} that is not an "
-                          f"array ({type(exc).__name__}: {one_line(exc, limit=200)}); nothing was written; "
+                          f"array ({described(exc, limit=200)}); nothing was written; "
                           "last_explanation maps each name to numbers, one per gene of the batch: fix the "
                           f"acquisition, or leave {key!r} out") from None
         if key in PROPOSAL_COLUMNS or array.ndim != 1 or len(array) != size:

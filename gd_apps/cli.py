@@ -21,7 +21,7 @@ from rich.markup import escape
 # parse_params, parse_split_seed, json_value and the *_HELP texts are also imported from here by older code.
 from gd_apps.common import (HIT_FRACTION_HELP, PROTOCOL_HELP, TEST_FRACTION_HELP, PluginFiles, console, json_value,
                                 load_plugin_files, parse_params, parse_split_seed, print_table, table)
-from gd_core.errors import GdError, Interrupted, one_line
+from gd_core.errors import MESSAGE_LIMIT, GdError, Interrupted, one_line
 from gd_core.plugins import PluginHost
 from gd_core.registry import KINDS, closest, literal
 
@@ -358,7 +358,8 @@ def main(argv: list[str] | None = None) -> None:
         if os.environ.get("GD_DEBUG"):
             raise
         # A bug (ours or a plugin's): still one line, with the way to the full traceback.
-        _error(f"unexpected {type(exc).__name__}: {one_line(exc, limit=300)} (set GD_DEBUG=1 to see the traceback)")
+        _error(f"unexpected {type(exc).__name__}: {one_line(exc, limit=MESSAGE_LIMIT)} (set GD_DEBUG=1 to see the "
+               "traceback)")
         sys.exit(1)
     finally:
         stop.restore()

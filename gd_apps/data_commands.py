@@ -91,7 +91,7 @@ def describe(entry: Entry) -> dict[str, Any]:
     problem = _files_problem(meta.get("files"))
     if problem:
         facts["files"] = unavailable("files", entry, f"gave {problem}")
-    elif files := remote_files(entry):
+    elif files := tuple(meta.get("files") or ()):  # checked just above
         from gd_core.helpers.downloads import cached_path, status
 
         states = {remote.filename: status(remote) for remote in files}

@@ -735,8 +735,7 @@ def _run_alone(task: RunTask) -> Outcome:
             run_dir.log_plan(plan)
             result = execute(plan)
             run_dir.commit(result, build_manifest(result, started=started, command=list(task.command)))
-    except (Exception, SystemExit) as exc:  # noqa: BLE001 — any failure of one run (a plugin's sys.exit too) is
-        # recorded and the sweep goes on
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 — any run's failure (sys.exit too) is recorded; go on
         error = str(exc) if isinstance(exc, Unwritable) else failure_text(exc)
         unwritable = exc.why if isinstance(exc, Unwritable) else ""
         record = None

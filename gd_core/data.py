@@ -10,7 +10,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from gd_core.errors import GdError, one_line, shown
+from gd_core.errors import MESSAGE_LIMIT, GdError, described, one_line, shown
 from gd_core.protocols import HitRule
 from gd_core.helpers.genes import REPORT_KEYS
 from gd_core.helpers.tables import require_shared_genes
@@ -79,9 +79,7 @@ def align(descriptor: Any, assay: Any, *, descriptor_name: str, assay_name: str)
         raise GdError(f"assay '{assay_name}' returned {type(assay).__name__}; "
                       "an assay factory must return a pandas Series indexed by gene")
     for table, source in ((descriptor, f"descriptor '{descriptor_name}'"), (assay, f"assay '{assay_name}'")):
-        _refuse_bad_gene_names(table.index, source)
-        _refuse_duplicates(table.index.astype(str), source)  # as compared below: 1 and "1" are one gene
-        notes += _padded_names_note(table.index, source)
+        notes += _check_gene_names(table.index, source)
     if descriptor.shape[1] == 0:
         raise GdError(f"descriptor '{descriptor_name}' has no feature columns, only gene names; give it at least "
                       "one numeric feature")
@@ -144,6 +142,12 @@ def harmonise_note(source: str, table: Any) -> str | None:
             "averaged into another row of the same symbol")
 
 
+def holds_real_numbers(array: np.ndarray) -> bool:
+    """Whether a model's output array holds real numbers: integers or floats, not text, true/false, objects or
+    complex numbers (which numpy would read as numbers, silently or with a warning, if asked to)."""
+    return np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
+
+
 def _real(dtype: Any, *, bool_too: bool) -> bool:
     """Whether a column of ``dtype`` holds real numbers (complex numbers are not outcomes or features; true/false
     are features, one-hot, but never outcomes)."""
@@ -152,22 +156,20 @@ def _real(dtype: Any, *, bool_too: bool) -> bool:
     return pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype)
 
 
-def _refuse_bad_gene_names(index: pd.Index, source: str) -> None:
-    """Refuse an index that is not one level of gene names, or that holds missing or blank names."""
+def _check_gene_names(index: pd.Index, source: str) -> tuple[str, ...]:
+    """Refuse an index that is not one level of gene names, holds missing or blank names, or names a gene twice (as
+    text, as the join compares them: 1 and "1" are one gene). Names that begin or end with whitespace get a note:
+    such a name matches only one padded the same way, so its gene silently drops out of the join (gd does not
+    rewrite a table's names; user files are harmonised on reading)."""
     if isinstance(index, pd.MultiIndex):
         raise GdError(f"{source} is indexed by {index.nlevels} levels; index it by gene symbol alone")
-    missing = index.isna()
-    blank = np.asarray(index.astype(str).str.strip().str.len() == 0, dtype=bool)
-    bad = int((missing | blank).sum())
+    names = index.astype(str)
+    stripped = names.str.strip()
+    bad = int((index.isna() | np.asarray(stripped.str.len() == 0, dtype=bool)).sum())
     if bad:
         raise GdError(f"{source} has {bad} row(s) whose gene name is missing or blank; drop them or name their genes")
-
-
-def _padded_names_note(index: pd.Index, source: str) -> tuple[str, ...]:
-    """A note when gene names begin or end with whitespace: such a name matches only one padded the same way, so its
-    gene silently drops out of the join (gd does not rewrite a table's names; user files are harmonised on reading)."""
-    names = index.astype(str)
-    padded = names[np.asarray(names != names.str.strip(), dtype=bool)]
+    _refuse_duplicates(names, source)
+    padded = names[np.asarray(names != stripped, dtype=bool)]
     if not len(padded):
         return ()
     return (f"{source}: {len(padded):,} gene name(s) begin or end with spaces or tabs (e.g. {padded[0]!r}) and match "
@@ -243,8 +245,7 @@ class Truth:
         if predicted.shape != self.y_test.shape:
             raise GdError(f"model '{self.model_name}' predicted shape {predicted.shape} for "
                           f"{len(self.y_test)} genes; predict must return one value per row, shape (n,)")
-        # Numbers only: numpy would read "1.5" and True as numbers, and drop an imaginary part with a warning.
-        if not (np.issubdtype(predicted.dtype, np.integer) or np.issubdtype(predicted.dtype, np.floating)):
+        if not holds_real_numbers(predicted):
             raise GdError(f"model '{self.model_name}' predicted values of dtype {predicted.dtype}; predict must "
                           "return one real number per row")
         predicted = predicted.astype(np.float64)
@@ -406,8 +407,8 @@ def check_compatible(model_name: str, model: object, acquisition_name: str, acqu
         is_model = isinstance(model, Model)
         offered = capabilities_of(model) if is_model else []
     except Exception as exc:  # noqa: BLE001
-        raise GdError(f"model '{model_name}': reading its methods raised {type(exc).__name__}: "
-                      f"{one_line(exc, limit=300)}; a model's attributes must be readable") from exc
+        raise GdError(f"model '{model_name}': reading its methods raised {described(exc)}; a model's attributes "
+                      "must be readable") from exc
     if not is_model:
         raise GdError(f"model '{model_name}' has no fit/predict methods; its factory must return a model object")
     if not callable(getattr(acquisition, "select", None)):
@@ -432,4 +433,4 @@ def check_compatible(model_name: str, model: object, acquisition_name: str, acqu
             raise GdError(f"acquisition '{acquisition_name}' with model '{model_name}': {one_line(exc)}") from None
         except Exception as exc:  # noqa: BLE001 — a bug in the check: still one line, naming whose it is
             raise GdError(f"acquisition '{acquisition_name}' raised {type(exc).__name__} in check_model(model "
-                          f"'{model_name}'): {one_line(exc, limit=300)}") from exc
+                          f"'{model_name}'): {one_line(exc, limit=MESSAGE_LIMIT)}") from exc

@@ -17,6 +17,10 @@ class Interrupted(GdError):
     """
 
 
+# Characters of a library's or plugin's own message shown on an error line (their whole text goes to a log).
+MESSAGE_LIMIT = 300
+
+
 def one_line(reason: object, *, limit: int | None = None) -> str:
     """``reason`` (a message or an exception) on one line, its whitespace runs as single spaces; an empty message
     reads as the exception's type. With ``limit``, a longer text is cut there and ends "… (cut)": some libraries'
@@ -25,6 +29,13 @@ def one_line(reason: object, *, limit: int | None = None) -> str:
     if limit is not None and len(text) > limit:
         text = text[:limit].rstrip() + " … (cut)"
     return text
+
+
+def described(exc: BaseException, *, limit: int = MESSAGE_LIMIT) -> str:
+    """``Type: message`` on one line, the message cut after ``limit`` characters; ``Type`` alone when the exception
+    has no message (e.g. a bare MemoryError)."""
+    text = one_line(exc, limit=limit)
+    return type(exc).__name__ if text == type(exc).__name__ else f"{type(exc).__name__}: {text}"
 
 
 def shown(value: object) -> str:

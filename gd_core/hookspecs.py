@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import pluggy
 
-from gd_core.errors import GdError, one_line, shown
+from gd_core.errors import GdError, described, shown
 
 if TYPE_CHECKING:
     import typer
@@ -72,8 +72,7 @@ def declared_requirements(acquisition: object, acquisition_name: str) -> list[st
     try:
         requires = getattr(acquisition, "requires", ())
     except Exception as exc:  # noqa: BLE001 — a property that raises: the acquisition's bug, worded as such
-        raise GdError(f"acquisition '{acquisition_name}': reading its requires raised {type(exc).__name__}: "
-                      f"{one_line(exc, limit=300)}") from exc
+        raise GdError(f"acquisition '{acquisition_name}': reading its requires raised {described(exc)}") from exc
     if isinstance(requires, str):  # ("sample") without its comma: iterating it would name letters
         raise GdError(f"acquisition '{acquisition_name}' declares requires = {requires!r}, a string; write a "
                       f"tuple of capability names: ({requires!r},)")

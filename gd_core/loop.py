@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from gd_core.data import CAPABILITIES, Dataset, HitRule, Pool, Truth, align, check_compatible
-from gd_core.errors import GdError, one_line, shown
+from gd_core.errors import GdError, described, shown
 from gd_core.protocols import DEFAULT_PROTOCOL, Protocol, essential_genes, get_protocol
 from gd_core.registry import Entry, Registries, closest, literal
 from gd_core.helpers.tables import load_assay_file, load_descriptor_file, looks_like_path
@@ -417,10 +417,6 @@ def execute(plan: Plan, *, on_cycle: Callable[[CycleReport], None] | None = None
         return _execute(plan, on_cycle)
 
 
-# Characters of a component's own error message shown in a run's one-line failure.
-_MESSAGE_LIMIT = 300
-
-
 class ComponentError(Exception):
     """A model, acquisition or metric raised something other than a GdError while the loop called it.
 
@@ -444,13 +440,6 @@ def exit_text(exc: SystemExit) -> str:
     frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
     where = f" in {frame.filename}:{frame.lineno}" if frame else ""
     return f"stopped by sys.exit({exc.code!r}) called{where}; a plugin must raise an exception instead of exiting"
-
-
-def described(exc: BaseException) -> str:
-    """``Type: message`` on one line, the message cut after ``_MESSAGE_LIMIT`` characters; ``Type`` alone when
-    the exception has no message (e.g. a bare MemoryError)."""
-    text = one_line(exc, limit=_MESSAGE_LIMIT)
-    return type(exc).__name__ if text == type(exc).__name__ else f"{type(exc).__name__}: {text}"
 
 
 @contextmanager
@@ -564,14 +553,14 @@ def check_predictions(truth: Truth, model_entry: Entry, cycle: int, *, genes: st
 def _metric_value(value: Any, entry: Entry, cycle: int) -> float:
     """A metric's value as a float: NaN is allowed and means undefined (e.g. spearman of a constant
     prediction); anything not a number, or infinite, fails the run naming the metric and its plugin."""
-    try:
-        if isinstance(value, (str, bytes, bool, np.bool_)):  # float() would read "0.5" and True as numbers
-            raise TypeError
-        if isinstance(value, (complex, np.complexfloating)):  # float() refuses it, numpy's would drop a part
-            raise TypeError
-        number = float(value)
-    except Exception as exc:  # noqa: BLE001 — TypeError, ValueError, OverflowError (10**400), a raising __float__
-        why = "" if isinstance(exc, TypeError) and not str(exc) else f" ({described(exc)})"
+    number, why = None, ""
+    # float() would read "0.5" and True as numbers; numpy's float would drop a complex number's imaginary part
+    if not isinstance(value, (str, bytes, bool, np.bool_, complex, np.complexfloating)):
+        try:
+            number = float(value)
+        except Exception as exc:  # noqa: BLE001 — TypeError, ValueError, OverflowError (10**400), a raising __float__
+            why = f" ({described(exc)})"
+    if number is None:
         raise GdError(f"metric '{entry.name}' ({entry.origin}) returned {type(value).__name__}, not a number{why}, "
                       f"in cycle {cycle}; fix the metric") from None
     if np.isinf(number):
@@ -587,9 +576,9 @@ def _checked_batch(batch: Any, available: np.ndarray, acquisition: str, batch_si
     try:
         positions = np.asarray(batch)
     except Exception:  # noqa: BLE001 — e.g. a ragged list, or an object whose __array__ raises
-        positions, problem = None, f"a {type(batch).__name__} that is not an array"
-    if problem:
-        pass  # worded above
+        positions = None
+    if positions is None:
+        problem = f"a {type(batch).__name__} that is not an array"
     elif positions.ndim != 1 or not np.issubdtype(positions.dtype, np.integer):
         problem = f"an array of shape {positions.shape} and dtype {positions.dtype}"
     elif len(positions) != batch_size:

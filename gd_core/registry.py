@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from gd_core.errors import GdError, one_line
+from gd_core.errors import MESSAGE_LIMIT, GdError, described, one_line
 
 KINDS = ("descriptor", "assay", "model", "acquisition", "metric")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -234,8 +234,8 @@ class Entry:
         if os.environ.get("GD_DEBUG"):
             return exc
         return GdError(f"{self.kind} '{self.name}' ({self.origin}) raised {type(exc).__name__} while being built: "
-                       f"{one_line(exc, limit=300)} (a bug in it, or a failure it did not word; set GD_DEBUG=1 to "
-                       "see the traceback)")
+                       f"{one_line(exc, limit=MESSAGE_LIMIT)} (a bug in it, or a failure it did not word; set "
+                       "GD_DEBUG=1 to see the traceback)")
 
 
 def parameter_listing(parameters: list[inspect.Parameter]) -> str:
@@ -393,7 +393,7 @@ def unavailable(field: str, entry: Entry, reason: BaseException | str) -> Unavai
     """The stand-in for a metadata ``field`` the plugin failed to give: ``(details unavailable: plugin 'x' raised
     ZeroDivisionError: division by zero)``, or with ``reason`` as text (``gave int, not text``)."""
     if isinstance(reason, BaseException):
-        reason = f"raised {type(reason).__name__}: {one_line(reason, limit=200)}"
+        reason = f"raised {described(reason, limit=200)}"
     return Unavailable(f"({field} unavailable: {entry.origin} {reason})")
 
 

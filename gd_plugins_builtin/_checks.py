@@ -116,12 +116,14 @@ def real_numbers(values: object, method: str, shape: str) -> np.ndarray:
     silently or with a warning). ``shape`` says what it must return, for the message."""
     import numpy as np
 
+    from gd_core.data import holds_real_numbers
+
     try:
         array = np.asarray(values)
     except Exception:  # noqa: BLE001 — e.g. a ragged list
         raise GdError(f"model.{method} returned a {type(values).__name__} that is not an array; it must return "
                       f"{shape} real numbers") from None
-    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+    if not holds_real_numbers(array):
         raise GdError(f"model.{method} returned values of dtype {array.dtype}; it must return {shape} real numbers")
     return array
 
