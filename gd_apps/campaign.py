@@ -520,7 +520,8 @@ def _components(registries: Any, settings: dict[str, Any]) -> _Components:
                "acquisition": registries.acquisitions.get(settings["acquisition"])}
     model = entries["model"].create(**params.get("model", {}))
     acquisition = entries["acquisition"].create(**params.get("acquisition", {}))
-    check_compatible(settings["model"], model, settings["acquisition"], acquisition)
+    check_compatible(settings["model"], model, settings["acquisition"], acquisition,
+                     model_origin=entries["model"].origin, acquisition_origin=entries["acquisition"].origin)
     return _Components(entries, model, acquisition)
 
 

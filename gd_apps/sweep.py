@@ -32,6 +32,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from gd_core.data import CAPABILITIES, capabilities_of, check_compatible
 from gd_core.errors import GdError
+from gd_core.hookspecs import declared_requirements
 from gd_core.helpers.parallel import process_alive
 from gd_core.protocols import DEFAULT_PROTOCOL, get_protocol
 from gd_core.loop import (PARAM_KINDS, SPLIT_FOLLOWS_SEED, DatasetCache, RunConfig, failure_text,
@@ -464,11 +465,17 @@ def _incompatibility(model: str, acquisition: str, params: dict[str, dict[str, A
     """Why this model cannot serve this acquisition (missing capabilities), or None when it can."""
     model_object = _built("model", model, params, registries)
     acquisition_object = _built("acquisition", acquisition, params, registries)
-    required = [r for r in getattr(acquisition_object, "requires", ()) if r in CAPABILITIES]
-    missing = [r for r in required if r not in capabilities_of(model_object)]
+    origins = {"model_origin": registries.models.get(model).origin,
+               "acquisition_origin": registries.acquisitions.get(acquisition).origin}
+    required = declared_requirements(acquisition_object, acquisition, origins["acquisition_origin"])
+    try:
+        offered = capabilities_of(model_object)
+    except Exception:  # noqa: BLE001 — a model whose attributes raise: check_compatible below words it
+        offered = None
+    missing = [r for r in required if r in CAPABILITIES and r not in offered] if offered is not None else []
     if missing:
         return f"{acquisition} needs {' and '.join(missing)}, which {model} does not offer"
-    check_compatible(model, model_object, acquisition, acquisition_object)  # anything else is an error
+    check_compatible(model, model_object, acquisition, acquisition_object, **origins)  # anything else is an error
     return None
 
 

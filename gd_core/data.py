@@ -401,22 +401,26 @@ def capabilities_of(model: object) -> list[str]:
     return [name for name, protocol in CAPABILITIES.items() if isinstance(model, protocol)]
 
 
-def check_compatible(model_name: str, model: object, acquisition_name: str, acquisition: object) -> None:
-    """Refuse a model that lacks what the acquisition needs, in one sentence."""
+def check_compatible(model_name: str, model: object, acquisition_name: str, acquisition: object, *,
+                     model_origin: str = "", acquisition_origin: str = "") -> None:
+    """Refuse a model that lacks what the acquisition needs, in one sentence; the origins (e.g. ``plugin 'X'``),
+    when given, name each component's plugin, so a plugin's fault points at the package to fix."""
+    model_who = f"model '{model_name}'" + (f" ({model_origin})" if model_origin else "")
+    acquisition_who = f"acquisition '{acquisition_name}'" + (f" ({acquisition_origin})" if acquisition_origin else "")
     try:  # the protocols' checks read attributes, which a model's own __getattr__ may answer by raising
         is_model = isinstance(model, Model)
         offered = capabilities_of(model) if is_model else []
     except Exception as exc:  # noqa: BLE001
-        raise GdError(f"model '{model_name}': reading its methods raised {described(exc)}; a model's attributes "
+        raise GdError(f"{model_who}: reading its methods raised {described(exc)}; a model's attributes "
                       "must be readable") from exc
     if not is_model:
-        raise GdError(f"model '{model_name}' has no fit/predict methods; its factory must return a model object")
+        raise GdError(f"{model_who} has no fit/predict methods; its factory must return a model object")
     if not callable(getattr(acquisition, "select", None)):
-        raise GdError(f"acquisition '{acquisition_name}' has no select(pool, model, batch_size, rng) method")
-    required = declared_requirements(acquisition, acquisition_name)
+        raise GdError(f"{acquisition_who} has no select(pool, model, batch_size, rng) method")
+    required = declared_requirements(acquisition, acquisition_name, acquisition_origin)
     unknown = [r for r in required if r not in CAPABILITIES]
     if unknown:
-        raise GdError(f"acquisition '{acquisition_name}' requires unknown capability {unknown[0]!r}; "
+        raise GdError(f"{acquisition_who} requires unknown capability {unknown[0]!r}; "
                       f"known capabilities: {', '.join(CAPABILITIES)}")
     missing = [r for r in required if r not in offered]
     if missing:
@@ -430,7 +434,7 @@ def check_compatible(model_name: str, model: object, acquisition_name: str, acqu
         try:
             refine(model)
         except (GdError, ValueError) as exc:  # its verdict on the pairing
-            raise GdError(f"acquisition '{acquisition_name}' with model '{model_name}': {one_line(exc)}") from None
+            raise GdError(f"{acquisition_who} with model '{model_name}': {one_line(exc)}") from None
         except Exception as exc:  # noqa: BLE001 — a bug in the check: still one line, naming whose it is
-            raise GdError(f"acquisition '{acquisition_name}' raised {type(exc).__name__} in check_model(model "
+            raise GdError(f"{acquisition_who} raised {type(exc).__name__} in check_model(model "
                           f"'{model_name}'): {one_line(exc, limit=MESSAGE_LIMIT)}") from exc

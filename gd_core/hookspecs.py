@@ -66,22 +66,23 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 CAPABILITY_NAMES = ("predict", "sample", "embed", "gradient_embedding", "input_gradient")
 
 
-def declared_requirements(acquisition: object, acquisition_name: str) -> list[str]:
+def declared_requirements(acquisition: object, acquisition_name: str, origin: str = "") -> list[str]:
     """The capability names an acquisition's ``requires`` declares (none if it has no such attribute), refused in
-    one line unless they are a collection of strings."""
+    one line unless they are a collection of strings; ``origin`` (e.g. ``plugin 'X'``) names its plugin there."""
+    who = f"acquisition '{acquisition_name}'" + (f" ({origin})" if origin else "")
     try:
         requires = getattr(acquisition, "requires", ())
     except Exception as exc:  # noqa: BLE001 — a property that raises: the acquisition's bug, worded as such
-        raise GdError(f"acquisition '{acquisition_name}': reading its requires raised {described(exc)}") from exc
+        raise GdError(f"{who}: reading its requires raised {described(exc)}") from exc
     if isinstance(requires, str):  # ("sample") without its comma: iterating it would name letters
-        raise GdError(f"acquisition '{acquisition_name}' declares requires = {requires!r}, a string; write a "
+        raise GdError(f"{who} declares requires = {requires!r}, a string; write a "
                       f"tuple of capability names: ({requires!r},)")
     try:
         required = list(requires)
     except TypeError:
         required = None
     if required is None or not all(isinstance(r, str) for r in required):
-        raise GdError(f"acquisition '{acquisition_name}' declares requires = {shown(requires)}; write a tuple of "
+        raise GdError(f"{who} declares requires = {shown(requires)}; write a tuple of "
                       f"capability names, e.g. ('sample',) (known: {', '.join(CAPABILITY_NAMES)})")
     return required
 

@@ -289,7 +289,8 @@ def prepare(config: RunConfig, registries: Registries, *, on_status: Callable[[s
     # so a bad one is refused here, before any data is loaded or a run directory made.
     model = entries["model"].create(**config.params.get("model", {}))
     acquisition = entries["acquisition"].create(**config.params.get("acquisition", {}))
-    check_compatible(config.model, model, config.acquisition, acquisition)
+    check_compatible(config.model, model, config.acquisition, acquisition,
+                     model_origin=entries["model"].origin, acquisition_origin=entries["acquisition"].origin)
     metrics = {name: entries[f"metric:{name}"].create() for name in config.metrics}
     protocol = config.protocol_spec
     if not protocol.has_test_split:
@@ -510,7 +511,8 @@ def _execute(plan: Plan, on_cycle: Callable[[CycleReport], None] | None) -> RunR
         for name, metric in plan.metrics.items():
             with blaming(plan.entries[f"metric:{name}"], "its computation", cycle):
                 value = metric(pool, model, truth)
-            values[name] = _metric_value(value, plan.entries[f"metric:{name}"], cycle)
+            values[name] = _metric_value(value, plan.entries[f"metric:{name}"], cycle,
+                                         lambda: _overflowing(truth, model_entry, cycle) if len(plan.test) else None)
             rows.append((cycle, len(acquired), name, values[name]))
 
         t1 = time.perf_counter()
@@ -550,9 +552,20 @@ def check_predictions(truth: Truth, model_entry: Entry, cycle: int, *, genes: st
                       f"{genes} in cycle {cycle}; fix the model or its parameters")
 
 
-def _metric_value(value: Any, entry: Entry, cycle: int) -> float:
+def _overflowing(truth: Truth, model_entry: Entry, cycle: int) -> str | None:
+    """Why the model's test predictions are too large to measure (their squares sum beyond float64), or None."""
+    predicted = np.asarray(truth.predicted_test, dtype=np.float64)
+    with np.errstate(over="ignore"):
+        if len(predicted) == 0 or np.isfinite(np.square(predicted).sum()):
+            return None
+    return (f"model '{model_entry.name}' ({model_entry.origin}) predicted values as large as "
+            f"{np.abs(predicted).max():.3g} for the test genes in cycle {cycle}, too large for float64 arithmetic")
+
+
+def _metric_value(value: Any, entry: Entry, cycle: int, overflowing: Callable[[], str | None] = lambda: None) -> float:
     """A metric's value as a float: NaN is allowed and means undefined (e.g. spearman of a constant
-    prediction); anything not a number, or infinite, fails the run naming the metric and its plugin."""
+    prediction); anything not a number, or infinite, fails the run naming the metric and its plugin, or the
+    model when ``overflowing()`` says its predictions are too large to measure (so mse's inf is the model's)."""
     number, why = None, ""
     # float() would read "0.5" and True as numbers; numpy's float would drop a complex number's imaginary part
     if not isinstance(value, (str, bytes, bool, np.bool_, complex, np.complexfloating)):
@@ -564,6 +577,9 @@ def _metric_value(value: Any, entry: Entry, cycle: int) -> float:
         raise GdError(f"metric '{entry.name}' ({entry.origin}) returned {type(value).__name__}, not a number{why}, "
                       f"in cycle {cycle}; fix the metric") from None
     if np.isinf(number):
+        culprit = overflowing()
+        if culprit:
+            raise GdError(f"{culprit} (metric '{entry.name}' returned {number}); fix the model or its parameters")
         raise GdError(f"metric '{entry.name}' ({entry.origin}) returned {number} in cycle {cycle}; a metric must "
                       "return a finite number, or NaN where it is undefined") from None
     return number

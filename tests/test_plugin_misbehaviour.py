@@ -187,17 +187,22 @@ def the_line(err: str) -> str:
     ("predict strings", "m", "random", "model 'm' predicted values of dtype <U"),
     ("predict bools", "m", "random", "model 'm' predicted values of dtype bool"),
     ("predict ragged", "m", "random", "model 'm' predicted list that is not an array of numbers"),
-    ("predict huge", "m", "random", "metric 'mse' (plugin 'builtin.metrics' of gdisco) returned inf in cycle 0"),
+    # the model is the culprit, not the metric that overflowed on its predictions
+    ("predict huge", "m", "random", "model 'm' (plugin 'Misbehaving') predicted values as large as 1.2e+302 for the "
+                                    "test genes in cycle 0, too large for float64 arithmetic (metric 'mse' returned "
+                                    "inf); fix the model"),
     ("embed raises", "m", "coreset", "model 'm' (plugin 'Misbehaving') raised in embed (called by acquisition "
                                      "'coreset') in cycle 0: KeyError: 'embed boom'"),
     ("embed strings", "m", "coreset", "model.embed returned values of dtype <U1"),
     ("embed no columns", "m", "coreset", ", 0) for 470 genes; it must return [470, k] with k ≥ 1"),
     ("select ragged", "random_forest", "a", "acquisition 'a' (plugin 'Misbehaving') returned a list that is not an array at cycle 0"),
-    ("requires none", "random_forest", "a", "acquisition 'a' declares requires = None; write a tuple of capability "
-                                            "names"),
-    ("requires number", "random_forest", "a", "acquisition 'a' declares requires = 5"),
-    ("check_model refuses", "random_forest", "a", "acquisition 'a' with model 'random_forest': not this model"),
-    ("check_model badstr", "random_forest", "a", "acquisition 'a' raised BadStr in check_model(model "
+    ("requires none", "random_forest", "a", "acquisition 'a' (plugin 'Misbehaving') declares requires = None; write "
+                                            "a tuple of capability names"),
+    ("requires number", "random_forest", "a", "acquisition 'a' (plugin 'Misbehaving') declares requires = 5"),
+    ("check_model refuses", "random_forest", "a", "acquisition 'a' (plugin 'Misbehaving') with model "
+                                                  "'random_forest': not this model"),
+    ("check_model badstr", "random_forest", "a", "acquisition 'a' (plugin 'Misbehaving') raised BadStr in "
+                                                 "check_model(model "
                                                  "'random_forest'): <BadStr whose text cannot be shown>"),
 ])
 def test_a_component_that_misbehaves_is_named_on_one_line(tmp_path, capsys, monkeypatch, host_with, how, model,
@@ -282,7 +287,7 @@ def test_a_model_whose_attributes_cannot_be_read_is_one_line(tmp_path, capsys, m
     code, _, err = gd(capsys, run_args(tmp_path / "run", model="m"))
     assert code == 1
     line = the_line(err)
-    assert line.startswith("error: model 'm': reading its methods raised RuntimeError: getattr ")
+    assert line.startswith("error: model 'm' (plugin 'Plugin'): reading its methods raised RuntimeError: getattr ")
     assert line.endswith("; a model's attributes must be readable")
 
 
@@ -320,3 +325,34 @@ def test_a_gene_name_padded_with_spaces_runs_with_a_note_in_the_log(tmp_path, ca
     assert code == 0, err
     assert ("descriptor 'd': 1 gene name(s) begin or end with spaces or tabs (e.g. ' G0000') and match only a name "
             "padded the same way") in (tmp_path / "run" / "run.log").read_text()
+
+
+@pytest.mark.parametrize(("how", "expected"), [
+    ("requires none", "acquisition 'a' (plugin 'Misbehaving') declares requires = None; write a tuple"),
+    ("requires number", "acquisition 'a' (plugin 'Misbehaving') declares requires = 5"),
+    ("check_model refuses", "acquisition 'a' (plugin 'Misbehaving') with model 'random_forest': not this model"),
+])
+def test_gd_sweep_names_the_plugin_of_an_acquisition_it_cannot_pair(tmp_path, capsys, monkeypatch, host_with, how,
+                                                                    expected):
+    # a sweep checks every pairing before its first run, as gd run does for its one
+    monkeypatch.setattr(cli, "PluginHost", lambda: host_with(Misbehaving(how), builtins=True))
+    code, _, err = gd(capsys, ["sweep", "--out", str(tmp_path / "s"), "--assay", "simulated", "--descriptor",
+                               "simulated", "--model", "random_forest", "--acquisition", "a", "--seeds", "1",
+                               "--cycles", "2", "--jobs", "1"])
+    assert code == 1
+    assert expected in the_line(err)
+    assert not (tmp_path / "s").exists()
+
+
+def test_gd_sweep_names_a_model_whose_attributes_cannot_be_read(tmp_path, capsys, monkeypatch, host_with):
+    class Plugin:
+        @hookimpl
+        def gd_register_models(self, register):
+            register("m", Unreadable)
+
+    monkeypatch.setattr(cli, "PluginHost", lambda: host_with(Plugin(), builtins=True))
+    code, _, err = gd(capsys, ["sweep", "--out", str(tmp_path / "s"), "--assay", "simulated", "--descriptor",
+                               "simulated", "--model", "m", "--acquisition", "topuncertain", "--seeds", "1",
+                               "--cycles", "2", "--jobs", "1"])
+    assert code == 1
+    assert the_line(err).startswith("error: model 'm' (plugin 'Plugin'): reading its methods raised RuntimeError")
