@@ -277,17 +277,21 @@ class TextFails:
         raise RuntimeError("summary boom")
 
 
-def test_a_model_whose_attributes_cannot_be_read_is_one_line(tmp_path, capsys, monkeypatch, host_with):
-    class Plugin:
-        @hookimpl
-        def gd_register_models(self, register):
-            register("m", Unreadable)
+class UnreadablePlugin:
+    """Registers model 'm', whose attributes cannot be read."""
 
-    monkeypatch.setattr(cli, "PluginHost", lambda: host_with(Plugin(), builtins=True))
+    @hookimpl
+    def gd_register_models(self, register):
+        register("m", Unreadable)
+
+
+def test_a_model_whose_attributes_cannot_be_read_is_one_line(tmp_path, capsys, monkeypatch, host_with):
+    monkeypatch.setattr(cli, "PluginHost", lambda: host_with(UnreadablePlugin(), builtins=True))
     code, _, err = gd(capsys, run_args(tmp_path / "run", model="m"))
     assert code == 1
     line = the_line(err)
-    assert line.startswith("error: model 'm' (plugin 'Plugin'): reading its methods raised RuntimeError: getattr ")
+    assert line.startswith("error: model 'm' (plugin 'UnreadablePlugin'): reading its methods raised "
+                           "RuntimeError: getattr ")
     assert line.endswith("; a model's attributes must be readable")
 
 
@@ -345,14 +349,10 @@ def test_gd_sweep_names_the_plugin_of_an_acquisition_it_cannot_pair(tmp_path, ca
 
 
 def test_gd_sweep_names_a_model_whose_attributes_cannot_be_read(tmp_path, capsys, monkeypatch, host_with):
-    class Plugin:
-        @hookimpl
-        def gd_register_models(self, register):
-            register("m", Unreadable)
-
-    monkeypatch.setattr(cli, "PluginHost", lambda: host_with(Plugin(), builtins=True))
+    monkeypatch.setattr(cli, "PluginHost", lambda: host_with(UnreadablePlugin(), builtins=True))
     code, _, err = gd(capsys, ["sweep", "--out", str(tmp_path / "s"), "--assay", "simulated", "--descriptor",
                                "simulated", "--model", "m", "--acquisition", "topuncertain", "--seeds", "1",
                                "--cycles", "2", "--jobs", "1"])
     assert code == 1
-    assert the_line(err).startswith("error: model 'm' (plugin 'Plugin'): reading its methods raised RuntimeError")
+    assert the_line(err).startswith("error: model 'm' (plugin 'UnreadablePlugin'): reading its methods raised "
+                                    "RuntimeError")
