@@ -14,10 +14,12 @@ MB = 10^6 bytes):
 - cached read: ``load_descriptor_file`` again, from the cache entry the first read wrote;
 - small file: the first rows, just over 1 MB (the size from which tables are cached), read afresh and from
   the cache;
-- parquet: the same table written by pandas (``read_csv(...).to_parquet()``: float64 columns, one row group),
-  first read and from the cache;
+- parquet: the same table written by pandas (``read_csv(...).to_parquet(index=False)``: float64 columns, one
+  row group), first read and from the cache; and written with the genes as the frame's index
+  (``read_csv(..., index_col=0).to_parquet()``, pandas' default, which stores the index as a column), first read;
+- one missing cell: the CSV with "NA" in one cell of data row 7,000, which must be refused (``read_descriptor_file``);
 - before: ``read_descriptor_file`` of ``--before`` (e.g. ``git archive HEAD | tar -x -C /tmp/gd-before``),
-  which read the file on every run.
+  which read the file on every run, on the CSV, the gene-indexed parquet and the CSV with a missing cell.
 
 Times are the best of ``--repeats``; memory is the largest peak among them.
 """
@@ -64,9 +66,14 @@ with open("/proc/self/clear_refs", "w") as refs:
     refs.write("5")  # the peak (VmHWM) starts again from here
 before = kb("VmRSS")
 started = time.perf_counter()
-frame = reader(path)
+try:
+    shape = list(reader(path).shape)
+except Exception as exc:  # a refusal is a result too; anything else is a failure of the benchmark
+    if type(exc).__name__ != "GdError":
+        raise
+    shape = ["refused", str(exc)]
 seconds = time.perf_counter() - started
-print(json.dumps({"seconds": seconds, "peak_mb": (kb("VmHWM") - before) * 1024 / 1e6, "shape": list(frame.shape)}))
+print(json.dumps({"seconds": seconds, "peak_mb": (kb("VmHWM") - before) * 1024 / 1e6, "shape": shape}))
 """
 
 
@@ -130,6 +137,15 @@ def main() -> None:
 
     parquet = scratch / "peer_descriptor.parquet"
     pd.read_csv(csv).to_parquet(parquet, index=False)
+    indexed = scratch / "peer_descriptor_indexed.parquet"
+    pd.read_csv(csv, index_col=0).to_parquet(indexed)
+    holed = scratch / "peer_descriptor_missing.csv"  # one "NA" in the 11th field of data row 7,000
+    with csv.open() as source, holed.open("w") as target:
+        for number, line in enumerate(source):
+            if number == 7000:
+                fields = line.split(",")
+                line = ",".join(fields[:10] + ["NA"] + fields[11:])
+            target.write(line)
     rows = []
     first, cached, small_first, small_cached = [], [], [], []
     for repeat in range(args.repeats):
@@ -144,6 +160,8 @@ def main() -> None:
         cache = scratch / f"parquet-cache{repeat}"
         parquet_first.append(measure("load_descriptor_file", parquet, cache, REPO))
         parquet_cached.append(measure("load_descriptor_file", parquet, cache, REPO))
+    indexed_first = [measure("load_descriptor_file", indexed, scratch / f"indexed-cache{repeat}", REPO)
+                     for repeat in range(args.repeats)]
     rows += [("first read (uncached: parse, harmonise, write the cache entry)", best(first)),
              ("  of which the reader alone (read_descriptor_file)", best(reader)),
              ("cached read (load_descriptor_file, entry verified)", best(cached)),
@@ -151,10 +169,14 @@ def main() -> None:
              ("  and from the cache", best(small_cached)),
              (f"the same table as parquet ({parquet.stat().st_size / 1e6:.0f} MB, float64): first read",
               best(parquet_first)),
-             ("  and from the cache", best(parquet_cached))]
+             ("  and from the cache", best(parquet_cached)),
+             ("the same table as parquet with the genes as its pandas index: first read", best(indexed_first)),
+             ("the CSV with one missing cell: refused (read_descriptor_file)",
+              best([measure("read_descriptor_file", holed, scratch / "unused", REPO) for _ in range(args.repeats)]))]
     if args.before:
-        old = [measure("read_descriptor_file", csv, scratch / "unused", args.before) for _ in range(args.repeats)]
-        rows.append((f"before ({args.before}): read_descriptor_file, every run", best(old)))
+        for label, path in (("", csv), (", indexed parquet", indexed), (", one missing cell", holed)):
+            old = [measure("read_descriptor_file", path, scratch / "unused", args.before) for _ in range(args.repeats)]
+            rows.append((f"before ({args.before}): read_descriptor_file{label}, every run", best(old)))
 
     shutil.rmtree(scratch)
     matrix_mb = GENES * FEATURES * 4 / 1e6
@@ -163,7 +185,8 @@ def main() -> None:
           f"budget 2x = {2 * matrix_mb:.1f} MB; load average {open('/proc/loadavg').read().split()[:3]}")
     print(f"{'':66s} {'seconds':>8s} {'peak MB':>8s}  shape")
     for label, (seconds, peak, shape) in rows:
-        print(f"{label:66s} {seconds:8.2f} {peak:8.1f}  {shape[0]} x {shape[1]}")
+        print(f"{label:66s} {seconds:8.2f} {peak:8.1f}  " + (shape[1] if shape[0] == "refused" else
+                                                          f"{shape[0]} x {shape[1]}"))
 
 
 if __name__ == "__main__":

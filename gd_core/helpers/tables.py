@@ -118,16 +118,10 @@ def read_descriptor_file(path: Path, *, harmonise_genes: bool = True) -> pd.Data
     values = pd.DataFrame({str(c): parsed[c][0].to_numpy() for c in features}, index=pd.Index(genes, dtype=object))
     values += 0.0  # -0.0 becomes 0.0 (NaN stays NaN), so that "-0" reads alike in an int or a float column
 
-    missing = values.isna()
-    empty = missing.all(axis=1)
-    if empty.any():
-        raise GdError(f"{path}: {int(empty.sum())} row(s) have no values at all (e.g. genes "
-                      f"{_names(values.index[empty])}); delete those rows or fill them in")
-    if missing.any().any():
-        row, col = (int(a[0]) for a in np.nonzero(missing.to_numpy()))
-        raise GdError(f"{path}: {int(missing.sum().sum())} missing value(s) in {int(missing.any(axis=1).sum())} "
-                      f"row(s) (e.g. gene {values.index[row]!r}, column {values.columns[col]!r}); "
-                      "impute them (e.g. with the column mean) or delete those rows")
+    missing = values.isna().to_numpy()
+    if missing.any():
+        row, col = (int(a[0]) for a in np.nonzero(missing))
+        raise _missing_values(path, missing.sum(axis=1), len(values.columns), values.index, row, values.columns[col])
     infinite = ~np.isfinite(values.to_numpy(dtype=np.float64)).all(axis=1)
     if infinite.any():
         raise GdError(f"{path}: infinite values in {int(infinite.sum())} row(s) (e.g. genes "
@@ -167,7 +161,9 @@ def read_assay_file(path: Path, *, column: str | None = None, harmonise_genes: b
         chosen = matches[0]
         parsed = {chosen: _parse_numeric(table[chosen])}
         if parsed[chosen][1].any():
-            raise GdError(f"{path}: value column {column!r} is not numeric ({_cell(table, chosen, parsed)}); "
+            position = int(np.flatnonzero(parsed[chosen][1])[0])
+            raise GdError(f"{path}: value column {column!r} is not numeric "
+                          f"({_cell(table[chosen].iloc[position], chosen, position)}); "
                           "fix the values or choose another column with --param assay.column=NAME")
 
     values = pd.Series(parsed[chosen][0].to_numpy(), index=pd.Index(genes, dtype=object), name=str(chosen)) + 0.0
@@ -201,7 +197,9 @@ def _read_plain_descriptor(path: Path, harmonise_genes: bool) -> pd.DataFrame | 
     memory than its matrix. Anything the careful reader might refuse or read differently (a missing,
     non-finite or huge value, a cell that is not a plain number, a ragged row, a blank or repeated gene, a
     compressed format other than gzip, ...) makes this return None; the careful reader then reads the file
-    and names the problem.
+    and names the problem. The exception: a text table that the careful reader would refuse only for cells that
+    are not numbers or missing (a typo, an NA) is refused here, in the careful reader's words, without reading
+    every cell as a Python string (tens of seconds and about a GB for a 165 MB file).
     """
     name = path.name.lower()
     if not name.endswith(TEXT_SUFFIXES + PARQUET_SUFFIXES):
@@ -211,6 +209,8 @@ def _read_plain_descriptor(path: Path, harmonise_genes: bool) -> pd.DataFrame | 
             # pandas merely warns where it drops the extra fields of a first row longer than the header
             warnings.simplefilter("error", pd.errors.ParserWarning)
             return _plain_descriptor(path, name, harmonise_genes)
+    except GdError:  # the careful reader's refusal, found without it
+        raise
     except Exception:  # any failure, that warning included, is the careful reader's to explain
         return None
 
@@ -291,12 +291,22 @@ def _plain_text(path: Path, name: str, symbol_map) -> _PlainRead | None:
     matrix = np.empty((_record_bound(path, name), len(features)), dtype=np.float32)
     names: list[str] = []
     exact: dict[int, np.ndarray] = {}
+    odd: _OddCells | None = None  # once a block holds text in a feature column
     with chunks:
         for chunk in chunks:
             start, stop = len(names), len(names) + len(chunk)
             genes = _stripped(chunk.pop(gene))
-            if stop > len(matrix) or any(dtype.kind not in "iuf" for dtype in chunk.dtypes):
+            if stop > len(matrix):
                 return None
+            if odd is not None or any(dtype.kind not in "iuf" for dtype in chunk.dtypes):
+                # Only a named gene column: otherwise the careful reader chooses it from every row's text.
+                if named is None or any(dtype.kind not in "iufO" for dtype in chunk.dtypes):
+                    return None
+                odd = odd or _OddCells(len(features))
+                if not odd.add(chunk, start):
+                    return None
+                names.extend(genes)
+                continue
             values = chunk.to_numpy(dtype=np.float64)
             del chunk  # before the next chunk is parsed
             if not _plain_numbers(values, matrix[start:stop]):
@@ -305,28 +315,86 @@ def _plain_text(path: Path, name: str, symbol_map) -> _PlainRead | None:
             if symbol_map is not None:
                 exact.update((start + i, values[i] + 0.0) for i in _may_merge(genes, symbol_map))
             del values
+    if odd is not None:
+        # The careful reader's checks before the cells' (the header's separators, then the gene names), then
+        # its refusal of the cells, if it would refuse them.
+        _refuse_other_separators(path, name)
+        if all(names) and len(set(names)) == len(names):
+            odd.refuse(path, header[gene], [header[j] for j in features], names)
+        return None
     return [header[j] for j in features], matrix, names, exact, named is not None
 
 
+class _OddCells:
+    """Feature cells of a text table that pandas' C parser left as text, gathered block by block: the first
+    that is not a number in each column, and where cells are missing (what the careful reader calls missing)."""
+
+    def __init__(self, n_features: int) -> None:
+        self.first_bad: dict[int, tuple[int, object]] = {}  # feature position -> (data row, cell as written)
+        self.missing_per_row: list[tuple[int, np.ndarray]] = []  # (first data row, count per row) per block
+        self.first_missing: tuple[int, int] | None = None  # (data row, feature position)
+        self.n_features = n_features
+
+    def add(self, block: pd.DataFrame, start: int) -> bool:
+        """Take one block of feature columns, its first data row ``start``. False where the careful reader is
+        better placed: a column the parser read as numbers has a NaN, or no cell so far is one it would
+        refuse (text that is a number after all, e.g. " 1 ": reading on cell by cell would cost as much as
+        the careful reader, which would then read the file again)."""
+        missing = np.zeros(block.shape, dtype=bool)
+        found_bad = False
+        for position, (_, column) in enumerate(block.items()):
+            if column.dtype.kind != "O":
+                if column.isna().any():
+                    return False
+                continue
+            values, bad = _parse_numeric(column)
+            if bad.any():
+                found_bad = True
+                if position not in self.first_bad:
+                    row = int(np.flatnonzero(bad)[0])
+                    self.first_bad[position] = (start + row, column.iloc[row])
+            missing[:, position] = values.isna().to_numpy() & ~bad
+        if not (found_bad or missing.any() or self.first_bad or self.first_missing):
+            return False
+        self.missing_per_row.append((start, missing.sum(axis=1)))
+        if self.first_missing is None and missing.any():
+            row, position = (int(a[0]) for a in np.nonzero(missing))
+            self.first_missing = (start + row, position)
+        return True
+
+    def refuse(self, path: Path, gene_column: str, columns: list[str], genes: list[str]) -> None:
+        """Raise the careful reader's refusal of these cells, if it would refuse them."""
+        if self.first_bad:
+            bad = sorted(self.first_bad)
+            row, cell = self.first_bad[bad[0]]
+            raise _not_numeric(path, "feature column(s)", [columns[p] for p in bad], cell, row,
+                               f"every column but the gene column {gene_column!r} must hold numbers")
+        if self.first_missing is not None:
+            row, position = self.first_missing
+            per_row = np.zeros(len(genes), dtype=np.int64)  # the blocks before the first odd one have none
+            for start, counts in self.missing_per_row:
+                per_row[start:start + len(counts)] = counts
+            raise _missing_values(path, per_row, self.n_features, genes, row, columns[position])
+
+
 def _plain_parquet(path: Path, name: str, symbol_map) -> _PlainRead | None:
-    """A parquet table whose header names its gene column (text) and whose other columns all hold integers or
-    floats, read a block of columns of one row group at a time, so that it takes little more memory than its
-    matrix; None for any other (the careful reader's)."""
+    """A parquet table with one text gene column, named as such or stored as pandas' index (what
+    ``frame.to_parquet()`` writes for genes in the index), and whose other columns all hold integers or floats,
+    read a block of columns of one row group at a time, so that it takes little more memory than its matrix;
+    None for any other (the careful reader's)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     with pq.ParquetFile(path) as parquet:
         schema = parquet.schema_arrow
         header = [str(n) for n in schema.names]
-        if any(isinstance(c, str) for c in (schema.pandas_metadata or {}).get("index_columns", [])):
-            return None  # a pandas index stored as a column: the careful reader moves it first
-        named = _gene_headers(header)
-        if len(header) < 2 or len(set(header)) < len(header) or len(named) != 1:
-            return None
-        gene = named[0]
         types = schema.types
-        if not (pa.types.is_string(types[gene]) or pa.types.is_large_string(types[gene])):
+        if len(header) < 2 or len(set(header)) < len(header):
             return None
+        gene = _parquet_gene_column(header, types, schema.pandas_metadata or {})
+        if gene is None:
+            return None
+        named = bool(_gene_headers([header[gene]]))
         features = [j for j in range(len(header)) if j != gene]
         if not all(pa.types.is_integer(types[j]) or pa.types.is_floating(types[j]) for j in features):
             return None
@@ -349,7 +417,33 @@ def _plain_parquet(path: Path, name: str, symbol_map) -> _PlainRead | None:
             start = stop
         if start != len(names):
             return None
-        return [header[j] for j in features], matrix, names, dict(zip(merging, merged)), True
+        return [header[j] for j in features], matrix, names, dict(zip(merging, merged)), named
+
+
+def _parquet_gene_column(header: list[str], types: list, pandas_metadata: dict) -> int | None:
+    """The position of a parquet table's gene column as the careful reader would choose it, when it is text;
+    None where only the careful reader can tell.
+
+    The careful reader moves a stored pandas index to the front (``reset_index``), then takes the first column
+    whose header names genes, else the first holding text. So a stored string index is the gene column when no
+    other header names genes; without one, exactly one header must name genes.
+    """
+    import pyarrow as pa
+
+    stored = pandas_metadata.get("index_columns", [])
+    stored_columns = [c for c in stored if isinstance(c, str)]  # a RangeIndex is stored as a dict, not a column
+    named = _gene_headers(header)
+    if stored_columns:
+        if len(stored) != 1 or stored_columns[0] not in header:
+            return None  # a multi-level index: its levels become several columns
+        gene = header.index(stored_columns[0])
+        if any(j != gene for j in named):
+            return None  # another column's header names genes, and the careful reader would take the index's
+    elif len(named) == 1:
+        gene = named[0]
+    else:
+        return None
+    return gene if pa.types.is_string(types[gene]) or pa.types.is_large_string(types[gene]) else None
 
 
 # Columns a parquet table is read by at a time: a few MB of float64 for tables of ~20,000 genes. On the
@@ -627,9 +721,27 @@ def _numeric_columns(table: pd.DataFrame, columns: list, path: Path, what: str, 
     parsed = {c: _parse_numeric(table[c]) for c in columns}
     bad = [c for c in columns if parsed[c][1].any()]
     if bad:
-        raise GdError(f"{path}: {what} {_names(bad)} are not numeric (e.g. {_cell(table, bad[0], parsed)}); "
-                      f"{way_out}")
+        position = int(np.flatnonzero(parsed[bad[0]][1])[0])
+        raise _not_numeric(path, what, bad, table[bad[0]].iloc[position], position, way_out)
     return parsed
+
+
+def _not_numeric(path: Path, what: str, bad: list, cell: object, row: int, way_out: str) -> GdError:
+    """The refusal of columns ``bad`` that hold cells that are not numbers, the first ``cell`` at data row
+    ``row`` (0-based) of ``bad[0]``."""
+    return GdError(f"{path}: {what} {_names(bad)} are not numeric (e.g. {_cell(cell, bad[0], row)}); {way_out}")
+
+
+def _missing_values(path: Path, per_row: np.ndarray, n_columns: int, genes, row: int, column) -> GdError:
+    """The refusal of a descriptor with missing cells: ``per_row`` of them in each row (file order, genes
+    ``genes``), the first at ``row`` (0-based) in ``column``."""
+    empty = per_row == n_columns
+    if empty.any():
+        return GdError(f"{path}: {int(empty.sum())} row(s) have no values at all (e.g. genes "
+                       f"{_names([g for g, e in zip(genes, empty) if e])}); delete those rows or fill them in")
+    return GdError(f"{path}: {int(per_row.sum())} missing value(s) in {int((per_row > 0).sum())} row(s) "
+                   f"(e.g. gene {genes[row]!r}, column {str(column)!r}); "
+                   "impute them (e.g. with the column mean) or delete those rows")
 
 
 def _parse_numeric(column: pd.Series) -> tuple[pd.Series, np.ndarray]:
@@ -681,10 +793,9 @@ def _by_gene(values, path: Path, harmonise_genes: bool):
     return merged, report
 
 
-def _cell(table: pd.DataFrame, column, parsed: dict) -> str:
-    """Where the first non-numeric cell of a column is, and what it holds."""
-    position = int(np.flatnonzero(parsed[column][1])[0])
-    return f"{str(table[column].iloc[position])[:30]!r} in column {str(column)!r}, data row {position + 1}"
+def _cell(cell: object, column, row: int) -> str:
+    """What a cell holds and where it is (``row`` 0-based among the data rows)."""
+    return f"{str(cell)[:30]!r} in column {str(column)!r}, data row {row + 1}"
 
 
 def _names(items, limit: int = 3) -> str:
