@@ -170,13 +170,13 @@ def main() -> None:
              (f"the same table as parquet ({parquet.stat().st_size / 1e6:.0f} MB, float64): first read",
               best(parquet_first)),
              ("  and from the cache", best(parquet_cached)),
-             ("the same table as parquet with the genes as its pandas index: first read", best(indexed_first)),
+             ("  written with the genes as its pandas index: first read", best(indexed_first)),
              ("the CSV with one missing cell: refused (read_descriptor_file)",
               best([measure("read_descriptor_file", holed, scratch / "unused", REPO) for _ in range(args.repeats)]))]
     if args.before:
-        for label, path in (("", csv), (", indexed parquet", indexed), (", one missing cell", holed)):
+        for label, path in (("CSV", csv), ("parquet, genes as index", indexed), ("CSV, one missing cell", holed)):
             old = [measure("read_descriptor_file", path, scratch / "unused", args.before) for _ in range(args.repeats)]
-            rows.append((f"before ({args.before}): read_descriptor_file{label}, every run", best(old)))
+            rows.append((f"before ({args.before}), {label}", best(old)))
 
     shutil.rmtree(scratch)
     matrix_mb = GENES * FEATURES * 4 / 1e6
@@ -185,8 +185,10 @@ def main() -> None:
           f"budget 2x = {2 * matrix_mb:.1f} MB; load average {open('/proc/loadavg').read().split()[:3]}")
     print(f"{'':66s} {'seconds':>8s} {'peak MB':>8s}  shape")
     for label, (seconds, peak, shape) in rows:
-        print(f"{label:66s} {seconds:8.2f} {peak:8.1f}  " + (shape[1] if shape[0] == "refused" else
-                                                          f"{shape[0]} x {shape[1]}"))
+        # a refusal by its words, without the scratch file's path
+        outcome = (f"refused: {shape[1].split(': ', 1)[-1][:40]}…" if shape[0] == "refused"
+                   else f"{shape[0]} x {shape[1]}")
+        print(f"{label:66s} {seconds:8.2f} {peak:8.1f}  {outcome}")
 
 
 if __name__ == "__main__":

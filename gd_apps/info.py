@@ -10,6 +10,7 @@ called, with its default parameters, and the unfitted object is checked. An acqu
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import typing
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -119,23 +120,31 @@ def _offers(cls: type, protocol: type) -> bool:
         return all(callable(getattr(cls, name, None)) for name in members)
 
 
-def acquisition_requires(entry: Entry) -> tuple[list[str] | None, str | None]:
-    """The capabilities an acquisition requires of the model (its ``requires``) and how that was found."""
-    # gd run's own reading of requires, so that info shows what a run would accept (and nothing for what it refuses)
+def acquisition_requires(entry: Entry) -> tuple[list[str] | None, str | None, str | None]:
+    """The capabilities an acquisition requires of the model (its ``requires``), how that was found, and, for a
+    ``requires`` that ``gd run`` refuses, its refusal (then the capabilities are None)."""
     try:
         cls = built_class(entry)
-        if cls is not None and hasattr(cls, "requires"):
-            return declared_requirements(cls, entry.name), FROM_CLASS
-        return declared_requirements(entry.create(), entry.name), FROM_INSTANCE
-    except Exception:  # noqa: BLE001 — unknown: a factory that needs parameters, or a requires gd run refuses
-        return None, None
+        # On the class, unless requires is computed per instance (a property's class attribute is the property)
+        if cls is not None and hasattr(cls, "requires") and not hasattr(inspect.getattr_static(cls, "requires"),
+                                                                        "__get__"):
+            declaring, how = cls, FROM_CLASS
+        else:
+            declaring, how = entry.create(), FROM_INSTANCE
+    except Exception:  # noqa: BLE001 — unknown: a factory that needs parameters
+        return None, None, None
+    try:  # gd run's own reading of requires, so that info shows what a run would accept
+        return declared_requirements(declaring, entry.name, entry.origin), how, None
+    except GdError as exc:
+        return None, None, str(exc)
 
 
 def describe(entry: Entry) -> dict[str, Any]:
     """One component as ``gd info --json`` prints it: plain JSON values only, the same in every process.
 
     ``parameters`` is null when the factory takes any keyword (so they cannot be listed); models add ``offers``,
-    acquisitions ``requires`` (each with ``*_from``: ``class`` or ``instance``, null when unknown), metrics
+    acquisitions ``requires`` (each with ``*_from``: ``class`` or ``instance``, null when unknown; acquisitions
+    also ``requires_refused``, why ``gd run`` refuses their ``requires``, or null), metrics
     ``better`` (``lower``, ``higher`` or null when the plugin did not say) and ``needs_test_split`` (null when the
     class cannot be read without building it).
     """
@@ -152,7 +161,7 @@ def describe(entry: Entry) -> dict[str, Any]:
     if entry.kind == "model":
         about["offers"], about["offers_from"] = model_capabilities(entry)
     elif entry.kind == "acquisition":
-        about["requires"], about["requires_from"] = acquisition_requires(entry)
+        about["requires"], about["requires_from"], about["requires_refused"] = acquisition_requires(entry)
     elif entry.kind == "metric":
         better = entry.metadata.get("better")
         about["better"] = better if better in ("lower", "higher") else None
@@ -216,9 +225,10 @@ def _show_one(out: Any, entry: Entry, about: dict[str, Any]) -> None:
             line(f"offers: {', '.join(offers)} [dim](read from {source}, without fitting)[/]")
     elif kind == "acquisition":
         needs = about["requires"]
-        if needs is None:
-            line("requires: unknown (its factory must be called with parameters to tell, or its requires is not a "
-                 "tuple of capability names, which `gd run` refuses naming it)")
+        if about["requires_refused"]:
+            line(f"requires: refused by `gd run`: {escape(about['requires_refused'])}")
+        elif needs is None:
+            line("requires: unknown (its factory must be called with parameters to tell)")
         else:
             line(f"requires: {', '.join(needs) if needs else 'predict only, which every model offers'} "
                  "[dim](what the model must offer; `gd info MODEL` shows a model's)[/]")

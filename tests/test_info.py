@@ -136,6 +136,60 @@ def test_info_of_an_acquisition_shows_what_it_requires(capsys):
     assert ["temperature", "1.5"] in [line.split() for line in stdout.splitlines()]
 
 
+# Acquisitions whose requires gd run refuses, or reads only from an instance.
+DECLARING = '''
+from gd_core import hookimpl
+
+
+class Base:
+    def select(self, pool, model, batch_size, rng):
+        return pool.available[:batch_size]
+
+
+class Letters(Base):
+    requires = "sample"  # ("sample") without its comma
+
+
+class Nothing(Base):
+    def __init__(self, k: int = 1):
+        self.requires = None
+
+
+class Computed(Base):
+    @property
+    def requires(self):
+        return ("sample",)
+
+
+@hookimpl
+def gd_register_acquisitions(register):
+    register("letters", Letters)
+    register("nothing", Nothing)
+    register("computed", Computed)
+'''
+
+
+def test_info_of_an_acquisition_whose_requires_gd_run_refuses_says_why(tmp_path, capsys):
+    path = tmp_path / "declaring.py"
+    path.write_text(DECLARING)
+
+    letters = info_json(capsys, "letters", "--plugin", str(path))
+    nothing = info_json(capsys, "nothing", "--plugin", str(path))
+    computed = info_json(capsys, "computed", "--plugin", str(path))
+    code, stdout, _ = gd(capsys, ["info", "nothing", "--plugin", str(path)])
+
+    assert (letters["requires"], nothing["requires"]) == (None, None)
+    assert letters["requires_refused"] == (f"acquisition 'letters' (plugin 'file:declaring.py' of {path}) declares "
+                                           "requires = 'sample', a string; write a tuple of capability names: "
+                                           "('sample',)")
+    assert "declares requires = None; write a tuple of capability names" in nothing["requires_refused"]
+    # a property is read from an instance, not refused for being a property on the class
+    assert (computed["requires"], computed["requires_from"], computed["requires_refused"]) == (["sample"], "instance",
+                                                                                               None)
+    line = next(li for li in stdout.splitlines() if li.startswith("requires:"))
+    assert code == 0 and line.startswith("requires: refused by `gd run`: acquisition 'nothing' (plugin 'file:")
+
+
 def test_info_of_a_metric_shows_its_direction(capsys):
     assert info_json(capsys, "mse")["better"] == "lower"
     assert info_json(capsys, "hit_ratio")["better"] == "higher"
