@@ -342,11 +342,11 @@ class _OddCells:
         the careful reader, which would then read the file again)."""
         missing = np.zeros(block.shape, dtype=bool)
         found_bad = False
-        for position, (_, column) in enumerate(block.items()):
-            if column.dtype.kind != "O":
-                if column.isna().any():
-                    return False
-                continue
+        text = [dtype.kind == "O" for dtype in block.dtypes]
+        if not all(text) and np.isnan(block.loc[:, [not t for t in text]].to_numpy(dtype=np.float64)).any():
+            return False
+        for position in np.flatnonzero(text).tolist():
+            column = block.iloc[:, position]
             values, bad = _parse_numeric(column)
             if bad.any():
                 found_bad = True
