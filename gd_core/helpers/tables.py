@@ -299,8 +299,7 @@ def _plain_text(path: Path, name: str, symbol_map) -> _PlainRead | None:
             if stop > len(matrix):
                 return None
             if odd is not None or any(dtype.kind not in "iuf" for dtype in chunk.dtypes):
-                # Only a named gene column: otherwise the careful reader chooses it from every row's text.
-                if named is None or any(dtype.kind not in "iufO" for dtype in chunk.dtypes):
+                if any(dtype.kind not in "iufO" for dtype in chunk.dtypes):
                     return None
                 odd = odd or _OddCells(len(features))
                 if not odd.add(chunk, start):
@@ -316,10 +315,14 @@ def _plain_text(path: Path, name: str, symbol_map) -> _PlainRead | None:
                 exact.update((start + i, values[i] + 0.0) for i in _may_merge(genes, symbol_map))
             del values
     if odd is not None:
-        # The careful reader's checks before the cells' (the header's separators, then the gene names), then
-        # its refusal of the cells, if it would refuse them.
+        # The careful reader's checks before the cells' (the header's separators, its choice of the gene column,
+        # then the gene names), then its refusal of the cells, if it would refuse them.
         _refuse_other_separators(path, name)
-        if all(names) and len(set(names)) == len(names):
+        # Unnamed, the gene column is the first with text that is not a number anywhere in the file: this one,
+        # unless a column before it has such text further down.
+        chosen = named is not None or (bool(_parse_numeric(pd.Series(names, dtype=object))[1].any())
+                                       and not any(position < gene for position in odd.first_bad))
+        if chosen and all(names) and len(set(names)) == len(names):
             odd.refuse(path, header[gene], [header[j] for j in features], names)
         return None
     return [header[j] for j in features], matrix, names, exact, named is not None
