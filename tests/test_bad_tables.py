@@ -37,7 +37,7 @@ KINDS = [
     "empty", "blank lines", "header only", "no gene column", "duplicate genes", "bad cell", "all missing",
     "ragged", "binary", "wrong delimiter", "utf16 bom", "single column", "open quote", "latin1",
     "unknown genes", "blank gene", "repeated header", "nul bytes", "bad gzip", "bad parquet", "spreadsheet",
-    "directory", "fifo", "bom then empty", "parquet table",
+    "directory", "fifo", "bom then empty", "parquet table", "other binary format",
 ]
 
 
@@ -107,6 +107,8 @@ def malformed(draw, kind: str, n_values: int) -> tuple[str, bytes | str]:
                                                  _parquet(names, values)[: draw(st.integers(1, 60))]]))
     if kind == "spreadsheet":
         return ".xlsx", b"PK\x03\x04" + b"\0" * 30
+    if kind == "other binary format":  # what pandas, AnnData or R save to, by name
+        return draw(st.sampled_from([".feather", ".h5", ".pkl", ".RDS", ".h5ad", ".npz"])), b"\x89BIN\x00" * 8
     if kind == "bom then empty":
         return suffix, "\ufeff".encode()
     return suffix, kind  # "directory" or "fifo"
@@ -307,3 +309,13 @@ def test_run_log_says_when_descriptor_features_are_constant(workspace, capsys):
     assert code == 0, stderr
     log = (workspace / "runs" / "r" / "run.log").read_text()
     assert f"descriptor '{table}': 2 of its 3 features take one value for every aligned gene" in log
+
+
+@pytest.mark.parametrize(("suffix", "format_name"), [(".feather", "Feather"), (".h5", "HDF5"), (".pkl", "pickle"),
+                                                    (".RDS", "R data"), (".h5ad", "AnnData")])
+def test_a_binary_table_format_gd_does_not_read_is_named_with_the_way_out(workspace, capsys, suffix, format_name):
+    table = write_case(workspace, suffix, b"\x89BIN\x00" * 8)
+
+    code, _, err = gd(capsys, run_argv(workspace, descriptor=table, assay=workspace / "assay.csv"))
+
+    assert code == 1 and f"{format_name} files are not read; save the table as CSV, TSV or parquet" in err

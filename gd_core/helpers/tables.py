@@ -63,6 +63,12 @@ def read_table(path: Path) -> pd.DataFrame:
     return frame
 
 
+# Binary table formats gd does not read, by suffix, so that the refusal names the format and the way out.
+_OTHER_FORMATS = {".feather": "Feather", ".arrow": "Arrow IPC", ".h5": "HDF5", ".hdf5": "HDF5", ".hdf": "HDF5",
+                  ".pkl": "pickle", ".pickle": "pickle", ".npy": "NumPy", ".npz": "NumPy", ".rds": "R data",
+                  ".rdata": "R data", ".rda": "R data", ".loom": "loom", ".h5ad": "AnnData"}
+
+
 def _check_file(path: Path) -> None:
     """Refuse, in one line, a path that is not a regular, non-empty, readable file that could be a table."""
     try:
@@ -75,6 +81,10 @@ def _check_file(path: Path) -> None:
                           "and pass that")
         if path.name.lower().endswith((".xlsx", ".xls", ".xlsm", ".ods")):
             raise GdError(f"{path}: spreadsheets are not read; save the sheet as CSV or TSV")
+        binary = next((kind for suffix, kind in _OTHER_FORMATS.items() if path.name.lower().endswith(suffix)), None)
+        if binary:  # else read as text and refused as "not UTF-8", which would not say what to do
+            raise GdError(f"{path}: {binary} files are not read; save the table as CSV, TSV or parquet "
+                          "(with pandas: frame.to_parquet('table.parquet'))")
         if path.stat().st_size == 0:
             raise GdError(f"{path}: the file is empty; write a header row and one row per gene")
         with path.open("rb"):  # open once here, so that a permission problem is named as one
