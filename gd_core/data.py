@@ -61,41 +61,45 @@ def genes_checksum(genes: Any) -> str:
     return hashlib.sha256("\n".join(map(str, genes)).encode()).hexdigest()
 
 
-def align(descriptor: Any, assay: Any, *, descriptor_name: str, assay_name: str) -> Dataset:
+def align(descriptor: Any, assay: Any, *, descriptor_name: str, assay_name: str, descriptor_origin: str = "",
+          assay_origin: str = "") -> Dataset:
     """Inner-join a descriptor (DataFrame by gene) and an assay (Series by gene) on gene symbol.
 
     The result is sorted by gene symbol, so it does not depend on either source's row order; every
-    refusal names the source at fault. An assay may carry its published hit list as ``attrs["hit_list"]`` (gene
-    symbols); the dataset keeps it for protocols that count those hits.
+    refusal names the source at fault, and its ``*_origin`` (e.g. ``plugin 'X'``) when given. An assay may carry
+    its published hit list as ``attrs["hit_list"]`` (gene symbols); the dataset keeps it for protocols that count
+    those hits.
     """
+    descriptor_who = f"descriptor '{descriptor_name}'" + (f" ({descriptor_origin})" if descriptor_origin else "")
+    assay_who = f"assay '{assay_name}'" + (f" ({assay_origin})" if assay_origin else "")
     if not isinstance(descriptor, pd.DataFrame):
-        raise GdError(f"descriptor '{descriptor_name}' returned {type(descriptor).__name__}; "
+        raise GdError(f"{descriptor_who} returned {type(descriptor).__name__}; "
                       "a descriptor factory must return a pandas DataFrame indexed by gene")
     notes = tuple(note for note in (harmonise_note(f"descriptor '{descriptor_name}'", descriptor),
                                     harmonise_note(f"assay '{assay_name}'", assay)) if note)
     if isinstance(assay, pd.DataFrame) and assay.shape[1] == 1:
         assay = assay.iloc[:, 0]
     if not isinstance(assay, pd.Series):
-        raise GdError(f"assay '{assay_name}' returned {type(assay).__name__}; "
+        raise GdError(f"{assay_who} returned {type(assay).__name__}; "
                       "an assay factory must return a pandas Series indexed by gene")
-    for table, source in ((descriptor, f"descriptor '{descriptor_name}'"), (assay, f"assay '{assay_name}'")):
+    for table, source in ((descriptor, descriptor_who), (assay, assay_who)):
         notes += _check_gene_names(table.index, source)
     if descriptor.shape[1] == 0:
-        raise GdError(f"descriptor '{descriptor_name}' has no feature columns, only gene names; give it at least "
+        raise GdError(f"{descriptor_who} has no feature columns, only gene names; give it at least "
                       "one numeric feature")
     if not descriptor.columns.is_unique:
-        raise GdError(f"descriptor '{descriptor_name}' has columns of the same name (e.g. "
+        raise GdError(f"{descriptor_who} has columns of the same name (e.g. "
                       f"{shown(descriptor.columns[descriptor.columns.duplicated()][0])!r}); rename or drop them")
     non_numeric = [c for c, dtype in descriptor.dtypes.items() if not _real(dtype, bool_too=True)]
     if non_numeric:
-        raise GdError(f"descriptor '{descriptor_name}' has non-numeric columns {non_numeric[:3]}; "
+        raise GdError(f"{descriptor_who} has non-numeric columns {non_numeric[:3]}; "
                       "drop or encode them in the descriptor")
     if not _real(assay.dtype, bool_too=False):
-        raise GdError(f"assay '{assay_name}' has non-numeric values ({assay.dtype}); convert them to floats")
+        raise GdError(f"{assay_who} has non-numeric values ({assay.dtype}); convert them to floats")
 
     genes = pd.Index(descriptor.index.intersection(assay.index).astype(str)).sort_values()
-    require_shared_genes(descriptor.index, assay.index, descriptor=f"descriptor '{descriptor_name}'",
-                         assay=f"assay '{assay_name}'")
+    require_shared_genes(descriptor.index, assay.index, descriptor=descriptor_who,
+                         assay=assay_who)
     rows = descriptor.index.astype(str).get_indexer(genes)
     values = assay.index.astype(str).get_indexer(genes)
     # Labels must follow their gene: check explicitly rather than trust positional arithmetic.
@@ -106,8 +110,8 @@ def align(descriptor: Any, assay: Any, *, descriptor_name: str, assay_name: str)
     with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, refused below with the genes named
         X = np.ascontiguousarray(descriptor.to_numpy(dtype=np.float32)[rows])
         y = assay.to_numpy(dtype=np.float32)[values]
-    _refuse_non_finite(X, genes, f"descriptor '{descriptor_name}'", "features")
-    _refuse_non_finite(y[:, None], genes, f"assay '{assay_name}'", "values")
+    _refuse_non_finite(X, genes, descriptor_who, "features")
+    _refuse_non_finite(y[:, None], genes, assay_who, "values")
     constant = int((X.min(axis=0) == X.max(axis=0)).sum()) if len(X) else 0
     if constant:
         notes += (f"descriptor '{descriptor_name}': {constant:,} of its {X.shape[1]:,} features take one value for "
@@ -115,7 +119,7 @@ def align(descriptor: Any, assay: Any, *, descriptor_name: str, assay_name: str)
     hit_list = assay.attrs.get("hit_list")
     if hit_list is not None and (isinstance(hit_list, (str, bytes)) or not isinstance(hit_list, (list, tuple, set,
                                                                                                  frozenset))):
-        raise GdError(f"assay '{assay_name}' carries attrs['hit_list'] = {shown(hit_list)[:60]}; it must be a list of "
+        raise GdError(f"{assay_who} carries attrs['hit_list'] = {shown(hit_list)[:60]}; it must be a list of "
                       "gene symbols (or left out)")
     return Dataset(X=X, y=y, genes=genes, feature_names=pd.Index(descriptor.columns.astype(str)),
                    hit_list=None if hit_list is None else tuple(str(g) for g in hit_list), notes=notes)

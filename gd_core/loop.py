@@ -304,7 +304,8 @@ def prepare(config: RunConfig, registries: Registries, *, on_status: Callable[[s
         on_status(f"loading descriptor '{config.descriptor}' and assay '{config.assay}'")
         descriptor = _built("descriptor", config.descriptor, entries["descriptor"], config.params)
         assay = _built("assay", config.assay, entries["assay"], config.params)
-        return align(descriptor, assay, descriptor_name=config.descriptor, assay_name=config.assay)
+        return align(descriptor, assay, descriptor_name=config.descriptor, assay_name=config.assay,
+                     descriptor_origin=_data_origin(entries["descriptor"]), assay_origin=_data_origin(entries["assay"]))
 
     if cache is None:
         dataset = load()
@@ -315,7 +316,9 @@ def prepare(config: RunConfig, registries: Registries, *, on_status: Callable[[s
         dataset = cache.get(key, load)
 
     if dataset.n > 1 and float(dataset.y.min()) == float(dataset.y.max()):
-        raise GdError(f"assay '{config.assay}' has the same value ({float(dataset.y[0]):g}) for all {dataset.n:,} genes "
+        origin = _data_origin(entries["assay"])
+        raise GdError(f"assay '{config.assay}'{f' ({origin})' if origin else ''} has the same value "
+                      f"({float(dataset.y[0]):g}) for all {dataset.n:,} genes "
                       f"it shares with descriptor '{config.descriptor}': there is nothing to learn and no hit to find; "
                       "check the assay's values")
     excluded = 0
@@ -390,6 +393,12 @@ def select_batch(entry: Entry, acquisition: Any, pool: Pool, model: Any, batch_s
     available = np.zeros(len(pool.genes), dtype=bool)
     available[pool.available] = True
     return _checked_batch(batch, available, f"'{entry.name}' ({entry.origin})", batch_size, cycle)
+
+
+def _data_origin(entry: Entry) -> str:
+    """The plugin to name in a refusal of a descriptor's or assay's table: a third party's; none for gd's own
+    tables and the user's files, whose names say enough."""
+    return "" if entry.plugin.startswith("builtin.") or entry.distribution == "file" else entry.origin
 
 
 def _built(kind: str, name: str, entry: Entry, params: dict[str, dict[str, Any]]) -> Any:

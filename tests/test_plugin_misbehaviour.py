@@ -195,7 +195,8 @@ def the_line(err: str) -> str:
                                      "'coreset') in cycle 0: KeyError: 'embed boom'"),
     ("embed strings", "m", "coreset", "model.embed returned values of dtype <U1"),
     ("embed no columns", "m", "coreset", ", 0) for 470 genes; it must return [470, k] with k ≥ 1"),
-    ("select ragged", "random_forest", "a", "acquisition 'a' (plugin 'Misbehaving') returned a list that is not an array at cycle 0"),
+    ("select ragged", "random_forest", "a", "acquisition 'a' (plugin 'Misbehaving') returned a list that is not an "
+                                            "array at cycle 0"),
     ("requires none", "random_forest", "a", "acquisition 'a' (plugin 'Misbehaving') declares requires = None; write "
                                             "a tuple of capability names"),
     ("requires number", "random_forest", "a", "acquisition 'a' (plugin 'Misbehaving') declares requires = 5"),
@@ -229,16 +230,17 @@ def test_a_metric_can_neither_break_the_run_unnamed_nor_change_what_the_other_me
 
 
 @pytest.mark.parametrize(("how", "expected"), [
-    ("no columns", "descriptor 'd' has no feature columns, only gene names"),
-    ("two levels", "descriptor 'd' is indexed by 2 levels; index it by gene symbol alone"),
-    ("1 and '1'", "descriptor 'd' lists 1 gene(s) more than once (e.g. ['1'])"),
-    ("blank gene", "descriptor 'd' has 1 row(s) whose gene name is missing or blank"),
-    ("complex features", "descriptor 'd' has non-numeric columns ['f0']"),
-    ("float32 overflow", "descriptor 'd' has NaN or infinite features for 1 aligned gene(s)"),
-    ("true/false outcomes", "assay 'q' has non-numeric values (bool)"),
-    ("hit list not a list", "assay 'q' carries attrs['hit_list'] = 5; it must be a list of gene symbols"),
-    ("constant outcomes", "assay 'q' has the same value (0) for all 300 genes it shares with descriptor 'd': there "
-                          "is nothing to learn and no hit to find"),
+    ("no columns", "descriptor 'd' (plugin 'Misbehaving') has no feature columns, only gene names"),
+    ("two levels", "descriptor 'd' (plugin 'Misbehaving') is indexed by 2 levels; index it by gene symbol alone"),
+    ("1 and '1'", "descriptor 'd' (plugin 'Misbehaving') lists 1 gene(s) more than once (e.g. ['1'])"),
+    ("blank gene", "descriptor 'd' (plugin 'Misbehaving') has 1 row(s) whose gene name is missing or blank"),
+    ("complex features", "descriptor 'd' (plugin 'Misbehaving') has non-numeric columns ['f0']"),
+    ("float32 overflow", "descriptor 'd' (plugin 'Misbehaving') has NaN or infinite features for 1 aligned gene(s)"),
+    ("true/false outcomes", "assay 'q' (plugin 'Misbehaving') has non-numeric values (bool)"),
+    ("hit list not a list", "assay 'q' (plugin 'Misbehaving') carries attrs['hit_list'] = 5; it must be a list of "
+                            "gene symbols"),
+    ("constant outcomes", "assay 'q' (plugin 'Misbehaving') has the same value (0) for all 300 genes it shares with "
+                          "descriptor 'd': there is nothing to learn and no hit to find"),
 ])
 def test_a_table_gd_cannot_use_is_refused_naming_it(tmp_path, capsys, monkeypatch, host_with, how, expected):
     code, err = run(tmp_path, capsys, monkeypatch, host_with, how, data=True)
@@ -327,8 +329,8 @@ def test_a_plugin_calling_sys_exit_fails_its_runs_in_a_sweep_and_the_sweep_goes_
 def test_a_gene_name_padded_with_spaces_runs_with_a_note_in_the_log(tmp_path, capsys, monkeypatch, host_with):
     code, err = run(tmp_path, capsys, monkeypatch, host_with, "padded gene", data=True)
     assert code == 0, err
-    assert ("descriptor 'd': 1 gene name(s) begin or end with spaces or tabs (e.g. ' G0000') and match only a name "
-            "padded the same way") in (tmp_path / "run" / "run.log").read_text()
+    assert ("descriptor 'd' (plugin 'Misbehaving'): 1 gene name(s) begin or end with spaces or tabs (e.g. ' G0000') "
+            "and match only a name padded the same way") in (tmp_path / "run" / "run.log").read_text()
 
 
 @pytest.mark.parametrize(("how", "expected"), [
