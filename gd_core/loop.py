@@ -305,7 +305,7 @@ def prepare(config: RunConfig, registries: Registries, *, on_status: Callable[[s
         descriptor = _built("descriptor", config.descriptor, entries["descriptor"], config.params)
         assay = _built("assay", config.assay, entries["assay"], config.params)
         return align(descriptor, assay, descriptor_name=config.descriptor, assay_name=config.assay,
-                     descriptor_origin=_data_origin(entries["descriptor"]), assay_origin=_data_origin(entries["assay"]))
+                     descriptor_origin=_third_party(entries["descriptor"]), assay_origin=_third_party(entries["assay"]))
 
     if cache is None:
         dataset = load()
@@ -316,7 +316,7 @@ def prepare(config: RunConfig, registries: Registries, *, on_status: Callable[[s
         dataset = cache.get(key, load)
 
     if dataset.n > 1 and float(dataset.y.min()) == float(dataset.y.max()):
-        origin = _data_origin(entries["assay"])
+        origin = _third_party(entries["assay"])
         raise GdError(f"assay '{config.assay}'{f' ({origin})' if origin else ''} has the same value "
                       f"({float(dataset.y[0]):g}) for all {dataset.n:,} genes "
                       f"it shares with descriptor '{config.descriptor}': there is nothing to learn and no hit to find; "
@@ -395,9 +395,9 @@ def select_batch(entry: Entry, acquisition: Any, pool: Pool, model: Any, batch_s
     return _checked_batch(batch, available, f"'{entry.name}' ({entry.origin})", batch_size, cycle)
 
 
-def _data_origin(entry: Entry) -> str:
-    """The plugin to name in a refusal of a descriptor's or assay's table: a third party's; none for gd's own
-    tables and the user's files, whose names say enough."""
+def _third_party(entry: Entry) -> str:
+    """The plugin to name where gd passes on a component's own refusal: a third party's; none for gd's own
+    components and the user's table files, whose names say enough."""
     return "" if entry.plugin.startswith("builtin.") or entry.distribution == "file" else entry.origin
 
 
@@ -456,15 +456,22 @@ def exit_text(exc: SystemExit) -> str:
 def blaming(entry: Entry, call: str, cycle: int, *, model: tuple[Any, Entry] | None = None) -> Iterator[None]:
     """Re-raise a component's own exception as a ComponentError that says whose it was and where. With ``model``
     (the fitted model an acquisition was given, and its entry), an exception raised inside one of the model's
-    capability methods is the model's, not the acquisition's that called it."""
+    capability methods is the model's, not the acquisition's that called it. A GdError is the component's own
+    message to the user and goes on as it is, prefixed with whose it is when a third party's plugin raised it
+    and its text does not name the component."""
     try:
         yield
-    except (GdError, KeyboardInterrupt):
+    except KeyboardInterrupt:
         raise
     except Exception as exc:
         method = _model_method_in(exc.__traceback__, model[0]) if model is not None else None
         if method is not None:
             entry, call = model[1], f"{method} (called by {entry.kind} '{entry.name}')"
+        if isinstance(exc, GdError):
+            origin = _third_party(entry)
+            if not origin or f"'{entry.name}'" in str(exc):
+                raise
+            raise GdError(f"{entry.kind} '{entry.name}' ({origin}) in {call} in cycle {cycle}: {exc}") from exc
         # One line, however long the library's message: the traceback (run.log, failure.json) keeps all of it.
         raise ComponentError(f"{entry.kind} '{entry.name}' ({entry.origin}) raised in {call} in cycle {cycle}: "
                              f"{described(exc)}") from exc

@@ -37,6 +37,8 @@ class Mean:
             raise MemoryError()
         if self.how == "fit gderror lines":
             raise GdError("\n".join(f"line {i}" for i in range(50)))
+        if self.how == "fit gderror named":
+            raise GdError("model 'm' needs at least 1,000 genes; use a larger batch")
         self.mean = float(np.mean(y))
         return self
 
@@ -181,7 +183,10 @@ def the_line(err: str) -> str:
     ("fit badstr", "m", "random", "model 'm' (plugin 'Misbehaving') raised in fit in cycle 0: BadStr: <BadStr whose "
                                   "text cannot be shown>"),
     ("fit memory", "m", "random", "model 'm' (plugin 'Misbehaving') raised in fit in cycle 0: MemoryError;"),
-    ("fit gderror lines", "m", "random", "error: line 0 line 1 line 2"),
+    # a plugin's own message to the user, with whose it is
+    ("fit gderror lines", "m", "random", "error: model 'm' (plugin 'Misbehaving') in fit in cycle 0: line 0 line 1 "
+                                         "line 2"),
+    ("fit gderror named", "m", "random", "error: model 'm' needs at least 1,000 genes; use a larger batch"),
     ("predict complex", "m", "random", "model 'm' predicted values of dtype complex128; predict must return one "
                                        "real number per row"),
     ("predict strings", "m", "random", "model 'm' predicted values of dtype <U"),
