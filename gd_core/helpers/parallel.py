@@ -82,7 +82,7 @@ def end_with_driver(driver_pid: int, death_signal: bool = False) -> None:
     if death_signal and sys.platform.startswith("linux"):
         _set_parent_death_signal(signal.SIGKILL)
     direct_child = os.getppid() == driver_pid
-    if not direct_child and not _alive(driver_pid):
+    if not direct_child and not process_alive(driver_pid, ours=True):
         os._exit(1)  # the driver died before this process could watch it
     threading.Thread(target=_exit_when_driver_gone, args=(driver_pid, direct_child), daemon=True,
                      name="gd-end-with-driver").start()
@@ -108,31 +108,22 @@ def _set_parent_death_signal(signum: int) -> None:
 def _exit_when_driver_gone(driver_pid: int, direct_child: bool) -> None:
     def driver_there() -> bool:
         # A direct child is handed to another parent the moment the driver dies; the pid test is the fallback.
-        return os.getppid() == driver_pid if direct_child else _alive(driver_pid)
+        return os.getppid() == driver_pid if direct_child else process_alive(driver_pid, ours=True)
 
     while driver_there():
         time.sleep(WATCH_SECONDS)
     os._exit(1)
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int, *, ours: bool = False) -> bool:
+    """Whether process ``pid`` still runs (a zombie, killed but not yet reaped, does not). ``ours``: it was
+    this user's, so a pid now held by another user's process means it is gone."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # someone else's process has that pid now: ours is gone
-        return False
-    return True
-
-
-def process_alive(pid: int) -> bool:
-    """Whether process ``pid`` still runs (a zombie, killed but not yet reaped, does not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
+    except PermissionError:  # another user's process: alive, unless the one we look for was our own
+        return not ours
     try:
         # /proc/PID/stat: "pid (name) state ..."; the name may hold spaces, so read after the last ")".
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
