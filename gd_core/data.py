@@ -10,7 +10,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from gd_core.errors import MESSAGE_LIMIT, GdError, described, one_line, shown
+from gd_core.errors import MESSAGE_LIMIT, GdError, described, labelled, one_line, shown
 from gd_core.protocols import HitRule
 from gd_core.helpers.genes import REPORT_KEYS
 from gd_core.helpers.tables import require_shared_genes
@@ -70,8 +70,8 @@ def align(descriptor: Any, assay: Any, *, descriptor_name: str, assay_name: str,
     its published hit list as ``attrs["hit_list"]`` (gene symbols); the dataset keeps it for protocols that count
     those hits.
     """
-    descriptor_who = f"descriptor '{descriptor_name}'" + (f" ({descriptor_origin})" if descriptor_origin else "")
-    assay_who = f"assay '{assay_name}'" + (f" ({assay_origin})" if assay_origin else "")
+    descriptor_who = labelled("descriptor", descriptor_name, descriptor_origin)
+    assay_who = labelled("assay", assay_name, assay_origin)
     if not isinstance(descriptor, pd.DataFrame):
         raise GdError(f"{descriptor_who} returned {type(descriptor).__name__}; "
                       "a descriptor factory must return a pandas DataFrame indexed by gene")
@@ -409,8 +409,8 @@ def check_compatible(model_name: str, model: object, acquisition_name: str, acqu
                      model_origin: str = "", acquisition_origin: str = "") -> None:
     """Refuse a model that lacks what the acquisition needs, in one sentence; the origins (e.g. ``plugin 'X'``),
     when given, name each component's plugin, so a plugin's fault points at the package to fix."""
-    model_who = f"model '{model_name}'" + (f" ({model_origin})" if model_origin else "")
-    acquisition_who = f"acquisition '{acquisition_name}'" + (f" ({acquisition_origin})" if acquisition_origin else "")
+    model_who = labelled("model", model_name, model_origin)
+    acquisition_who = labelled("acquisition", acquisition_name, acquisition_origin)
     try:  # the protocols' checks read attributes, which a model's own __getattr__ may answer by raising
         is_model = isinstance(model, Model)
         offered = capabilities_of(model) if is_model else []

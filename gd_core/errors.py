@@ -38,6 +38,12 @@ def described(exc: BaseException, *, limit: int = MESSAGE_LIMIT) -> str:
     return type(exc).__name__ if text == type(exc).__name__ else f"{type(exc).__name__}: {text}"
 
 
+def labelled(kind: str, name: str, origin: str = "") -> str:
+    """How an error line names a component: ``model 'm'``, with its plugin when ``origin`` is given
+    (``model 'm' (plugin 'X')``)."""
+    return f"{kind} '{name}'" + (f" ({origin})" if origin else "")
+
+
 def shown(value: object) -> str:
     """``str(value)``, or a stand-in naming its type when its own ``__str__`` fails (a plugin's exception may): an
     error report must not fail while it is being worded."""

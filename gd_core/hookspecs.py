@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import pluggy
 
-from gd_core.errors import GdError, described, shown
+from gd_core.errors import GdError, described, labelled, shown
 
 if TYPE_CHECKING:
     import typer
@@ -69,7 +69,7 @@ CAPABILITY_NAMES = ("predict", "sample", "embed", "gradient_embedding", "input_g
 def declared_requirements(acquisition: object, acquisition_name: str, origin: str = "") -> list[str]:
     """The capability names an acquisition's ``requires`` declares (none if it has no such attribute), refused in
     one line unless they are a collection of strings; ``origin`` (e.g. ``plugin 'X'``) names its plugin there."""
-    who = f"acquisition '{acquisition_name}'" + (f" ({origin})" if origin else "")
+    who = labelled("acquisition", acquisition_name, origin)
     try:
         requires = getattr(acquisition, "requires", ())
     except Exception as exc:  # noqa: BLE001 — a property that raises: the acquisition's bug, worded as such

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from gd_core.data import CAPABILITIES, Dataset, HitRule, Pool, Truth, align, check_compatible
-from gd_core.errors import GdError, described, shown
+from gd_core.errors import GdError, described, labelled, shown
 from gd_core.protocols import DEFAULT_PROTOCOL, Protocol, essential_genes, get_protocol
 from gd_core.registry import Entry, Registries, closest, literal
 from gd_core.helpers.tables import load_assay_file, load_descriptor_file, looks_like_path
@@ -316,8 +316,7 @@ def prepare(config: RunConfig, registries: Registries, *, on_status: Callable[[s
         dataset = cache.get(key, load)
 
     if dataset.n > 1 and float(dataset.y.min()) == float(dataset.y.max()):
-        origin = _third_party(entries["assay"])
-        raise GdError(f"assay '{config.assay}'{f' ({origin})' if origin else ''} has the same value "
+        raise GdError(f"{labelled('assay', config.assay, _third_party(entries['assay']))} has the same value "
                       f"({float(dataset.y[0]):g}) for all {dataset.n:,} genes "
                       f"it shares with descriptor '{config.descriptor}': there is nothing to learn and no hit to find; "
                       "check the assay's values")
@@ -471,7 +470,7 @@ def blaming(entry: Entry, call: str, cycle: int, *, model: tuple[Any, Entry] | N
             origin = _third_party(entry)
             if not origin or f"'{entry.name}'" in str(exc):
                 raise
-            raise GdError(f"{entry.kind} '{entry.name}' ({origin}) in {call} in cycle {cycle}: {exc}") from exc
+            raise GdError(f"{labelled(entry.kind, entry.name, origin)} in {call} in cycle {cycle}: {exc}") from exc
         # One line, however long the library's message: the traceback (run.log, failure.json) keeps all of it.
         raise ComponentError(f"{entry.kind} '{entry.name}' ({entry.origin}) raised in {call} in cycle {cycle}: "
                              f"{described(exc)}") from exc
