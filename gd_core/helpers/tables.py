@@ -171,9 +171,8 @@ def read_assay_file(path: Path, *, column: str | None = None, harmonise_genes: b
         chosen = matches[0]
         parsed = {chosen: _parse_numeric(table[chosen])}
         if parsed[chosen][1].any():
-            position = int(np.flatnonzero(parsed[chosen][1])[0])
-            raise GdError(f"{path}: value column {column!r} is not numeric "
-                          f"({_cell(table[chosen].iloc[position], chosen, position)}); "
+            row, cell = _first_bad(table[chosen], parsed[chosen][1])
+            raise GdError(f"{path}: value column {column!r} is not numeric ({_cell(cell, chosen, row)}); "
                           "fix the values or choose another column with --param assay.column=NAME")
 
     values = pd.Series(parsed[chosen][0].to_numpy(), index=pd.Index(genes, dtype=object), name=str(chosen)) + 0.0
@@ -354,20 +353,17 @@ class _OddCells:
         refuse (text that is a number after all, e.g. " 1 ": reading on cell by cell would cost as much as
         the careful reader, which would then read the file again)."""
         missing = np.zeros(block.shape, dtype=bool)
-        found_bad = False
         text = [dtype.kind == "O" for dtype in block.dtypes]
         if not all(text) and np.isnan(block.loc[:, [not t for t in text]].to_numpy(dtype=np.float64)).any():
             return False
         for position in np.flatnonzero(text).tolist():
             column = block.iloc[:, position]
             values, bad = _parse_numeric(column)
-            if bad.any():
-                found_bad = True
-                if position not in self.first_bad:
-                    row = int(np.flatnonzero(bad)[0])
-                    self.first_bad[position] = (start + row, column.iloc[row])
+            if bad.any() and position not in self.first_bad:
+                row, cell = _first_bad(column, bad)
+                self.first_bad[position] = (start + row, cell)
             missing[:, position] = values.isna().to_numpy() & ~bad
-        if not (found_bad or missing.any() or self.first_bad or self.first_missing):
+        if not (self.first_bad or self.first_missing or missing.any()):  # nothing so far the careful reader refuses
             return False
         self.missing_per_row.append((start, missing.sum(axis=1)))
         if self.first_missing is None and missing.any():
@@ -380,7 +376,7 @@ class _OddCells:
         if self.first_bad:
             bad = sorted(self.first_bad)
             row, cell = self.first_bad[bad[0]]
-            raise _not_numeric(path, "feature column(s)", [columns[p] for p in bad], cell, row,
+            raise _not_numeric(path, "feature column(s)", [columns[p] for p in bad], row, cell,
                                f"every column but the gene column {gene_column!r} must hold numbers")
         if self.first_missing is not None:
             row, position = self.first_missing
@@ -734,12 +730,17 @@ def _numeric_columns(table: pd.DataFrame, columns: list, path: Path, what: str, 
     parsed = {c: _parse_numeric(table[c]) for c in columns}
     bad = [c for c in columns if parsed[c][1].any()]
     if bad:
-        position = int(np.flatnonzero(parsed[bad[0]][1])[0])
-        raise _not_numeric(path, what, bad, table[bad[0]].iloc[position], position, way_out)
+        raise _not_numeric(path, what, bad, *_first_bad(table[bad[0]], parsed[bad[0]][1]), way_out)
     return parsed
 
 
-def _not_numeric(path: Path, what: str, bad: list, cell: object, row: int, way_out: str) -> GdError:
+def _first_bad(column: pd.Series, bad: np.ndarray) -> tuple[int, object]:
+    """The data row (0-based) of a column's first cell that is not a number (``bad``), and the cell as written."""
+    row = int(np.flatnonzero(bad)[0])
+    return row, column.iloc[row]
+
+
+def _not_numeric(path: Path, what: str, bad: list, row: int, cell: object, way_out: str) -> GdError:
     """The refusal of columns ``bad`` that hold cells that are not numbers, the first ``cell`` at data row
     ``row`` (0-based) of ``bad[0]``."""
     return GdError(f"{path}: {what} {_names(bad)} are not numeric (e.g. {_cell(cell, bad[0], row)}); {way_out}")
