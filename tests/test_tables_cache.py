@@ -208,3 +208,24 @@ def test_cached_table_keeps_attrs_and_keys_on_extra_facts(data_dir):
     assert again.attrs == first.attrs == other.attrs == {"note": {"n": 3}}
     pd.testing.assert_frame_equal(again, first)
     assert again["x"].dtype == np.float32 and list(again.index) == ["a", "b", "c"] and again.index.name == "gene"
+
+
+def test_a_file_rewritten_while_it_is_read_is_refused_and_nothing_is_kept(tmp_path, data_dir, monkeypatch):
+    path = tmp_path / "d.csv"
+    path.write_text(DESCRIPTOR)
+    stat = path.stat()
+    read = tables.read_descriptor_file
+
+    def read_while_rewritten(*args, **kwargs):
+        path.write_text(DESCRIPTOR.replace("MYC,7,", "MYC,6,"))  # after gd hashed it, as a save under way would
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(tables, "read_descriptor_file", read_while_rewritten)
+    with pytest.raises(GdError, match=r"d\.csv changed while gd was reading it; run again once nothing is writing"):
+        load_descriptor_file(path)
+    assert entries(data_dir) == []
+    # Put back as it was, the file is read afresh, not served from a table of the other bytes.
+    path.write_text(DESCRIPTOR)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    monkeypatch.setattr(tables, "read_descriptor_file", read)
+    assert load_descriptor_file(path).loc["MYC", "f1"] == 7.0

@@ -252,7 +252,8 @@ def cached_table(key: str, sources: list[Path], version: int, build: Callable[[]
     a pickle; an npz is written piece by piece, never as a second copy of the table in memory. Labels come
     back as strings either way, and ``frame.attrs`` (JSON-able) is kept. The cached file is checked against
     the sha256 recorded when it was written on every read; a damaged one, or one without a record, is rebuilt
-    (one dim line, naming ``label`` or else ``key``, says so). Where the cache cannot be written (read-only,
+    (one dim line, naming ``label`` or else ``key``, says so). A source whose bytes changed while ``build`` read
+    it is refused (``GdError``), and nothing is kept. Where the cache cannot be written (read-only,
     full), the table is built and used all the same, and a dim line says it was not kept.
     """
     if not _KEY.match(key):
@@ -275,6 +276,10 @@ def cached_table(key: str, sources: list[Path], version: int, build: Callable[[]
     except Unverified as exc:
         damage = str(exc)  # completes "processed cache for NAME …"
     frame = build()
+    # A source rewritten while it was read (a file still being copied or saved) may have given a mix of old and
+    # new bytes: kept under the old bytes' hash, that table would be served again once the file is put back.
+    if [_sha256_of(Path(s)) for s in sources] != facts["sources"]:
+        raise GdError(f"{name} changed while gd was reading it; run again once nothing is writing to it")
     _check_table(frame, key)
     if suffix == ".npz":
         parts = _npz_parts(frame)  # its values without a copy
