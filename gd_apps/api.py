@@ -120,6 +120,7 @@ def write_run(config: RunConfig, registries: Registries, out: Path, *, force: bo
     ``preparing`` (entered while the data loads; yields the status callback) and ``running`` (entered around the
     cycles) let a command show a spinner and a progress bar.
     """
+    from gd_core.helpers.downloads import notice
     from gd_core.results import RunDirectory, Unwritable, build_manifest
 
     run_dir = None
@@ -128,7 +129,8 @@ def write_run(config: RunConfig, registries: Registries, out: Path, *, force: bo
         run_dir.claim()  # before the data loads: a second writer into this out stops here, not later
         started = datetime.now(timezone.utc)
         with (preparing or _no_status)() as on_status:
-            plan = prepare(config, registries, on_status=on_status)
+            # The data's notes (e.g. genes left out) on stderr too; run.log gets them from log_plan.
+            plan = prepare(config, registries, on_status=on_status, on_note=lambda note: notice(note, logged=False))
         try:
             with run_dir, (running or contextlib.nullcontext)():
                 run_dir.log_plan(plan)

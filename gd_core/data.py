@@ -76,7 +76,8 @@ def align(descriptor: Any, assay: Any, *, descriptor_name: str, assay_name: str,
         raise GdError(f"{descriptor_who} returned {type(descriptor).__name__}; "
                       "a descriptor factory must return a pandas DataFrame indexed by gene")
     notes = tuple(note for note in (harmonise_note(f"descriptor '{descriptor_name}'", descriptor),
-                                    harmonise_note(f"assay '{assay_name}'", assay)) if note)
+                                    harmonise_note(f"assay '{assay_name}'", assay),
+                                    _missing_note(f"assay '{assay_name}'", assay)) if note)
     if isinstance(assay, pd.DataFrame) and assay.shape[1] == 1:
         assay = assay.iloc[:, 0]
     if not isinstance(assay, pd.Series):
@@ -98,8 +99,14 @@ def align(descriptor: Any, assay: Any, *, descriptor_name: str, assay_name: str,
         raise GdError(f"{assay_who} has non-numeric values ({assay.dtype}); convert them to floats")
 
     genes = pd.Index(descriptor.index.intersection(assay.index).astype(str)).sort_values()
-    require_shared_genes(descriptor.index, assay.index, descriptor=descriptor_who,
-                         assay=assay_who)
+    try:
+        require_shared_genes(descriptor.index, assay.index, descriptor=descriptor_who, assay=assay_who)
+    except GdError as exc:  # say so when a side lost most of its names to harmonising: that is the likely cause
+        lost = [text for text in (_mostly_unknown(descriptor_who, descriptor), _mostly_unknown(assay_who, assay))
+                if text]
+        if not lost:
+            raise
+        raise GdError(f"{exc} ({'; '.join(lost)})") from None
     rows = descriptor.index.astype(str).get_indexer(genes)
     values = assay.index.astype(str).get_indexer(genes)
     # Labels must follow their gene: check explicitly rather than trust positional arithmetic.
@@ -144,6 +151,29 @@ def harmonise_note(source: str, table: Any) -> str | None:
             f"{renamed:,} renamed (aliases and repaired names), {dropped:,} dropped ({count['ambiguous']:,} "
             f"ambiguous, {count['unmapped']:,} unknown, {count['controls']:,} controls), {count['merged']:,} "
             "averaged into another row of the same symbol")
+
+
+def _mostly_unknown(source: str, table: Any) -> str | None:
+    """A clause saying that more than half of a user table's rows had names that are not gene symbols, or None."""
+    report = getattr(table, "attrs", {}).get("harmonise")
+    try:
+        count = {key: int(report.get(key, 0)) for key in REPORT_KEYS}
+    except (AttributeError, TypeError, ValueError):
+        return None
+    rows = sum(value for key, value in count.items() if key != "merged")
+    if not rows or 2 * count["unmapped"] <= rows:
+        return None
+    return f"{count['unmapped']:,} of the {rows:,} gene names in {source} are not known human gene symbols"
+
+
+def _missing_note(source: str, assay: Any) -> str | None:
+    """One sentence on the genes a user's assay file left without a value (its reader drops them), or None."""
+    attrs = getattr(assay, "attrs", {})
+    count, genes = attrs.get("missing"), attrs.get("missing_genes")
+    if not isinstance(count, int) or isinstance(count, bool) or count <= 0:
+        return None
+    example = f" (e.g. {', '.join(map(str, genes))})" if isinstance(genes, list) and genes else ""
+    return f"{source}: {count:,} gene(s) without a value{example} left out, as not measured"
 
 
 def holds_real_numbers(array: np.ndarray) -> bool:

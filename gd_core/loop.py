@@ -270,11 +270,13 @@ def _file_identity(name: str) -> list[Any] | None:
 
 
 def prepare(config: RunConfig, registries: Registries, *, on_status: Callable[[str], None] = log.info,
-            cache: DatasetCache | None = None) -> Plan:
+            cache: DatasetCache | None = None, on_note: Callable[[str], None] | None = None) -> Plan:
     """Check everything that can be checked, load and align the data, and fix split, hits and first batch.
 
     Every refusal happens here, before any model is trained. With a ``cache``, data loaded by an earlier
-    run with the same descriptor, assay and their parameters is reused.
+    run with the same descriptor, assay and their parameters is reused. ``on_note`` gets each of the aligned
+    data's notes (genes renamed, dropped or left out) as soon as the data is loaded, before the checks that
+    such losses may make fail.
     """
     check_settings(config)
     entries = {
@@ -314,6 +316,8 @@ def prepare(config: RunConfig, registries: Registries, *, on_status: Callable[[s
                           config.params.get("assay", {}), _file_identity(config.descriptor),
                           _file_identity(config.assay)], sort_keys=True)
         dataset = cache.get(key, load)
+    for note in dataset.notes if on_note is not None else ():
+        on_note(note)
 
     if dataset.n > 1 and float(dataset.y.min()) == float(dataset.y.max()):
         raise GdError(f"{labelled('assay', config.assay, _third_party(entries['assay']))} has the same value "

@@ -297,6 +297,32 @@ def test_run_log_says_what_harmonising_did_to_a_user_tables_gene_names(workspace
             f"{len(GENES) - 1} as written, 1 renamed (aliases and repaired names), 1 dropped (0 ambiguous, 1 unknown, "
             "0 controls), 0 averaged into another row of the same symbol") in log
     assert "assay '" not in log.split("aligned;")[1]  # the assay's names were all official: nothing to say
+    assert f"descriptor '{table}': gene names of {len(GENES) + 1} rows harmonised" in " ".join(stderr.split())
+
+
+def test_genes_a_user_assay_leaves_without_a_value_are_counted_on_stderr_and_in_run_log(workspace, capsys):
+    values = ["" if g in ("KRAS", "MYC") else str(i % 3) for i, g in enumerate(GENES)]  # two genes not measured
+    table = workspace / "unmeasured.csv"
+    pd.DataFrame({"gene": GENES, "value": values}).to_csv(table, index=False)
+
+    code, _, stderr = gd(capsys, run_argv(workspace, descriptor=workspace / "descriptor.csv", assay=table))
+
+    assert code == 0, stderr
+    said = f"assay '{table}': 2 gene(s) without a value (e.g. KRAS, MYC) left out, as not measured"
+    assert said in " ".join(stderr.split())
+    assert said in (workspace / "runs" / "r" / "run.log").read_text()
+
+
+def test_too_few_shared_genes_is_blamed_on_names_that_are_not_gene_symbols(workspace, capsys):
+    rows = [(f"{g}.1" if i else g, i % 5, (i * 7) % 11) for i, g in enumerate(GENES)]  # versioned names, but one
+    table = workspace / "versioned.csv"
+    pd.DataFrame(rows, columns=["gene", "f1", "f2"]).to_csv(table, index=False)
+
+    code, _, stderr = gd(capsys, run_argv(workspace, descriptor=table, assay=workspace / "assay.csv"))
+
+    assert code == 1 and "shares 1 gene(s)" in stderr
+    assert (f"({len(GENES) - 1} of the {len(GENES)} gene names in descriptor '{table}' are not known human gene "
+            "symbols)") in " ".join(stderr.split())
 
 
 def test_run_log_says_when_descriptor_features_are_constant(workspace, capsys):

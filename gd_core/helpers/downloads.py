@@ -117,12 +117,14 @@ def _cache_write_error(path: Path, exc: OSError) -> GdError:
     return GdError(f"cannot write to {_cache_label(folder)} ({reason}); {way}")
 
 
-def notice(message: str) -> None:
-    """A dim status line on stderr, and in the run log: something was repaired or skipped; nothing failed."""
+def notice(message: str, *, logged: bool = True) -> None:
+    """A dim status line on stderr, and (``logged``) in the run log: something was repaired, skipped or left out;
+    nothing failed."""
     from rich.console import Console
     from rich.markup import escape
 
-    log.info(message)
+    if logged:
+        log.info(message)
     Console(stderr=True, emoji=False).print(f"[dim]{escape(message)}[/]", soft_wrap=True, highlight=False)
 
 

@@ -146,8 +146,9 @@ def read_descriptor_file(path: Path, *, harmonise_genes: bool = True) -> pd.Data
 def read_assay_file(path: Path, *, column: str | None = None, harmonise_genes: bool = True) -> pd.Series:
     """A float32 assay indexed by gene (official symbols, sorted), from a gene column and a value column.
 
-    Rows with no value are dropped (an assay may leave genes unmeasured) and counted in
-    ``series.attrs["missing"]``; the harmonisation report is in ``series.attrs["harmonise"]``.
+    Rows with no value are dropped (an assay may leave genes unmeasured), counted in ``series.attrs["missing"]``
+    with up to three of their genes in ``attrs["missing_genes"]``; the harmonisation report is in
+    ``series.attrs["harmonise"]``.
     """
     boolean("harmonise_genes", harmonise_genes)
     path = Path(path)
@@ -190,6 +191,7 @@ def read_assay_file(path: Path, *, column: str | None = None, harmonise_genes: b
     series.name = str(chosen)
     series.attrs["harmonise"] = report
     series.attrs["missing"] = int(missing.sum())
+    series.attrs["missing_genes"] = [str(g) for g in values.index[missing][:3]]
     return series
 
 
@@ -524,7 +526,7 @@ def _gather_rows(matrix: np.ndarray, order: np.ndarray, used: int) -> None:
 # disk, so a refused run that read it writes nothing either.
 CACHE_FROM_BYTES = 1 << 20
 # Bump when reading a table changes what a file gives, so that tables cached by older code are read again.
-READER_VERSION = 1
+READER_VERSION = 2
 
 
 def load_descriptor_file(path: Path, *, harmonise_genes: bool = True) -> pd.DataFrame:
