@@ -346,6 +346,15 @@ def main(argv: list[str] | None = None) -> None:
 
         _error(f"{exit_text(exc)} (nothing was published)")
         sys.exit(1)
+    except OSError as exc:
+        # The system refused a read or write (a full disk, a read-only place, a name too long) that no command had
+        # its own words for: the place is at fault, not gd.
+        if os.environ.get("GD_DEBUG"):
+            raise
+        from gd_core.errors import refused_by_system
+
+        _error(refused_by_system(exc))
+        sys.exit(1)
     except Exception as exc:
         # Usage errors from typer's parser carry their own message; anything else is a bug of ours.
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):

@@ -51,3 +51,17 @@ def shown(value: object) -> str:
         return str(value)
     except Exception:  # noqa: BLE001 — whatever the __str__ raises, the report goes on
         return f"<{type(value).__name__} whose text cannot be shown>"
+
+
+def refused_by_system(exc: OSError) -> str:
+    """One line for a read or write the operating system refused where no command had its own words for it: the
+    path, the system's reason and a way out that fits it (a full disk, a read-only place, a name too long)."""
+    import errno
+
+    way = {errno.ENOSPC: "free some space or write somewhere else", errno.EDQUOT: "free some space or write "
+           "somewhere else", errno.EFBIG: "write somewhere else", errno.EROFS: "choose a writable place",
+           errno.EACCES: "check its permissions or choose another place", errno.EPERM: "check its permissions or "
+           "choose another place", errno.ENAMETOOLONG: "choose a shorter name", errno.ENOENT: "check the path",
+           errno.ENOTDIR: "check the path: a part of it is a file"}.get(exc.errno, "check the path and the disk")
+    where = f"{exc.filename}" if exc.filename is not None else "gd's output"
+    return f"cannot use {where}: {exc.strerror or one_line(exc)}; {way}"

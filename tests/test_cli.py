@@ -565,3 +565,23 @@ def test_a_run_whose_model_raises_points_to_its_partial_run_and_traceback(tmp_pa
     partial = Path(err.split("the partial run is in ", 1)[1].split(" (", 1)[0])
     assert partial.parent == tmp_path and "Traceback" in (partial / "run.log").read_text()
     assert "the traceback is in its run.log" in err and not (tmp_path / "run").exists()
+
+
+def test_a_read_or_write_the_system_refuses_is_one_line_naming_the_place_not_a_bug(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GD_DATA_DIR", str(tmp_path / "data"))
+    too_long = tmp_path / ("a" * 300 + ".csv")  # longer than a file name may be
+
+    code, _, stderr = gd(capsys, ["data", "export", "simulated", str(too_long)])
+
+    assert code == 1
+    assert only_error_line(stderr) == f"error: cannot use {too_long}: File name too long; choose a shorter name"
+
+
+def test_output_the_system_cannot_take_is_one_line_not_a_bug(tmp_path):
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([str(GD), "list"], stdout=full, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "GD_DATA_DIR": str(tmp_path / "data")})
+
+    assert done.returncode == 1
+    assert only_error_line(done.stderr) == ("error: cannot use gd's output: No space left on device; free some space "
+                                            "or write somewhere else")
