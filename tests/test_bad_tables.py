@@ -6,6 +6,7 @@ so a malformed table that slipped through would give a run (exit 0) and fail the
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import hashlib
 import io
@@ -255,6 +256,12 @@ def test_the_valid_pair_runs(workspace, capsys):
     ("gene;f1;f2\nTP53;1;2\nKRAS;3;4\nMYC;5;6\n", "separated by ';'"),
     ("gene\tf1\tf2\nTP53\t1\t2\nKRAS\t3\t4\nMYC\t5\t6\n", "rename it to .tsv"),  # tabs in a file named .csv
     ("gene,gene_id,f1\nTP53,7157,1\nKRAS,3845,2\nMYC,4609,3\n", "look like gene columns"),  # the ids, a feature
+    ("gene|f1|f2\nTP53|1|2\nKRAS|3|4\nMYC|5|6\n", "separated by '|'"),
+    ("TP53,0.5,1.5\nKRAS,3,4\nMYC,5,6\n", "looks like a gene's data, not a header"),  # saved without its header
+    ("gene,f1,f2,\nTP53,1,2,\nKRAS,3,4,\nMYC,5,6,\n", "every line ends with a separator"),  # Excel's export
+    (",gene,f1,f2\n0,TP53,1,2\n1,KRAS,3,4\n2,MYC,5,6\n", "holds row numbers"),  # pandas' to_csv() of its index
+    ('"","gene","f1"\n"1","TP53",1\n"2","KRAS",3\n"3","MYC",5\n', "holds row numbers"),  # R's write.csv()
+    ("gene,entrez_id,f1\nTP53,7157,1\nKRAS,3845,2\nMYC,4609,3\n", "'entrez_id' looks like an identifier"),
 ])
 def test_a_descriptor_gd_would_misread_is_refused_with_the_reason(workspace, capsys, text, says):
     table = write_case(workspace, ".csv", text.encode())
@@ -345,3 +352,42 @@ def test_a_binary_table_format_gd_does_not_read_is_named_with_the_way_out(worksp
     code, _, err = gd(capsys, run_argv(workspace, descriptor=table, assay=workspace / "assay.csv"))
 
     assert code == 1 and f"{format_name} files are not read; save the table as CSV, TSV or parquet" in err
+
+
+def _parquet_bytes(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer)
+    return buffer.getvalue()
+
+
+def _parquet_with_columns(names: list[str]) -> bytes:
+    """A parquet table of three genes whose columns are named ``names`` (pandas will not write repeated names)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns = [pa.array(["TP53", "KRAS", "MYC"])] + [pa.array([1.0, 2.0, 3.0]) for _ in names[1:]]
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_arrays(columns, names=names), buffer)
+    return buffer.getvalue()
+
+
+THREE = pd.DataFrame({"gene": ["TP53", "KRAS", "MYC"], "f1": [1.0, 3.0, 5.0], "f2": [2.0, 4.0, 6.0]})
+
+
+@pytest.mark.parametrize(("suffix", "content", "says"), [
+    (".csv", gzip.compress(THREE.to_csv(index=False).encode()), "is gzip-compressed but not named .gz"),
+    (".csv", _parquet_bytes(THREE), "is a parquet file; rename it to end in .parquet"),
+    (".csv.gz", THREE.to_csv(index=False).encode(), "is named .gz but is not gzip-compressed"),
+    (".csv.bz2", bz2.compress(THREE.to_csv(index=False).encode()), "bz2 archives and compression are not read"),
+    (".csv", bz2.compress(THREE.to_csv(index=False).encode()), "is bz2-compressed"),
+    (".parquet", _parquet_bytes(THREE.set_index(["gene", "f1"])), "its index has 2 levels"),
+    (".parquet", _parquet_with_columns(["gene", "f1", "f1"]), "names column(s) ['f1'] more than once"),
+])
+def test_a_file_whose_bytes_or_layout_gd_would_misread_is_refused_naming_what_it_is(workspace, capsys, suffix,
+                                                                                    content, says):
+    table = write_case(workspace, suffix, content)
+
+    assert_refused_cleanly(capsys, workspace, run_argv(workspace, descriptor=table, assay=workspace / "assay.csv"),
+                           table)
+    code, _, stderr = gd(capsys, run_argv(workspace, descriptor=table, assay=workspace / "assay.csv"))
+    assert code == 1 and says in " ".join(stderr.split())

@@ -87,11 +87,40 @@ def _check_file(path: Path) -> None:
                           "(with pandas: frame.to_parquet('table.parquet'))")
         if path.stat().st_size == 0:
             raise GdError(f"{path}: the file is empty; write a header row and one row per gene")
-        with path.open("rb"):  # open once here, so that a permission problem is named as one
-            pass
+        with path.open("rb") as handle:  # open here, so that a permission problem is named as one
+            start = handle.read(8)
+        _check_content(path, start)
     except OSError as exc:
         raise GdError(f"{path}: cannot read the file ({exc.strerror or one_line(exc)}); check its permissions "
                       "and the directories above it") from None
+
+
+# What a file's first bytes say it is, when its name says otherwise: a refusal that names the format.
+_MAGIC = ((b"\x1f\x8b", "gzip-compressed"), (b"PAR1", "a parquet file"), (b"PK\x03\x04", "a zip archive"),
+          (b"BZh", "bz2-compressed"), (b"\xfd7zXZ\x00", "xz-compressed"), (b"\x28\xb5\x2f\xfd", "zstd-compressed"))
+_COMPRESSED = {".bz2": "bz2", ".xz": "xz", ".zip": "zip", ".zst": "zstd", ".7z": "7z"}
+
+
+def _check_content(path: Path, start: bytes) -> None:
+    """Refuse a file whose name and first bytes disagree (gzip or parquet bytes named .csv, text named .gz), or one
+    compressed in a way gd does not read, naming what it is and the way out."""
+    name = path.name.lower()
+    packed = next((kind for suffix, kind in _COMPRESSED.items() if name.endswith(suffix)), None)
+    if packed:
+        raise GdError(f"{path}: {packed} archives and compression are not read; decompress it, or compress it with "
+                      "gzip (.csv.gz, .tsv.gz)")
+    found = next((kind for magic, kind in _MAGIC if start.startswith(magic)), None)
+    gzipped, parquet = name.endswith(".gz"), name.endswith(PARQUET_SUFFIXES)
+    if gzipped and found != "gzip-compressed":
+        way = "rename it without .gz" if found is None else "give it the suffix of its format"
+        raise GdError(f"{path}: is named .gz but is {found or 'not gzip-compressed'}; {way}")
+    if parquet or gzipped or found is None:
+        return  # the parquet reader names a damaged parquet file itself
+    if found == "gzip-compressed":
+        raise GdError(f"{path}: is gzip-compressed but not named .gz; rename it to end in .gz (e.g. table.csv.gz)")
+    if found == "a parquet file":
+        raise GdError(f"{path}: is a parquet file; rename it to end in .parquet")
+    raise GdError(f"{path}: is {found}; decompress it, or compress it with gzip (.csv.gz, .tsv.gz)")
 
 
 def _read_gene_table(path: Path) -> tuple[pd.DataFrame, Any, list[str], list[Any]]:
@@ -112,9 +141,36 @@ def read_descriptor_file(path: Path, *, harmonise_genes: bool = True) -> pd.Data
     boolean("harmonise_genes", harmonise_genes)
     path = Path(path)
     _check_file(path)
-    plain = _read_plain_descriptor(path, harmonise_genes)
-    if plain is not None:
-        return plain
+    frame = _read_plain_descriptor(path, harmonise_genes)
+    if frame is None:
+        frame = _read_descriptor_carefully(path, harmonise_genes)
+    _refuse_identifiers(frame, path)
+    return frame
+
+
+# Names of columns that identify rows or genes rather than describe them, compared as GENE_HEADERS are: a pandas
+# or R row index, Entrez, Ensembl, HGNC, NCBI or UniProt identifiers, any "..._id".
+_IDENTIFIER = re.compile(r"^(index|level_\d+|unnamed:_?\d+|row|rows|row_?names?|row_?n(umber|o)|"
+                         r"(entrez|ensembl|ensg|hgnc|ncbi|uniprot)\w*|\w+_ids?)$")
+
+
+def _refuse_identifiers(frame: pd.DataFrame, path: Path) -> None:
+    """Refuse a feature column that identifies rows or genes (by its name, or an unnamed column of distinct whole
+    numbers: row numbers): read as a feature, it would teach the model an arbitrary numbering."""
+    for column in frame.columns:
+        label = re.sub(r"[\s.\-]+", "_", str(column).strip().lower())
+        if _IDENTIFIER.match(label):
+            raise GdError(f"{path}: column {str(column)!r} looks like an identifier, not a feature, and gd reads every "
+                          "column but the gene column as a feature; drop it (or rename it, if it is a feature)")
+        if label == "":
+            values = frame[column].to_numpy(dtype=np.float64)
+            if (values == np.round(values)).all() and len(np.unique(values)) == len(values):
+                raise GdError(f"{path}: its unnamed column holds row numbers, not a feature; save the table without "
+                              "them (pandas: to_csv(index=False); R: write.csv(row.names = FALSE))")
+
+
+def _read_descriptor_carefully(path: Path, harmonise_genes: bool) -> pd.DataFrame:
+    """``read_descriptor_file``'s reader of any table the plain readers leave to it, cell by cell."""
     table, gene_column, genes, features = _read_gene_table(path)
     if not features:
         raise GdError(f"{path}: has only the gene column {str(gene_column)!r}; add numeric feature columns")
@@ -274,6 +330,7 @@ _PlainRead = tuple[list[str], np.ndarray, list[str], dict[int, np.ndarray], bool
 
 def _plain_text(path: Path, name: str, symbol_map) -> _PlainRead | None:
     """A text table read in blocks of rows by pandas' C parser, or None where the careful reader must look."""
+    _check_header_line(path, name)  # the careful reader's first checks, so that both refuse alike
     sep = _separator(path, name)
     first = pd.read_csv(path, sep=sep, header=None, dtype=str, keep_default_na=False, nrows=1, **_TEXT_OPTIONS)
     header = _stripped(first.iloc[0])
@@ -326,9 +383,8 @@ def _plain_text(path: Path, name: str, symbol_map) -> _PlainRead | None:
                 exact.update((start + i, values[i] + 0.0) for i in _may_merge(genes, symbol_map))
             del values
     if odd is not None:
-        # The careful reader's checks before the cells' (the header's separators, its choice of the gene column,
-        # then the gene names), then its refusal of the cells, if it would refuse them.
-        _refuse_other_separators(path, name)
+        # The careful reader's checks before the cells' (its choice of the gene column, then the gene names), then
+        # its refusal of the cells, if it would refuse them.
         # Unnamed, the gene column is the first with text that is not a number anywhere in the file: this one,
         # unless a column before it has such text further down.
         chosen = named is not None or (bool(_parse_numeric(pd.Series(names, dtype=object))[1].any())
@@ -595,7 +651,7 @@ def require_shared_genes(descriptor_index: pd.Index, assay_index: pd.Index, *, d
 
 
 def _read_text(path: Path, name: str) -> pd.DataFrame:
-    _refuse_other_separators(path, name)
+    _check_header_line(path, name)
     try:
         # keep_default_na=False: only the readers decide what is missing, and never in the gene column.
         # header=None: pandas then refuses a row longer than the header instead of indexing by its first
@@ -641,32 +697,71 @@ def _stripped(cells) -> list[str]:
     return ["" if _is_missing_object(v) else str(v).strip() for v in cells]
 
 
-def _refuse_other_separators(path: Path, name: str) -> None:
-    """Refuse a table whose header is split by ';', or by tabs where its name says CSV (commas where TSV):
-    read by the name, it would look like one column."""
+def _check_header_line(path: Path, name: str) -> None:
+    """Refuse a text table whose first lines show it would be misread: fields split by ';' or '|', or by tabs
+    where its name says CSV (commas where TSV), which read by the name would look like one column; a first line
+    of data rather than a header; or an empty last column on every line (a trailing separator)."""
     try:
-        line = _first_line(path, gzip.open if name.endswith(".gz") else open)
+        lines = _first_lines(path, gzip.open if name.endswith(".gz") else open, 2)
     except (OSError, EOFError, UnicodeDecodeError, pd.errors.EmptyDataError):
         return  # the reader names these
-    counts = {sep: line.count(sep) for sep in (",", "\t", ";")}
-    if counts[";"] > max(counts[","], counts["\t"]):
-        raise GdError(f"{path}: its fields are separated by ';' (a spreadsheet's export in some languages), which "
-                      "gd does not read; save it with commas (CSV) or tabs (TSV), and '.' as the decimal mark")
+    line = lines[0]
+    counts = {sep: line.count(sep) for sep in (",", "\t", ";", "|")}
+    for sep, why in ((";", " (a spreadsheet's export in some languages)"), ("|", "")):
+        if counts[sep] > max(counts[","], counts["\t"]):
+            raise GdError(f"{path}: its fields are separated by '{sep}'{why}, which gd does not read; save it with "
+                          "commas (CSV) or tabs (TSV), and '.' as the decimal mark")
     stem = name[:-3] if name.endswith(".gz") else name
     for suffix, sep, other, says in ((".csv", ",", "\t", "tabs"), (".tsv", "\t", ",", "commas")):
         if stem.endswith(suffix) and counts[other] > counts[sep]:
             right = ".tsv" if suffix == ".csv" else ".csv"
             raise GdError(f"{path}: its fields are separated by {says}, but its name says {suffix[1:].upper()}; "
                           f"rename it to {right}{name[len(stem):]} (or .txt, whose separator gd detects)")
+    header, first = (_fields(text, _separator(path, name)) for text in (lines + lines)[:2])
+    numbers = [cell for cell in header if _is_number(cell)]
+    if len(header) >= 2 and len(numbers) == len(header) - 1 and any(not _is_integer(c) for c in numbers):
+        raise GdError(f"{path}: its first line ({', '.join(header[:3])}, …) looks like a gene's data, not a header; "
+                      "add a header line naming the columns (e.g. gene, then one name per feature)")
+    if len(header) >= 2 and header[-1] == "" and len(lines) == 2 and len(first) == len(header) and first[-1] == "":
+        raise GdError(f"{path}: every line ends with a separator, which makes an empty last column; remove the "
+                      "trailing separators")
+
+
+def _fields(line: str, sep: str) -> list[str]:
+    """The stripped cells of one line, split as the readers split it (quotes removed)."""
+    cells = line.split() if sep == r"\s+" else next(csv.reader([line.rstrip("\r\n")], delimiter=sep), [])
+    return [cell.strip() for cell in cells]
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return cell.lower().lstrip("+-") not in ("nan", "inf", "infinity")
+
+
+def _is_integer(cell: str) -> bool:
+    return cell.lstrip("+-").isdigit()
+
+
+def _first_lines(path: Path, opener, n: int) -> list[str]:
+    """Up to the first ``n`` lines that are not blank (at least one)."""
+    lines = []
+    with opener(path, "rt", encoding="utf-8-sig") as handle:
+        for line in handle:
+            if line.strip():
+                lines.append(line)
+                if len(lines) == n:
+                    break
+    if not lines:
+        raise pd.errors.EmptyDataError("no text")
+    return lines
 
 
 def _first_line(path: Path, opener) -> str:
     """The first line that is not blank."""
-    with opener(path, "rt", encoding="utf-8-sig") as handle:
-        for line in handle:
-            if line.strip():
-                return line
-    raise pd.errors.EmptyDataError("no text")
+    return _first_lines(path, opener, 1)[0]
 
 
 def _sniff(path: Path, opener) -> str:
@@ -681,14 +776,26 @@ def _sniff(path: Path, opener) -> str:
 
 def _read_parquet(path: Path) -> pd.DataFrame:
     try:
-        # Pinned to pyarrow so that the way out named below is the one that works.
-        frame = pd.read_parquet(path, engine="pyarrow")
+        import pyarrow.parquet as pq
+
+        names = pq.read_schema(path).names
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if not repeated:
+            # Pinned to pyarrow so that the way out named below is the one that works.
+            frame = pd.read_parquet(path, engine="pyarrow")
     except ImportError as exc:
         raise GdError(f"{path}: reading parquet needs pyarrow; run `pip install pyarrow` "
                       "or save the table as CSV") from exc
     except Exception as exc:  # pyarrow's errors share no base class beyond Exception
         raise GdError(f"{path}: cannot read the parquet file ({one_line(exc)}); "
                       "check it is a parquet table or save it as CSV") from exc
+    if repeated:  # pyarrow's own refusal would list its internal columns
+        raise GdError(f"{path}: the table names column(s) {_names(repeated)} more than once; "
+                      "give every column its own name")
+    if isinstance(frame.index, pd.MultiIndex):  # reset, its other levels would become features
+        raise GdError(f"{path}: its index has {frame.index.nlevels} levels ({_names(list(frame.index.names))}); "
+                      "keep only the genes in the index (e.g. frame.droplevel(...)) or make the others columns "
+                      "and drop those that are not features")
     if not isinstance(frame.index, pd.RangeIndex):
         frame = frame.reset_index()
     frame.columns = [str(c) for c in frame.columns]
