@@ -176,7 +176,9 @@ def test_header_only_file_has_no_rows(tmp_path):
 def test_unreadable_gzip(tmp_path):
     path = tmp_path / "d.csv.gz"
     path.write_bytes(b"plain text, not gzip")
+    assert "is named .gz but is not gzip-compressed; rename it without .gz" in refusal(read_descriptor_file, path)
 
+    path.write_bytes(gzip.compress(b"gene,f1\nTP53,1\nMYC,2\n")[:-12])  # gzip, cut short
     assert "cannot read" in refusal(read_descriptor_file, path)
 
 
