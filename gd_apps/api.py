@@ -390,7 +390,7 @@ def propose(*, measured: pd.DataFrame | str | os.PathLike[str] | Sequence[str | 
     from gd_apps.campaign import plate_csv, propose_plate
 
     if out is not None:
-        _check_plate_out(Path(out), force)
+        check_plate_out(Path(out), force)
     host = _host(plugins)
     if measured is None:
         table = pd.DataFrame({"gene": [], "value": []})
@@ -414,12 +414,13 @@ def propose(*, measured: pd.DataFrame | str | os.PathLike[str] | Sequence[str | 
     return plate
 
 
-def _check_plate_out(out: Path, force: bool) -> None:
-    """``gd propose``'s refusals of ``--out``, before anything is read or fitted."""
+def check_plate_out(out: Path, force: bool) -> None:
+    """``gd propose``'s refusals of ``--out``, before anything is read or fitted (a directory first: --force would
+    not help there)."""
+    if out.is_dir():
+        raise GdError(f"--out {out} is a directory; give a file name such as {out / 'plate.csv'}")
     if out.exists() and not force:
         raise GdError(f"--out {out} exists; pass --force to replace it, or choose another file")
-    if out.exists() and out.is_dir():
-        raise GdError(f"--out {out} is a directory; give a file name such as plate.csv")
 
 
 # ---------------------------------------------------------------------------------------------------- shared

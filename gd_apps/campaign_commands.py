@@ -198,13 +198,11 @@ def gd_register_commands(app: typer.Typer, host: PluginHost) -> None:
         plugin: PluginFiles = None,
     ) -> None:
         """Propose one plate from measured values, without a campaign (the same plate a campaign would propose)."""
+        from gd_apps.api import check_plate_out
         from gd_apps.campaign import measured_table, plate_csv, propose_plate
 
         load_plugin_files(host, plugin)
-        if out.exists() and not force:
-            raise GdError(f"--out {out} exists; pass --force to replace it, or choose another file")
-        if out.exists() and out.is_dir():
-            raise GdError(f"--out {out} is a directory; give a file name such as plate.csv")
+        check_plate_out(out, force)
         # Names as written: propose_plate harmonises them against the descriptor's genes, and reports.
         table_in = measured_table(measured or [], notice=_notice)
         with console(stderr=True).status("working…") as status:

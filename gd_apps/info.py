@@ -59,6 +59,10 @@ def find_components(host: PluginHost, first: str, second: str | None) -> list[En
     """
     registries = host.registries
     if second is not None:
+        if singular(first) not in KINDS:  # `gd info protocol NAME` is answered before this
+            meant = closest(singular(first), [*KINDS, "protocol"])
+            hint = f"did you mean '{meant}'? " if meant else ""
+            raise GdError(f"unknown kind '{first}'; {hint}use one of: {', '.join(KINDS)}, protocol")
         return [registries.of(singular(first)).get(second)]
     found = registries.find(first)
     if found:
@@ -178,7 +182,8 @@ def show_protocols(name: str | None, as_json: bool) -> None:
     try:
         chosen = [get_protocol(name)] if name is not None else list(PROTOCOLS.values())
     except GdError as exc:  # worded for --protocol; here it is a name
-        raise GdError(str(exc).replace("--protocol ", "protocol ", 1)) from None
+        raise GdError(str(exc).replace("--protocol ", "", 1).replace(" is not a protocol", " is no protocol", 1)
+                      ) from None
     if as_json:
         described = [p.describe() for p in chosen]
         print(json.dumps(described[0] if name is not None else described, indent=2, ensure_ascii=False))

@@ -277,7 +277,8 @@ def load_plugin_file(host: PluginHost, path: Path) -> PluginRecord:
     """
     path = Path(path)
     if not path.is_file():
-        raise GdError(f"--plugin {path}: no such file; give the path of a Python file with @hookimpl functions")
+        what = "is a directory" if path.is_dir() else "no such file"
+        raise GdError(f"--plugin {path}: {what}; give the path of a Python file with @hookimpl functions")
     module_name = f"gd_file_plugin_{re.sub(r'[^0-9A-Za-z_]', '_', path.stem)}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:

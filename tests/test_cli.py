@@ -585,3 +585,20 @@ def test_output_the_system_cannot_take_is_one_line_not_a_bug(tmp_path):
     assert done.returncode == 1
     assert only_error_line(done.stderr) == ("error: cannot use gd's output: No space left on device; free some space "
                                             "or write somewhere else")
+
+
+def test_propose_into_a_directory_is_refused_as_one_with_or_without_force(tmp_path, capsys):
+    for force in ([], ["--force"]):
+        code, _, stderr = gd(capsys, ["propose", "--descriptor", "gene_ontology", "--model", "bnn", "--acquisition",
+                                      "topuncertain", "--batch-size", "16", "--out", str(tmp_path), *force])
+        assert code == 1
+        assert only_error_line(stderr) == (f"error: --out {tmp_path} is a directory; give a file name such as "
+                                           f"{tmp_path / 'plate.csv'}")
+
+
+def test_a_plugin_path_that_is_a_directory_is_called_one(tmp_path, capsys):
+    code, _, stderr = gd(capsys, ["list", "--plugin", str(tmp_path)])
+
+    assert code == 1
+    assert only_error_line(stderr) == (f"error: --plugin {tmp_path}: is a directory; give the path of a Python file "
+                                       "with @hookimpl functions")

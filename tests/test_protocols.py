@@ -283,7 +283,7 @@ def test_gd_list_protocols_and_gd_info_protocol_show_them(capsys):
     assert json.loads(stdout)["hits_by"] == "high" and json.loads(stdout)["hit_fraction"] == 0.01
 
     code, stdout, err = gd(capsys, ["info", "protocol", "discobx"])
-    assert code == 1 and err.strip() == ("error: protocol 'discobx' is not a protocol; did you mean 'discobax'? "
+    assert code == 1 and err.strip() == ("error: 'discobx' is no protocol; did you mean 'discobax'? "
                                          "choose one of genedisco, biodiscoveryagent, biodiscoveryagent_noess, "
                                          "discobax")
 
@@ -322,3 +322,10 @@ def test_a_sweep_refuses_an_error_metric_without_a_test_split_before_any_run(tmp
                                          "discobax does not have; choose other metrics (e.g. hit_ratio) or protocol "
                                          "genedisco")
     assert not out.exists()
+
+
+def test_gd_info_of_an_unknown_kind_lists_protocol_among_the_kinds(capsys):
+    code, _, err = gd(capsys, ["info", "protocl", "genedisco"])
+
+    assert code == 1 and err.strip() == ("error: unknown kind 'protocl'; did you mean 'protocol'? use one of: "
+                                         "descriptor, assay, model, acquisition, metric, protocol")
