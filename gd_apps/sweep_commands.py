@@ -116,6 +116,11 @@ def gd_register_commands(app: typer.Typer, host: PluginHost) -> None:
                 chosen.connect()  # an unreachable --scheduler is refused here, not after the grid is shown
             try:
                 out.mkdir(parents=True, exist_ok=True)
+                # An existing directory may still refuse files (a read-only mount): find out before the grid shows.
+                import tempfile
+
+                with tempfile.TemporaryFile(dir=out):
+                    pass
             except OSError as exc:
                 raise Unwritable(out, exc) from None
         _show_grid(grid)

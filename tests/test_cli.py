@@ -602,3 +602,23 @@ def test_a_plugin_path_that_is_a_directory_is_called_one(tmp_path, capsys):
     assert code == 1
     assert only_error_line(stderr) == (f"error: --plugin {tmp_path}: is a directory; give the path of a Python file "
                                        "with @hookimpl functions")
+
+
+def test_a_sweep_into_a_directory_that_refuses_files_is_one_line_before_the_grid(tmp_path, capsys, monkeypatch):
+    import errno
+    import tempfile
+
+    def read_only(*args, **kwargs):  # as an existing directory on a read-only mount answers, even to root
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    out = tmp_path / "out"
+    out.mkdir()
+    monkeypatch.setattr(tempfile, "TemporaryFile", read_only)
+    code, _, stderr = gd(capsys, ["sweep", "--assay", "simulated", "--descriptor", "simulated", "--model",
+                                  "random_forest", "--acquisition", "random", "--batch-size", "10", "--cycles", "2",
+                                  "--seeds", "1", "--out", str(out)])
+
+    assert code == 1
+    assert only_error_line(stderr) == (f"error: cannot write to {out}: not writable (Read-only file system); "
+                                       "choose another --out")
+    assert list(out.iterdir()) == []
