@@ -135,32 +135,41 @@ def align(descriptor: Any, assay: Any, *, descriptor_name: str, assay_name: str,
 def harmonise_note(source: str, table: Any) -> str | None:
     """One sentence on what harmonising did to ``table``'s gene names (its ``attrs["harmonise"]`` report, as a
     user table carries it), or None when every name was an official symbol or there is no report."""
-    report = getattr(table, "attrs", {}).get("harmonise")
-    if not isinstance(report, dict):
-        return None
-    try:
-        count = {key: int(report.get(key, 0)) for key in REPORT_KEYS}
-    except (TypeError, ValueError):  # not gd's reader's report: nothing to tell
+    count = _harmonise_counts(table)
+    if count is None:
         return None
     renamed = count["alias"] + count["alias_protein_coding"] + count["repaired"]
     dropped = count["ambiguous"] + count["unmapped"] + count["controls"]
     if not (renamed or dropped or count["merged"]):
         return None
-    rows = sum(value for key, value in count.items() if key != "merged")
+    rows = _rows_read(count)
     return (f"{source}: gene names of {rows:,} rows harmonised to official symbols: {count['symbol']:,} as written, "
             f"{renamed:,} renamed (aliases and repaired names), {dropped:,} dropped ({count['ambiguous']:,} "
             f"ambiguous, {count['unmapped']:,} unknown, {count['controls']:,} controls), {count['merged']:,} "
             "averaged into another row of the same symbol")
 
 
+def _harmonise_counts(table: Any) -> dict[str, int] | None:
+    """The counts of ``table``'s ``attrs["harmonise"]`` report (as gd's reader of user tables makes it), or None
+    when there is none or it is not gd's."""
+    report = getattr(table, "attrs", {}).get("harmonise")
+    if not isinstance(report, dict):
+        return None
+    try:
+        return {key: int(report.get(key, 0)) for key in REPORT_KEYS}
+    except (TypeError, ValueError):  # not gd's reader's report: nothing to tell
+        return None
+
+
+def _rows_read(count: dict[str, int]) -> int:
+    """The rows a harmonise report covers ("merged" counts rows already counted under another key)."""
+    return sum(value for key, value in count.items() if key != "merged")
+
+
 def _mostly_unknown(source: str, table: Any) -> str | None:
     """A clause saying that more than half of a user table's rows had names that are not gene symbols, or None."""
-    report = getattr(table, "attrs", {}).get("harmonise")
-    try:
-        count = {key: int(report.get(key, 0)) for key in REPORT_KEYS}
-    except (AttributeError, TypeError, ValueError):
-        return None
-    rows = sum(value for key, value in count.items() if key != "merged")
+    count = _harmonise_counts(table)
+    rows = _rows_read(count) if count is not None else 0
     if not rows or 2 * count["unmapped"] <= rows:
         return None
     return f"{count['unmapped']:,} of the {rows:,} gene names in {source} are not known human gene symbols"

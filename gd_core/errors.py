@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class GdError(Exception):
     """A problem the user can fix: the message names the culprit and the way out.
@@ -53,15 +55,20 @@ def shown(value: object) -> str:
         return f"<{type(value).__name__} whose text cannot be shown>"
 
 
+# What a write meets on a full disk (or over a quota or file size limit), and in a place it may not write to.
+DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+NOT_WRITABLE = {errno.EROFS, errno.EACCES, errno.EPERM}
+
+
 def refused_by_system(exc: OSError) -> str:
     """One line for a read or write the operating system refused where no command had its own words for it: the
     path, the system's reason and a way out that fits it (a full disk, a read-only place, a name too long)."""
-    import errno
-
-    way = {errno.ENOSPC: "free some space or write somewhere else", errno.EDQUOT: "free some space or write "
-           "somewhere else", errno.EFBIG: "write somewhere else", errno.EROFS: "choose a writable place",
-           errno.EACCES: "check its permissions or choose another place", errno.EPERM: "check its permissions or "
-           "choose another place", errno.ENAMETOOLONG: "choose a shorter name", errno.ENOENT: "check the path",
-           errno.ENOTDIR: "check the path: a part of it is a file"}.get(exc.errno, "check the path and the disk")
+    if exc.errno in DISK_FULL:
+        way = "free some space or write somewhere else"
+    elif exc.errno in NOT_WRITABLE:
+        way = "choose a writable place" if exc.errno == errno.EROFS else "check its permissions or choose another place"
+    else:
+        way = {errno.ENAMETOOLONG: "choose a shorter name", errno.ENOENT: "check the path",
+               errno.ENOTDIR: "check the path: a part of it is a file"}.get(exc.errno, "check the path and the disk")
     where = f"{exc.filename}" if exc.filename is not None else "gd's output"
     return f"cannot use {where}: {exc.strerror or one_line(exc)}; {way}"

@@ -34,7 +34,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from gd_core.data import genes_checksum
-from gd_core.errors import GdError
+from gd_core.errors import DISK_FULL, NOT_WRITABLE, GdError
 from gd_core.helpers.parallel import process_alive
 from gd_core.loop import Plan, RunResult
 from gd_core.registry import Entry, plain, summary_of
@@ -47,9 +47,6 @@ _PACKAGES = ("numpy", "pandas", "scikit-learn", "scipy", "pluggy", "torch")
 log = logging.getLogger("gd")
 
 
-# What a write meets on a full disk (or over a quota or file size limit), and in a place it may not write to.
-_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
-_READ_ONLY = {errno.EROFS, errno.EACCES, errno.EPERM}
 
 
 class Unwritable(GdError):
@@ -62,9 +59,9 @@ class Unwritable(GdError):
         self.place = Path(place)
         reason = exc.strerror or type(exc).__name__
         self.why, self.way_out = reason, "choose another --out"
-        if exc.errno in _FULL:
+        if exc.errno in DISK_FULL:
             self.why, self.way_out = f"disk full ({reason})", "free some space or choose another --out"
-        elif exc.errno in _READ_ONLY:
+        elif exc.errno in NOT_WRITABLE:
             self.why = f"not writable ({reason})"
         super().__init__(f"cannot write to {place}: {self.why}; {self.way_out}{f', then {then}' if then else ''}")
 

@@ -158,7 +158,7 @@ def _refuse_identifiers(frame: pd.DataFrame, path: Path) -> None:
     """Refuse a feature column that identifies rows or genes (by its name, or an unnamed column of distinct whole
     numbers: row numbers): read as a feature, it would teach the model an arbitrary numbering."""
     for column in frame.columns:
-        label = re.sub(r"[\s.\-]+", "_", str(column).strip().lower())
+        label = _header_key(column)
         if _IDENTIFIER.match(label):
             raise GdError(f"{path}: column {str(column)!r} looks like an identifier, not a feature, and gd reads every "
                           "column but the gene column as a feature; drop it (or rename it, if it is a feature)")
@@ -717,12 +717,14 @@ def _check_header_line(path: Path, name: str) -> None:
             right = ".tsv" if suffix == ".csv" else ".csv"
             raise GdError(f"{path}: its fields are separated by {says}, but its name says {suffix[1:].upper()}; "
                           f"rename it to {right}{name[len(stem):]} (or .txt, whose separator gd detects)")
-    header, first = (_fields(text, _separator(path, name)) for text in (lines + lines)[:2])
+    sep = _separator(path, name)
+    header = _fields(lines[0], sep)
     numbers = [cell for cell in header if _is_number(cell)]
     if len(header) >= 2 and len(numbers) == len(header) - 1 and any(not _is_integer(c) for c in numbers):
         raise GdError(f"{path}: its first line ({', '.join(header[:3])}, …) looks like a gene's data, not a header; "
                       "add a header line naming the columns (e.g. gene, then one name per feature)")
-    if len(header) >= 2 and header[-1] == "" and len(lines) == 2 and len(first) == len(header) and first[-1] == "":
+    first = _fields(lines[1], sep) if len(lines) == 2 else []
+    if len(header) >= 2 and header[-1] == "" and len(first) == len(header) and first[-1] == "":
         raise GdError(f"{path}: every line ends with a separator, which makes an empty last column; remove the "
                       "trailing separators")
 
@@ -810,8 +812,12 @@ def _gene_header(columns) -> int | None:
 
 def _gene_headers(columns) -> list[int]:
     """The positions of every column whose name says it holds genes."""
-    return [position for position, column in enumerate(columns)
-            if re.sub(r"[\s.\-]+", "_", str(column).strip().lower()) in GENE_HEADERS]
+    return [position for position, column in enumerate(columns) if _header_key(column) in GENE_HEADERS]
+
+
+def _header_key(column: Any) -> str:
+    """A column's name as GENE_HEADERS and _IDENTIFIER know it: lower case, runs of spaces, dots and hyphens as "_"."""
+    return re.sub(r"[\s.\-]+", "_", str(column).strip().lower())
 
 
 def _gene_column(table: pd.DataFrame, path: Path):
